@@ -1,0 +1,49 @@
+// Enforces the layers of DESIGN.md §3: a layer may import the layers below it, never above.
+// Order, bottom up: core, backends, engine, workloads, catalog, jobs, app, server|cli.
+const LAYERS = ['core', 'backends', 'engine', 'workloads', 'catalog', 'jobs', 'app', 'server', 'cli'];
+const TOP = new Set(['server', 'cli']);
+
+function above(layer) {
+  const index = LAYERS.indexOf(layer);
+  // server and cli are peers at the top: neither may import the other.
+  return LAYERS.filter((other, i) => i > index || (TOP.has(layer) && TOP.has(other) && other !== layer));
+}
+
+const layerRules = LAYERS.map((layer) => ({
+  name: `layer-${layer}`,
+  comment: `src/${layer} may not import layers above it (DESIGN.md §3)`,
+  severity: 'error',
+  from: { path: `^src/${layer}/` },
+  to: { path: `^src/(${above(layer).join('|')})/` },
+})).filter((rule) => !rule.to.path.endsWith('()/'));
+
+module.exports = {
+  forbidden: [
+    ...layerRules,
+    {
+      name: 'public-face-only',
+      comment: 'Other folders import a layer through its index.ts, not its insides (STYLE.md Layout)',
+      severity: 'error',
+      from: { path: '^src/([^/]+)/' },
+      to: { path: '^src/([^/]+)/.+', pathNot: ['^src/$1/', '^src/[^/]+/index\\.ts$'] },
+    },
+    {
+      name: 'no-circular',
+      severity: 'error',
+      from: {},
+      to: { circular: true },
+    },
+    {
+      name: 'no-test-code-in-product',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '\\.(test|testkit)\\.ts$' },
+      to: { path: '\\.(test|testkit)\\.ts$' },
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    tsConfig: { fileName: 'tsconfig.json' },
+    tsPreCompilationDeps: true,
+    exclude: { path: 'node_modules' },
+  },
+};

@@ -1,0 +1,64 @@
+/**
+ * Every error code Holdfast raises, grouped by area (`AREA_REASON`). Callers branch on these
+ * codes, never on message text. `docs/errors.md` lists each one; a test keeps both in sync.
+ */
+export const ERROR_CODES = [
+  'USAGE_INVALID',
+  'INTERNAL',
+  'CANCELLED',
+  'BACKEND_NOT_FOUND',
+  'BACKEND_EXISTS',
+  'BACKEND_PERMISSION',
+  'BACKEND_NO_SPACE',
+  'BACKEND_TRANSIENT',
+  'BACKEND_IO',
+  'VAULT_NOT_FOUND',
+  'VAULT_EXISTS',
+  'VAULT_VERSION_UNSUPPORTED',
+  'VAULT_WRONG_KEY',
+  'VAULT_INTEGRITY',
+  'VAULT_LOCKED',
+  'VAULT_LAST_KEY',
+  'POINT_NOT_FOUND',
+  'POINT_AMBIGUOUS',
+  'SOURCE_UNREADABLE',
+  'RESTORE_UNSAFE_ENTRY',
+  'RESTORE_TARGET_INVALID',
+  'RESTORE_WRITE_FAILED',
+  'PASSWORD_MISSING',
+] as const;
+
+/** One of {@link ERROR_CODES}. */
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/**
+ * The one error class of Holdfast: a stable `code`, a message that says what was wrong and what
+ * to do, and the standard `cause` chain for `--debug`.
+ */
+export class HoldfastError extends Error {
+  override readonly name = 'HoldfastError';
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+}
+
+/** True when `error` is a {@link HoldfastError}, optionally with the given code. */
+export function isHoldfastError(error: unknown, code?: ErrorCode): error is HoldfastError {
+  return error instanceof HoldfastError && (code === undefined || error.code === code);
+}
+
+/** Throws CANCELLED when the signal is aborted; call before every write. */
+export function throwIfAborted(signal?: AbortSignal): void {
+  if (signal?.aborted) {
+    throw new HoldfastError('CANCELLED', 'The operation was cancelled.', { cause: signal.reason });
+  }
+}
+
+/** A short human description of any thrown value, for per-item error reports. */
+export function describeError(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  return String(error);
+}

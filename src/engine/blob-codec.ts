@@ -1,0 +1,41 @@
+import { seal, unseal, type RandomSource, secureRandom } from './crypto.js';
+import { framePayload, unframePayload, type CompressionSettings } from './codec.js';
+
+/** Kinds of blob stored in packs. */
+export const BLOB_TYPES = ['data', 'tree'] as const;
+/** One of {@link BLOB_TYPES}. */
+export type BlobType = (typeof BLOB_TYPES)[number];
+
+/** Numeric code of a blob type in pack headers and index files. */
+export function blobTypeCode(type: BlobType): number {
+  return type === 'data' ? 0 : 1;
+}
+
+/** Inverse of {@link blobTypeCode}; undefined for an unknown code. */
+export function blobTypeOf(code: unknown): BlobType | undefined {
+  return code === 0 ? 'data' : code === 1 ? 'tree' : undefined;
+}
+
+// A blob's associated data binds its ciphertext to its id and type: a blob moved to another
+// place in a pack, or relabelled in an index, fails authentication.
+function blobAad(type: BlobType, id: string): Buffer {
+  return Buffer.concat([Buffer.from(`holdfast v1 blob ${type} `), Buffer.from(id, 'hex')]);
+}
+
+/** Compresses (when worthwhile) and encrypts one blob for a pack. */
+export function sealBlob(
+  key: Buffer,
+  type: BlobType,
+  id: string,
+  plaintext: Uint8Array,
+  compression: CompressionSettings | null,
+  random: RandomSource = secureRandom,
+): Buffer {
+  return seal(key, framePayload(plaintext, compression), blobAad(type, id), random);
+}
+
+/** Decrypts, authenticates and decompresses one blob read from a pack. */
+export function unsealBlob(key: Buffer, type: BlobType, id: string, sealed: Uint8Array): Buffer {
+  const what = `${type} blob ${id.slice(0, 12)}`;
+  return unframePayload(unseal(key, sealed, blobAad(type, id), what), what);
+}

@@ -1,0 +1,109 @@
+import { HoldfastError } from '../core/index.js';
+import { unsealBlob, type BlobType } from './blob-codec.js';
+import { packObjectName } from './pack.js';
+import type { BlobLocation } from './vault-index.js';
+import type { Vault } from './vault.js';
+
+/** Reads blobs back: range reads from packs, each blob authenticated before use. */
+export class BlobReader {
+  private readonly treeCache = new Map<string, Buffer>();
+
+  constructor(private readonly vault: Vault) {}
+
+  /** Location of a blob or a VAULT_INTEGRITY error saying the index lacks it. */
+  locate(id: string): BlobLocation {
+    const location = this.vault.index.get(id);
+    if (!location) {
+      throw new HoldfastError(
+        'VAULT_INTEGRITY',
+        `Blob ${id.slice(0, 12)} is not in any index: its data is missing from the vault.`,
+      );
+    }
+    return location;
+  }
+
+  /** Loads, authenticates and decompresses one blob. */
+  async load(id: string, type: BlobType, signal?: AbortSignal): Promise<Buffer> {
+    if (type === 'tree') {
+      const cached = this.treeCache.get(id);
+      if (cached) return cached;
+    }
+    const location = this.locate(id);
+    if (location.type !== type) {
+      throw new HoldfastError(
+        'VAULT_INTEGRITY',
+        `Blob ${id.slice(0, 12)} is a ${location.type} blob, expected ${type}.`,
+      );
+    }
+    const sealed = await this.vault.backend.getRange(
+      packObjectName(location.pack),
+      location.offset,
+      location.length,
+      signal ? { signal } : {},
+    );
+    if (sealed.byteLength !== location.length) {
+      throw new HoldfastError(
+        'VAULT_INTEGRITY',
+        `Pack ${location.pack.slice(0, 12)} is truncated: blob ${id.slice(0, 12)} is cut short.`,
+      );
+    }
+    const plain = unsealBlob(this.vault.keys.encryption, type, id, sealed);
+    if (type === 'tree') this.remember(id, plain);
+    return plain;
+  }
+
+  /**
+   * Loads several blobs of one pack with one ranged read spanning them. `blobs` MUST all be in
+   * `pack`. Yields each blob's plaintext or its error, so one damaged blob does not hide others.
+   */
+  async *loadFromPack(
+    pack: string,
+    blobs: ReadonlyArray<{ id: string; location: BlobLocation }>,
+    signal?: AbortSignal,
+  ): AsyncGenerator<{ id: string; data?: Buffer; error?: unknown }> {
+    const sorted = [...blobs].sort((a, b) => a.location.offset - b.location.offset);
+    const start = sorted[0]?.location.offset ?? 0;
+    const last = sorted[sorted.length - 1];
+    if (!last) return;
+    const end = last.location.offset + last.location.length;
+    let span: Buffer;
+    try {
+      span = await this.vault.backend.getRange(
+        packObjectName(pack),
+        start,
+        end - start,
+        signal ? { signal } : {},
+      );
+    } catch (error) {
+      for (const b of sorted) yield { id: b.id, error };
+      return;
+    }
+    for (const b of sorted) {
+      const from = b.location.offset - start;
+      const sealed = span.subarray(from, from + b.location.length);
+      try {
+        if (sealed.byteLength !== b.location.length) {
+          throw new HoldfastError(
+            'VAULT_INTEGRITY',
+            `Pack ${pack.slice(0, 12)} is truncated: blob ${b.id.slice(0, 12)} is cut short.`,
+          );
+        }
+        yield {
+          id: b.id,
+          data: unsealBlob(this.vault.keys.encryption, b.location.type, b.id, sealed),
+        };
+      } catch (error) {
+        yield { id: b.id, error };
+      }
+    }
+  }
+
+  private remember(id: string, plain: Buffer): void {
+    // Trees are small and re-read while walking; a bounded cache keeps memory flat.
+    if (this.treeCache.size >= 1024) {
+      const oldest = this.treeCache.keys().next().value;
+      if (oldest !== undefined) this.treeCache.delete(oldest);
+    }
+    this.treeCache.set(id, plain);
+  }
+}

@@ -1,0 +1,168 @@
+import { HoldfastError, Semaphore, throwIfAborted } from '../core/index.js';
+import type { BlobType } from './blob-codec.js';
+import { blobIdOf } from './crypto.js';
+import type { BlobSealer } from './blob-sealer.js';
+import { PackBuilder, packObjectName, type PackedBlob } from './pack.js';
+import { encodeIndexFile } from './vault-index.js';
+import type { Vault } from './vault.js';
+
+/** Outcome of saving one blob. */
+export interface SavedBlob {
+  readonly id: string;
+  readonly rawLength: number;
+  /** False when the vault (or this writer) already had the blob: nothing was stored. */
+  readonly isNew: boolean;
+}
+
+/** Counters of what a writer stored. */
+export interface BlobWriterStats {
+  newBlobs: number;
+  newRawBytes: number;
+  storedBytes: number;
+  packs: number;
+}
+
+/** Tuning of a {@link BlobWriter}. */
+export interface BlobWriterOptions {
+  readonly sealer: BlobSealer;
+  /** Packs uploaded at once. */
+  readonly uploadConcurrency?: number;
+  /** Bytes handed to the sealer and not yet packed; bounds memory. */
+  readonly maxInFlightBytes?: number;
+  /** Write an index file after this many packs, so a crash loses little (default 4). */
+  readonly packsPerIndex?: number;
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Deduplicates, seals, packs and uploads blobs, and writes index files for what it uploaded.
+ * Ordering (docs/vault-format.md): a pack is uploaded before any index file names it; the
+ * writer's callers write trees and the point only after {@link flush} has resolved.
+ */
+export class BlobWriter {
+  readonly stats: BlobWriterStats = { newBlobs: 0, newRawBytes: 0, storedBytes: 0, packs: 0 };
+  private readonly known = new Set<string>();
+  private readonly builders = new Map<BlobType, PackBuilder>();
+  private readonly tasks = new Set<Promise<void>>();
+  private readonly uploads: Semaphore;
+  private unindexed: Array<{ id: string; blobs: PackedBlob[] }> = [];
+  private inFlightBytes = 0;
+  private readonly waiters: Array<() => void> = [];
+  private failure: { error: unknown } | undefined;
+
+  constructor(
+    private readonly vault: Vault,
+    private readonly options: BlobWriterOptions,
+  ) {
+    this.uploads = new Semaphore(options.uploadConcurrency ?? 2);
+  }
+
+  /** True when the vault or this writer already has a blob with this id. */
+  has(id: string): boolean {
+    return this.known.has(id) || this.vault.index.has(id);
+  }
+
+  /** Hashes and, when new, queues one blob. Resolves once queued, not once stored. */
+  async save(type: BlobType, data: Uint8Array): Promise<SavedBlob> {
+    this.rethrow();
+    const id = blobIdOf(this.vault.keys.id, data);
+    if (this.has(id)) return { id, rawLength: data.byteLength, isNew: false };
+    this.known.add(id);
+    await this.reserve(data.byteLength);
+    this.track(
+      this.options.sealer
+        .seal(type, id, data)
+        .then((sealed) => this.addToPack(type, id, sealed, data.byteLength))
+        .finally(() => this.releaseBytes(data.byteLength)),
+    );
+    this.stats.newBlobs += 1;
+    this.stats.newRawBytes += data.byteLength;
+    return { id, rawLength: data.byteLength, isNew: true };
+  }
+
+  /** Uploads every pending pack and writes the index for them. After this, all saved blobs are durable. */
+  async flush(): Promise<void> {
+    while (this.tasks.size > 0) await Promise.allSettled([...this.tasks]);
+    this.rethrow();
+    for (const [type, builder] of this.builders) {
+      if (builder.count > 0) this.track(this.upload(builder));
+      this.builders.delete(type);
+    }
+    while (this.tasks.size > 0) await Promise.allSettled([...this.tasks]);
+    this.rethrow();
+    await this.writeIndex();
+  }
+
+  private track(task: Promise<void>): void {
+    const guarded = task.catch((error: unknown) => {
+      this.failure ??= { error };
+    });
+    const tracked = guarded.finally(() => this.tasks.delete(tracked));
+    this.tasks.add(tracked);
+  }
+
+  private rethrow(): void {
+    if (this.failure) throw this.failure.error;
+    throwIfAborted(this.options.signal);
+  }
+
+  private async reserve(bytes: number): Promise<void> {
+    const limit = this.options.maxInFlightBytes ?? 64 * 1024 * 1024;
+    while (this.inFlightBytes > 0 && this.inFlightBytes + bytes > limit) {
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+      this.rethrow();
+    }
+    this.inFlightBytes += bytes;
+  }
+
+  private releaseBytes(bytes: number): void {
+    this.inFlightBytes -= bytes;
+    for (const wake of this.waiters.splice(0)) wake();
+  }
+
+  private addToPack(type: BlobType, id: string, sealed: Buffer, rawLength: number): void {
+    let builder = this.builders.get(type);
+    if (!builder) {
+      builder = new PackBuilder();
+      this.builders.set(type, builder);
+    }
+    builder.add(type, id, sealed, rawLength);
+    if (builder.byteLength >= this.vault.config.packSize) {
+      this.builders.delete(type);
+      this.track(this.upload(builder));
+    }
+  }
+
+  private async upload(builder: PackBuilder): Promise<void> {
+    await this.uploads.run(async () => {
+      throwIfAborted(this.options.signal);
+      const pack = builder.finish(this.vault.keys.encryption, this.vault.random);
+      const signal = this.options.signal;
+      await this.vault.backend.put(packObjectName(pack.id), pack.bytes, signal ? { signal } : {});
+      this.stats.storedBytes += pack.bytes.byteLength;
+      this.stats.packs += 1;
+      this.vault.index.addPack(pack.id, pack.blobs);
+      this.unindexed.push({ id: pack.id, blobs: pack.blobs });
+    });
+    if (this.unindexed.length >= (this.options.packsPerIndex ?? 4)) await this.writeIndex();
+  }
+
+  private async writeIndex(): Promise<void> {
+    if (this.unindexed.length === 0) return;
+    const packs = this.unindexed;
+    this.unindexed = [];
+    try {
+      const name = await this.vault.saveObject(
+        'index',
+        encodeIndexFile({ supersedes: [], packs }),
+        this.options.signal,
+      );
+      this.vault.indexFiles.add(name);
+    } catch (error) {
+      this.unindexed.push(...packs);
+      throw error instanceof HoldfastError
+        ? error
+        : new HoldfastError('BACKEND_IO', 'Writing an index file failed.', { cause: error });
+    }
+  }
+}

@@ -1,0 +1,107 @@
+import { Packr } from 'msgpackr';
+import { compress, decompress } from 'zstd-napi';
+import { HoldfastError } from '../core/index.js';
+import { seal, unseal, type RandomSource, secureRandom } from './crypto.js';
+
+// Plain MessagePack (no msgpackr records extension), so the format is documented and readable
+// by any MessagePack implementation.
+const packr = new Packr({ useRecords: false, mapsAsObjects: true, moreTypes: false });
+
+/** Encodes a value as plain MessagePack. */
+export function encodeMsgpack(value: unknown): Buffer {
+  return packr.pack(value);
+}
+
+/** Decodes MessagePack, turning parse failures into VAULT_INTEGRITY naming `what`. */
+export function decodeMsgpack(bytes: Uint8Array, what: string): unknown {
+  try {
+    return packr.unpack(bytes);
+  } catch (error) {
+    throw new HoldfastError('VAULT_INTEGRITY', `${what} cannot be decoded.`, { cause: error });
+  }
+}
+
+/** First byte of every sealed plaintext: how the payload after it is stored. */
+export const PAYLOAD_RAW = 0;
+/** Payload compressed with zstd. */
+export const PAYLOAD_ZSTD = 1;
+
+/** Compression settings of a vault. */
+export interface CompressionSettings {
+  readonly level: number;
+}
+
+// Below this size compression rarely pays for its header.
+const MIN_COMPRESS = 128;
+// Probe this much of a large payload first: incompressible data (media, archives) is then
+// detected at a fraction of the cost of compressing it all.
+const PROBE_SIZE = 64 * 1024;
+
+/**
+ * Frames `data` as `type byte ‖ payload`, compressing with zstd when that saves at least 3%.
+ */
+export function framePayload(data: Uint8Array, settings: CompressionSettings | null): Buffer {
+  if (settings !== null && data.byteLength >= MIN_COMPRESS) {
+    const probeWorthIt =
+      data.byteLength < PROBE_SIZE * 4 ||
+      compress(data.subarray(0, PROBE_SIZE), { compressionLevel: 1 }).byteLength <
+        PROBE_SIZE * 0.97;
+    if (probeWorthIt) {
+      const packed = compress(data, { compressionLevel: settings.level });
+      if (packed.byteLength < data.byteLength * 0.97) {
+        return Buffer.concat([Buffer.of(PAYLOAD_ZSTD), packed]);
+      }
+    }
+  }
+  return Buffer.concat([Buffer.of(PAYLOAD_RAW), data]);
+}
+
+/** Reverses {@link framePayload}. */
+export function unframePayload(framed: Buffer, what: string): Buffer {
+  const kind = framed[0];
+  const payload = framed.subarray(1);
+  if (kind === PAYLOAD_RAW) return payload;
+  if (kind === PAYLOAD_ZSTD) {
+    try {
+      return decompress(payload);
+    } catch (error) {
+      throw new HoldfastError('VAULT_INTEGRITY', `${what} cannot be decompressed.`, {
+        cause: error,
+      });
+    }
+  }
+  throw new HoldfastError(
+    'VAULT_INTEGRITY',
+    `${what} has an unknown payload type ${String(kind)}.`,
+  );
+}
+
+/** Roles a sealed metadata object can have; each is its own authenticated context. */
+export const OBJECT_ROLES = ['config', 'index', 'point', 'lock', 'pack-header'] as const;
+/** One of {@link OBJECT_ROLES}. */
+export type ObjectRole = (typeof OBJECT_ROLES)[number];
+
+function roleAad(role: ObjectRole): Buffer {
+  return Buffer.from(`holdfast v1 ${role}`);
+}
+
+/** Seals a metadata value: MessagePack, zstd, AES-256-GCM with the role as associated data. */
+export function sealObject(
+  key: Buffer,
+  role: ObjectRole,
+  value: unknown,
+  random: RandomSource = secureRandom,
+): Buffer {
+  return seal(key, framePayload(encodeMsgpack(value), { level: 3 }), roleAad(role), random);
+}
+
+/** Opens a sealed metadata value, authenticating it; `what` names it in errors. */
+export function unsealObject(
+  key: Buffer,
+  role: ObjectRole,
+  sealed: Uint8Array,
+  what: string,
+): unknown {
+  const framed = unseal(key, sealed, roleAad(role), what);
+  return decodeMsgpack(unframePayload(framed, what), what);
+}

@@ -1,0 +1,76 @@
+import { open } from 'node:fs/promises';
+import { isAllZero } from '../core/index.js';
+import type { Chunker } from './chunker.js';
+import type { ContentPiece } from './tree.js';
+
+/** What {@link saveFileContent} needs of a blob writer: hash, store if new, return the id. */
+export interface ChunkSink {
+  save(type: 'data', data: Uint8Array): Promise<{ id: string }>;
+}
+
+/** Read window: twice the largest chunk, so a full chunk always fits after shifting. */
+function windowSize(maxChunk: number, fileSize: number): number {
+  return Math.max(64 * 1024, Math.min(Math.max(fileSize + 1, 64 * 1024), maxChunk * 2));
+}
+
+/**
+ * Reads one file, cuts it into chunks and saves each through the writer; all-zero chunks become
+ * holes. `onBytes` reports progress. Returns the content pieces and the bytes actually read.
+ */
+export async function saveFileContent(
+  path: Buffer,
+  expectedSize: number,
+  chunker: Chunker,
+  maxChunk: number,
+  writer: ChunkSink,
+  onBytes: (n: number) => void,
+  signal?: AbortSignal,
+): Promise<{ content: ContentPiece[]; size: number }> {
+  const handle = await open(path, 'r');
+  try {
+    let buffer = Buffer.allocUnsafeSlow(windowSize(maxChunk, expectedSize));
+    const content: ContentPiece[] = [];
+    let start = 0;
+    let end = 0;
+    let position = 0;
+    let eof = false;
+    for (;;) {
+      while (!eof && end < buffer.byteLength) {
+        signal?.throwIfAborted();
+        const { bytesRead } = await handle.read(buffer, end, buffer.byteLength - end, position);
+        if (bytesRead === 0) eof = true;
+        end += bytesRead;
+        position += bytesRead;
+        onBytes(bytesRead);
+      }
+      while (start < end) {
+        const length = chunker.nextCut(buffer, start, end, eof);
+        if (length <= 0) break;
+        const chunk = buffer.subarray(start, start + length);
+        if (isAllZero(chunk)) {
+          const last = content[content.length - 1];
+          if (typeof last === 'number') content[content.length - 1] = last + length;
+          else content.push(length);
+        } else {
+          content.push((await writer.save('data', chunk)).id);
+        }
+        start += length;
+      }
+      if (eof && start >= end) return { content, size: position };
+      if (start > 0) {
+        // Saved chunks were hashed and handed over (copied or sealed) before save resolved,
+        // so their bytes may be overwritten now.
+        buffer.copy(buffer, 0, start, end);
+        end -= start;
+        start = 0;
+      } else if (end === buffer.byteLength) {
+        // The file grew beyond what stat said: widen the window.
+        const wider = Buffer.allocUnsafeSlow(Math.min(buffer.byteLength * 2, maxChunk * 2));
+        buffer.copy(wider, 0, 0, end);
+        buffer = wider;
+      }
+    }
+  } finally {
+    await handle.close();
+  }
+}

@@ -1,0 +1,124 @@
+import { createHash } from 'node:crypto';
+import { HoldfastError } from '../core/index.js';
+import { blobTypeCode, blobTypeOf, type BlobType } from './blob-codec.js';
+import { sealObject, unsealObject } from './codec.js';
+import type { RandomSource } from './crypto.js';
+
+/** Where one blob sits inside a pack. */
+export interface PackedBlob {
+  readonly type: BlobType;
+  readonly id: string;
+  readonly offset: number;
+  /** Sealed length in the pack. */
+  readonly length: number;
+  /** Plaintext length. */
+  readonly rawLength: number;
+}
+
+/** Trailer magic: the last four bytes of every pack. */
+export const PACK_MAGIC = Buffer.from('HFP1');
+/** Bytes of trailer: u32le header length ‖ magic. */
+export const PACK_TRAILER_SIZE = 8;
+
+/** Storage name of a pack: `packs/<first two hex digits>/<id>`. */
+export function packObjectName(packId: string): string {
+  return `packs/${packId.slice(0, 2)}/${packId}`;
+}
+
+/** Collects sealed blobs of one type into one pack file. Not thread-safe; one per writer. */
+export class PackBuilder {
+  private readonly parts: Buffer[] = [];
+  private readonly entries: PackedBlob[] = [];
+  private size = 0;
+
+  /** Bytes of blob data collected so far. */
+  get byteLength(): number {
+    return this.size;
+  }
+
+  /** Number of blobs collected so far. */
+  get count(): number {
+    return this.entries.length;
+  }
+
+  /** Appends one sealed blob. */
+  add(type: BlobType, id: string, sealed: Buffer, rawLength: number): void {
+    this.entries.push({ type, id, offset: this.size, length: sealed.byteLength, rawLength });
+    this.parts.push(sealed);
+    this.size += sealed.byteLength;
+  }
+
+  /** Closes the pack: appends the sealed header and trailer, returns bytes, id and entries. */
+  finish(key: Buffer, random?: RandomSource): { id: string; bytes: Buffer; blobs: PackedBlob[] } {
+    const header = sealObject(
+      key,
+      'pack-header',
+      this.entries.map((e) => [
+        blobTypeCode(e.type),
+        Buffer.from(e.id, 'hex'),
+        e.offset,
+        e.length,
+        e.rawLength,
+      ]),
+      random,
+    );
+    const trailer = Buffer.alloc(PACK_TRAILER_SIZE);
+    trailer.writeUInt32LE(header.byteLength, 0);
+    PACK_MAGIC.copy(trailer, 4);
+    const bytes = Buffer.concat([...this.parts, header, trailer]);
+    const id = createHash('sha256').update(bytes).digest('hex');
+    return { id, bytes, blobs: [...this.entries] };
+  }
+}
+
+/** Reads the header length from a pack's trailer (the last {@link PACK_TRAILER_SIZE} bytes). */
+export function parsePackTrailer(trailer: Buffer, packId: string, packSize: number): number {
+  if (trailer.byteLength !== PACK_TRAILER_SIZE || !trailer.subarray(4).equals(PACK_MAGIC)) {
+    throw new HoldfastError(
+      'VAULT_INTEGRITY',
+      `Pack ${packId} has no valid trailer (truncated or damaged).`,
+    );
+  }
+  const headerLength = trailer.readUInt32LE(0);
+  if (headerLength + PACK_TRAILER_SIZE > packSize) {
+    throw new HoldfastError(
+      'VAULT_INTEGRITY',
+      `Pack ${packId} declares a header longer than the pack.`,
+    );
+  }
+  return headerLength;
+}
+
+/** Decodes a pack's sealed header into its blob list, validating every field. */
+export function parsePackHeader(
+  key: Buffer,
+  sealed: Buffer,
+  packId: string,
+  blobArea: number,
+): PackedBlob[] {
+  const what = `header of pack ${packId}`;
+  const raw = unsealObject(key, 'pack-header', sealed, what);
+  if (!Array.isArray(raw)) throw new HoldfastError('VAULT_INTEGRITY', `The ${what} is malformed.`);
+  return raw.map((row: unknown) => {
+    const [code, id, offset, length, rawLength] = Array.isArray(row) ? row : [];
+    const type = blobTypeOf(code);
+    if (
+      type === undefined ||
+      !(id instanceof Uint8Array) ||
+      id.byteLength !== 32 ||
+      !Number.isSafeInteger(offset) ||
+      !Number.isSafeInteger(length) ||
+      !Number.isSafeInteger(rawLength) ||
+      (offset as number) + (length as number) > blobArea
+    ) {
+      throw new HoldfastError('VAULT_INTEGRITY', `The ${what} has a malformed entry.`);
+    }
+    return {
+      type,
+      id: Buffer.from(id).toString('hex'),
+      offset: offset as number,
+      length: length as number,
+      rawLength: rawLength as number,
+    };
+  });
+}

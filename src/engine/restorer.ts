@@ -1,0 +1,303 @@
+import { link, open, type FileHandle } from 'node:fs/promises';
+import { describeError, forEachLimit, HoldfastError } from '../core/index.js';
+import { BlobReader } from './blob-reader.js';
+import type { Point } from './point.js';
+import {
+  planRestore,
+  unsafeEntryError,
+  type PlannedEntry,
+  type RestoreFilter,
+} from './restore-plan.js';
+import {
+  applyFileMetadata,
+  applyPathMetadata,
+  clearPath,
+  CREATE_FLAGS,
+  createSpecial,
+  ensureDirectory,
+  looksRestored,
+  lstatIfExists,
+  type OverwriteMode,
+} from './restore-fs.js';
+import type { BlobLocation } from './vault-index.js';
+import type { Vault } from './vault.js';
+
+/** Options of a restore. */
+export interface RestoreOptions extends RestoreFilter {
+  readonly target: string;
+  readonly overwrite?: OverwriteMode;
+  readonly signal?: AbortSignal;
+  /** Per-entry failures; the restore goes on with the other entries. */
+  readonly onError?: (path: string, error: unknown) => void;
+}
+
+/** Live counters of a running restore. */
+export interface RestoreProgress {
+  files: number;
+  dirs: number;
+  others: number;
+  bytes: number;
+  skipped: number;
+  errors: number;
+  currentFile: string;
+}
+
+interface FileJob {
+  readonly entry: PlannedEntry;
+  readonly target: Buffer;
+  handle?: Promise<FileHandle>;
+  remaining: number;
+  failed: boolean;
+}
+
+interface BlobTarget {
+  readonly job: FileJob;
+  readonly offset: number;
+}
+
+/** Files planned before their data is fetched; bounds memory on huge trees. */
+const BATCH_FILES = 20_000;
+
+/**
+ * Restores a point into a target directory. Data is fetched pack by pack (one ranged read per
+ * pack for all the blobs a batch needs), each blob authenticated before it is written; files are
+ * sparse where the point has holes; metadata is applied after content, directories last.
+ */
+export class Restorer {
+  readonly progress: RestoreProgress = {
+    files: 0,
+    dirs: 0,
+    others: 0,
+    bytes: 0,
+    skipped: 0,
+    errors: 0,
+    currentFile: '',
+  };
+  private readonly reader: BlobReader;
+  private readonly dirs: Array<{ path: Buffer; entry: PlannedEntry }> = [];
+  private readonly blocked: Buffer[] = [];
+  private readonly firstLink = new Map<string, Buffer>();
+  private readonly pendingLinks: Array<{ from: string; to: Buffer; entry: PlannedEntry }> = [];
+  private readonly targetRoot: Buffer;
+
+  constructor(
+    private readonly vault: Vault,
+    private readonly point: Point,
+    private readonly options: RestoreOptions,
+  ) {
+    this.reader = new BlobReader(vault);
+    this.targetRoot = Buffer.from(options.target.replace(/\/+$/, '') || '/');
+  }
+
+  /** Runs the restore; per-entry problems go to `onError` and the counters. */
+  async run(): Promise<RestoreProgress> {
+    const root = await ensureDirectory(this.targetRoot, 'never').catch((error: unknown) => {
+      throw new HoldfastError(
+        'RESTORE_TARGET_INVALID',
+        `Cannot use ${this.options.target} as restore target: ${describeError(error)}`,
+        { cause: error },
+      );
+    });
+    if (root === 'blocked') {
+      throw new HoldfastError(
+        'RESTORE_TARGET_INVALID',
+        `The restore target ${this.options.target} exists and is not a directory.`,
+      );
+    }
+    let batch: FileJob[] = [];
+    const plan = planRestore(
+      this.reader,
+      this.point.tree,
+      this.options,
+      (path, reason) => this.fail(path, unsafeEntryError(path, reason)),
+      this.options.signal,
+    );
+    for await (const entry of plan) {
+      const job = await this.place(entry);
+      if (job) batch.push(job);
+      if (batch.length >= BATCH_FILES) {
+        await this.writeContent(batch);
+        batch = [];
+      }
+    }
+    await this.writeContent(batch);
+    for (const pending of this.pendingLinks) await this.makeLink(pending);
+    // Deepest first, so setting a child's times does not change its parent's mtime afterwards.
+    this.dirs.sort((a, b) => b.entry.depth - a.entry.depth);
+    for (const dir of this.dirs) {
+      await applyPathMetadata(dir.path, dir.entry.node).catch((error: unknown) =>
+        this.fail(dir.path.toString(), error),
+      );
+    }
+    return this.progress;
+  }
+
+  /** Creates directories, links and special files at once; returns a job for regular files. */
+  private async place(entry: PlannedEntry): Promise<FileJob | undefined> {
+    const target = Buffer.concat([this.targetRoot, SLASH, entry.path]);
+    const display = target.toString();
+    if (
+      this.blocked.some(
+        (b) =>
+          entry.path.byteLength > b.byteLength &&
+          entry.path[b.byteLength] === 0x2f &&
+          entry.path.subarray(0, b.byteLength).equals(b),
+      )
+    ) {
+      return undefined;
+    }
+    const overwrite = this.options.overwrite ?? 'if-changed';
+    const node = entry.node;
+    try {
+      if (node.type === 'dir') {
+        if ((await ensureDirectory(target, overwrite)) === 'blocked') {
+          this.blocked.push(entry.path);
+          this.progress.skipped += 1;
+          return undefined;
+        }
+        this.dirs.push({ path: target, entry });
+        this.progress.dirs += 1;
+        return undefined;
+      }
+      const existing = await lstatIfExists(target);
+      if (existing) {
+        if (
+          overwrite === 'never' ||
+          (overwrite === 'if-changed' && node.type === 'file' && looksRestored(existing, node))
+        ) {
+          this.progress.skipped += 1;
+          return undefined;
+        }
+        await clearPath(target, existing);
+      }
+      if (node.type === 'file') {
+        this.progress.currentFile = display;
+        const key = node.nlink > 1 ? `${node.dev}:${node.inode}` : undefined;
+        const first = key ? this.firstLink.get(key) : undefined;
+        if (key && first) {
+          this.pendingLinks.push({ from: key, to: target, entry });
+          return undefined;
+        }
+        if (key) this.firstLink.set(key, target);
+        return { entry, target, remaining: 0, failed: false };
+      }
+      await createSpecial(target, node);
+      await applyPathMetadata(target, node);
+      this.progress.others += 1;
+    } catch (error) {
+      this.fail(display, error);
+    }
+    return undefined;
+  }
+
+  private async makeLink(pending: {
+    from: string;
+    to: Buffer;
+    entry: PlannedEntry;
+  }): Promise<void> {
+    const source = this.firstLink.get(pending.from);
+    try {
+      if (!source) throw new HoldfastError('INTERNAL', 'hard link source missing');
+      await link(source, pending.to);
+      this.progress.files += 1;
+    } catch (error) {
+      this.fail(pending.to.toString(), error);
+    }
+  }
+
+  /** Fetches the batch's blobs pack by pack and writes them where they belong. */
+  private async writeContent(jobs: FileJob[]): Promise<void> {
+    const byPack = new Map<
+      string,
+      Map<string, { location: BlobLocation; targets: BlobTarget[] }>
+    >();
+    for (const job of jobs) {
+      let offset = 0;
+      try {
+        for (const piece of job.entry.node.content ?? []) {
+          if (typeof piece === 'number') {
+            offset += piece;
+            continue;
+          }
+          const location = this.reader.locate(piece);
+          let blobs = byPack.get(location.pack);
+          if (!blobs) byPack.set(location.pack, (blobs = new Map()));
+          let blob = blobs.get(piece);
+          if (!blob) blobs.set(piece, (blob = { location, targets: [] }));
+          blob.targets.push({ job, offset });
+          job.remaining += 1;
+          offset += location.rawLength;
+        }
+      } catch (error) {
+        job.failed = true;
+        this.fail(job.target.toString(), error);
+      }
+    }
+    // Files with no stored data (empty, or only holes) are complete once created.
+    for (const job of jobs) if (!job.failed && job.remaining === 0) await this.finishFile(job);
+    await forEachLimit(byPack, 2, async ([pack, blobs]) => {
+      const wanted = [...blobs].map(([id, b]) => ({ id, location: b.location }));
+      for await (const result of this.reader.loadFromPack(pack, wanted, this.options.signal)) {
+        const targets = blobs.get(result.id)?.targets ?? [];
+        await Promise.all(targets.map((t) => this.writeBlob(t, result.data, result.error)));
+      }
+    });
+    // Jobs that failed mid-way still hold open handles.
+    for (const job of jobs)
+      if (job.failed && job.handle) await (await job.handle.catch(() => undefined))?.close();
+  }
+
+  private async writeBlob(
+    target: BlobTarget,
+    data: Buffer | undefined,
+    error: unknown,
+  ): Promise<void> {
+    const job = target.job;
+    if (job.failed) return;
+    try {
+      if (!data) throw error;
+      const handle = await this.openJob(job);
+      await handle.write(data, 0, data.byteLength, target.offset);
+      this.progress.bytes += data.byteLength;
+      job.remaining -= 1;
+      if (job.remaining === 0) await this.finishFile(job);
+    } catch (failure) {
+      job.failed = true;
+      if (failure instanceof HoldfastError && failure.code === 'BACKEND_NO_SPACE') throw failure;
+      if ((failure as NodeJS.ErrnoException).code === 'ENOSPC') {
+        throw new HoldfastError(
+          'RESTORE_WRITE_FAILED',
+          `The restore target is full while writing ${job.target.toString()}. Free space and run the restore again; finished files are skipped.`,
+          { cause: failure },
+        );
+      }
+      this.fail(job.target.toString(), failure);
+    }
+  }
+
+  private openJob(job: FileJob): Promise<FileHandle> {
+    job.handle ??= open(job.target, CREATE_FLAGS, 0o600).then(async (handle) => {
+      // Setting the size first leaves every unwritten range a hole: sparse where the point is.
+      await handle.truncate(job.entry.node.size);
+      return handle;
+    });
+    return job.handle;
+  }
+
+  private async finishFile(job: FileJob): Promise<void> {
+    const handle = await this.openJob(job);
+    try {
+      await applyFileMetadata(handle, job.entry.node);
+    } finally {
+      await handle.close();
+    }
+    this.progress.files += 1;
+  }
+
+  private fail(path: string, error: unknown): void {
+    this.progress.errors += 1;
+    this.options.onError?.(path, error);
+  }
+}
+
+const SLASH = Buffer.from('/');

@@ -1,0 +1,91 @@
+import {
+  lstat,
+  mkdir,
+  readFile,
+  readlink,
+  symlink,
+  truncate,
+  writeFile,
+  link,
+  stat,
+} from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MemoryBackend } from '../backends/index.js';
+import {
+  backupPaths,
+  makeTestVault,
+  randomBytesSeeded,
+  reopenTestVault,
+  tempDir,
+  writeTree,
+} from './engine.testkit.js';
+import { Restorer } from './restorer.js';
+
+describe('backup and restore round trip', () => {
+  let dir: { path: string; cleanup(): Promise<void> };
+  beforeEach(async () => {
+    dir = await tempDir();
+  });
+  afterEach(async () => {
+    await dir.cleanup();
+  });
+
+  it('restores files, links, holes and metadata exactly', async () => {
+    const src = join(dir.path, 'src');
+    await writeTree(src, {
+      'a.txt': 'hello',
+      empty: '',
+      'sub/big.bin': randomBytesSeeded(300_000, 1),
+      'sub/deeper/text': 'x'.repeat(100_000),
+    });
+    await mkdir(join(src, 'emptydir'));
+    await symlink('a.txt', join(src, 'link'));
+    await symlink('/nonexistent/target', join(src, 'dangling'));
+    await link(join(src, 'a.txt'), join(src, 'hard'));
+    await writeFile(join(src, 'sparse'), 'start');
+    await truncate(join(src, 'sparse'), 5 * 1024 * 1024);
+    const backend = new MemoryBackend();
+    const vault = await makeTestVault(backend);
+    const point = await backupPaths(vault, [src]);
+    expect(point.stats.errors).toBe(0);
+
+    const reopened = await reopenTestVault(backend);
+    const target = join(dir.path, 'out');
+    const errors: string[] = [];
+    const progress = await new Restorer(reopened, point, {
+      target,
+      onError: (p, e) => errors.push(`${p}: ${String(e)}`),
+    }).run();
+    expect(errors).toEqual([]);
+    const out = join(target, src);
+    expect(await readFile(join(out, 'a.txt'), 'utf8')).toBe('hello');
+    expect((await readFile(join(out, 'sub/big.bin'))).equals(randomBytesSeeded(300_000, 1))).toBe(
+      true,
+    );
+    expect(await readFile(join(out, 'sub/deeper/text'), 'utf8')).toBe('x'.repeat(100_000));
+    expect(await readlink(join(out, 'link'))).toBe('a.txt');
+    expect(await readlink(join(out, 'dangling'))).toBe('/nonexistent/target');
+    expect((await lstat(join(out, 'hard'))).ino).toBe((await lstat(join(out, 'a.txt'))).ino);
+    expect((await lstat(join(out, 'emptydir'))).isDirectory()).toBe(true);
+    const sparse = await stat(join(out, 'sparse'));
+    expect(sparse.size).toBe(5 * 1024 * 1024);
+    expect(sparse.blocks * 512).toBeLessThan(1024 * 1024);
+    expect((await stat(join(out, 'sub/big.bin'))).mtimeMs).toBeCloseTo(
+      (await stat(join(src, 'sub/big.bin'))).mtimeMs,
+      0,
+    );
+    expect(progress.files).toBeGreaterThanOrEqual(6);
+  });
+
+  it('second backup reuses unchanged files and stores nothing new', async () => {
+    const src = join(dir.path, 'src');
+    await writeTree(src, { 'a.bin': randomBytesSeeded(200_000, 2), 'b.txt': 'b' });
+    const vault = await makeTestVault();
+    const first = await backupPaths(vault, [src]);
+    const second = await backupPaths(vault, [src], { parent: first });
+    expect(second.stats.filesRead).toBe(0);
+    expect(second.stats.newBytes).toBe(0);
+    expect(second.tree).toBe(first.tree);
+  });
+});
