@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Side-by-side benchmark of holdfast, restic and borg on the same data.
-// See bench/README.md. Usage: node bench/run.js [--tools a,b] [--only tree|disk] [--quick] [--keep] [--rebuild]
+// See bench/README.md; `node bench/run.js --help` lists the options.
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -110,6 +110,8 @@ function usage() {
   --tools LIST    comma-separated tools to compare (default: ${ALL_TOOLS.join(',')})
   --only SET      run only one data set: tree or disk (default: both)
   --quick         small data sets (200 MiB tree, 512 MiB image) for a smoke run
+  --repeat N      run every data set N times and report medians (default: 1)
+  --timeout S     stop a command that runs longer than S seconds (default: 3600)
   --keep          keep restored trees and images under bench/work/restore
   --rebuild       rebuild the data sets even if they are up to date
   -h, --help      show this help
@@ -119,7 +121,15 @@ bench/work/last-results.json, command output in bench/work/logs/).`;
 }
 
 function parseArgs(argv) {
-  const opts = { tools: [...ALL_TOOLS], only: null, quick: false, keep: false, rebuild: false };
+  const opts = {
+    tools: [...ALL_TOOLS],
+    only: null,
+    quick: false,
+    keep: false,
+    rebuild: false,
+    repeat: 1,
+    timeout: 3600,
+  };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const eq = arg.indexOf('=');
@@ -150,6 +160,19 @@ function parseArgs(argv) {
       case '--quick':
         opts.quick = true;
         break;
+      case '--repeat': {
+        const v = value();
+        opts.repeat = Number(v);
+        if (!Number.isInteger(opts.repeat) || opts.repeat < 1)
+          fatal(`--repeat takes a count, not '${v}'`);
+        break;
+      }
+      case '--timeout': {
+        const v = value();
+        opts.timeout = Number(v);
+        if (!(opts.timeout > 0)) fatal(`--timeout takes seconds, not '${v}'`);
+        break;
+      }
       case '--keep':
         opts.keep = true;
         break;
@@ -661,6 +684,8 @@ function freshCopy(src, dst) {
 let stepCounter = 0;
 
 /** Runs a command under /usr/bin/time; returns {ok, seconds, rssKiB, cpu, stdout, error}. */
+let commandTimeout = 3600;
+
 function timed(label, cmd, args, { cwd, env }) {
   const base = path.join(LOGS, `${String(++stepCounter).padStart(2, '0')}-${label}`);
   const outFd = fs.openSync(`${base}.out`, 'w');
@@ -668,7 +693,9 @@ function timed(label, cmd, args, { cwd, env }) {
   fs.writeFileSync(`${base}.cmd`, `cd ${scrub(cwd)} && ${[cmd, ...args].map(scrub).join(' ')}\n`);
   let r;
   try {
-    r = spawnSync('/usr/bin/time', ['-f', '%e %M %U %S', '-o', `${base}.time`, cmd, ...args], {
+    // timeout(1) kills the whole process group, so a hung tool does not stop the run.
+    const timeArgs = ['-f', '%e %M %U %S', '-o', `${base}.time`, cmd, ...args];
+    r = spawnSync('timeout', ['-k', '30', String(commandTimeout), '/usr/bin/time', ...timeArgs], {
       cwd,
       env,
       stdio: ['ignore', outFd, errFd],
@@ -700,7 +727,13 @@ function timed(label, cmd, args, { cwd, env }) {
       .filter((l) => l.trim())
       .slice(-3)
       .join(' / ');
-    const why = r.error ? r.error.message : r.signal ? `signal ${r.signal}` : `exit ${r.status}`;
+    const why = r.error
+      ? r.error.message
+      : r.status === 124 || r.status === 137
+        ? `timed out after ${commandTimeout} s`
+        : r.signal
+          ? `signal ${r.signal}`
+          : `exit ${r.status}`;
     const error = scrub(`${label}: ${why}${tail ? `: ${tail}` : ''}`).slice(0, 400);
     log(`  FAILED ${error}`);
     return { ok: false, seconds, rssKiB, cpu, stdout, error };
@@ -825,7 +858,10 @@ const TOOLS = {
       return ['borg', ['init', '--encryption', 'repokey-blake2']];
     },
     backup(vault, source, n) {
-      return ['borg', ['create', '--compression', 'zstd,3', `::point-${n}`, path.basename(source)]];
+      return [
+        'borg',
+        ['create', '--stats', '--compression', 'zstd,3', `::point-${n}`, path.basename(source)],
+      ];
     },
     restore(vault, target, { sparse, n }) {
       return ['borg', ['extract', ...(sparse ? ['--sparse'] : []), `::point-${n}`]];
@@ -849,6 +885,10 @@ function runDataSet(kind, data, tools, opts) {
   const result = { kind, tools: {}, baseline: {}, change: null };
 
   log(`== ${kind}: fresh working copy`);
+  for (const d of [HOME, CACHE]) {
+    rmrf(d);
+    fs.mkdirSync(d, { recursive: true });
+  }
   freshCopy(master, source);
   const warm = () => (isTree ? warmTree(source) : warmFile(source));
   warm();
@@ -931,12 +971,12 @@ function runDataSet(kind, data, tools, opts) {
   const step = (tool, name, fn) => {
     const steps = result.tools[tool];
     if (state[tool].failed) {
-      steps[name] = { ok: false, skipped: true, error: state[tool].failed };
+      steps[name] = { ok: false, skipped: state[tool].skip, error: state[tool].failed };
       return null;
     }
     const r = fn();
     steps[name] = r;
-    if (!r.ok) state[tool].failed = `skipped after failure of ${name}`;
+    if (!r.ok) Object.assign(state[tool], { failed: r.error, skip: true });
     return r;
   };
 
@@ -1019,6 +1059,44 @@ function runDataSet(kind, data, tools, opts) {
   return result;
 }
 
+/** Merges repeated runs of one data set: median time and vault size, max RSS, any failure wins. */
+function aggregate(runs) {
+  if (runs.length === 1) return runs[0];
+  const median = (xs) => {
+    const v = [...xs].sort((a, b) => a - b);
+    const m = v.length >> 1;
+    return v.length % 2 ? v[m] : (v[m - 1] + v[m]) / 2;
+  };
+  const merge = (steps) => {
+    const bad = steps.find((r) => !r?.ok);
+    if (bad) return bad;
+    const m = { ...steps[steps.length - 1] };
+    m.runs = steps.map((r) => r.seconds);
+    m.seconds = median(m.runs);
+    m.cpu = median(steps.map((r) => r.cpu));
+    m.rssKiB = Math.max(...steps.map((r) => r.rssKiB));
+    if (steps.every((r) => r.vaultBytes != null))
+      m.vaultBytes = median(steps.map((r) => r.vaultBytes));
+    const badCheck = steps.find((r) => r.check && !r.check.ok);
+    if (badCheck) m.check = badCheck.check;
+    return m;
+  };
+  const out = { ...runs[runs.length - 1], tools: {}, repeats: runs.length };
+  for (const tool of Object.keys(runs[0].tools)) {
+    out.tools[tool] = {};
+    for (const name of Object.keys(runs[0].tools[tool])) {
+      out.tools[tool][name] = merge(runs.map((r) => r.tools[tool][name]));
+    }
+  }
+  out.baseline = {
+    c: merge(runs.map((r) => r.baseline.c)),
+    x: merge(runs.map((r) => r.baseline.x)),
+    check: runs.map((r) => r.baseline.check).find((c) => c && !c.ok) ?? runs[0].baseline.check,
+    tarBytes: runs[0].baseline.tarBytes,
+  };
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------
 // report
 
@@ -1053,8 +1131,8 @@ function renderTable(result, tools, sourceBytes, notes) {
   };
   const failCell = (r) => {
     if (!r) return 'n/a';
-    if (r.skipped) return r.error.startsWith('skipped') ? 'skipped' : noteRef(r.error);
-    return noteRef(r.error);
+    const ref = noteRef(r.error);
+    return r.skipped ? ref.replace('FAILED', 'skipped') : ref;
   };
   // Each row: label, value(tool) -> {text, num}, ratio kind ('time' | 'size' | null).
   const timeRow = (label, name, withRate) => ({
@@ -1076,7 +1154,6 @@ function renderTable(result, tools, sourceBytes, notes) {
       return { text: fmtMiB(r.vaultBytes), num: r.vaultBytes };
     },
   });
-  const allSteps = ['init', 'backup1', 'backup2', 'backup3', 'restore'];
   const rows = [
     timeRow('backup 1: first', 'backup1', true),
     timeRow('backup 2: unchanged', 'backup2', false),
@@ -1135,7 +1212,7 @@ function renderTable(result, tools, sourceBytes, notes) {
       label: 'peak RSS (max over all runs)',
       ratio: 'size',
       cell: (steps) => {
-        const p = peak(steps, allSteps);
+        const p = peak(steps, ['backup1', 'backup2', 'backup3', 'restore']);
         return p == null ? { text: 'n/a' } : { text: fmtMiB(p * KiB), num: p };
       },
     },
@@ -1237,10 +1314,12 @@ function render({
     `- settings: ${opts.tools.map((t) => `${t}: ${TOOLS[t].settings}`).join('; ')}. ` +
       'Caches live in bench/work and are empty before the first backup.',
   );
+  const times =
+    opts.repeat === 1 ? 'once' : `${opts.repeat} times (median time and vault size, max RSS shown)`;
   out.push(
-    '- method: each command runs once under `/usr/bin/time -f "%e %M %U %S"` (wall seconds, peak RSS); page cache warm ' +
+    `- method: each command runs ${times} under \`/usr/bin/time -f "%e %M %U %S"\` (wall seconds, peak RSS); page cache warm ` +
       '(the data is read once before each first backup), `sync` after every command, outside the timing. ' +
-      'Ratio columns: for times restic_time ÷ holdfast_time (above 1 means holdfast is faster), ' +
+      'Ratio columns: for times other ÷ holdfast (above 1 means holdfast is faster), ' +
       'for sizes and memory holdfast ÷ other (below 1 means holdfast uses less).',
   );
   for (const r of results) {
@@ -1289,6 +1368,7 @@ function render({
 function main() {
   const opts = parseArgs(process.argv.slice(2));
   const profileName = opts.quick ? 'quick' : 'full';
+  commandTimeout = opts.timeout;
   fs.mkdirSync(WORK, { recursive: true });
   ensurePrograms(opts.tools);
 
@@ -1312,7 +1392,12 @@ function main() {
   const kinds = opts.only ? [opts.only] : ['tree', 'disk'];
   const results = [];
   for (const kind of kinds) {
-    results.push(runDataSet(kind, data, opts.tools, opts));
+    const runs = [];
+    for (let i = 1; i <= opts.repeat; i++) {
+      if (opts.repeat > 1) log(`== ${kind}: round ${i} of ${opts.repeat}`);
+      runs.push(runDataSet(kind, data, opts.tools, opts));
+    }
+    results.push(aggregate(runs));
     rmrf(path.join(RUN, kind === 'tree' ? 'tree' : 'disk.img'));
   }
 

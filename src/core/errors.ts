@@ -62,3 +62,33 @@ export function describeError(error: unknown): string {
   if (error instanceof Error) return error.message;
   return String(error);
 }
+
+/**
+ * HTTP status for each code, used by the REST API. A `Record` over {@link ErrorCode}: adding a
+ * code without a status does not compile.
+ */
+export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
+  USAGE_INVALID: 400,
+  INTERNAL: 500,
+  CANCELLED: 499,
+  BACKEND_NOT_FOUND: 404,
+  BACKEND_EXISTS: 409,
+  BACKEND_PERMISSION: 403,
+  BACKEND_NO_SPACE: 507,
+  BACKEND_TRANSIENT: 503,
+  BACKEND_IO: 502,
+  VAULT_NOT_FOUND: 404,
+  VAULT_EXISTS: 409,
+  VAULT_VERSION_UNSUPPORTED: 422,
+  VAULT_WRONG_KEY: 401,
+  VAULT_INTEGRITY: 422,
+  VAULT_LOCKED: 423,
+  VAULT_LAST_KEY: 409,
+  POINT_NOT_FOUND: 404,
+  POINT_AMBIGUOUS: 409,
+  SOURCE_UNREADABLE: 422,
+  RESTORE_UNSAFE_ENTRY: 422,
+  RESTORE_TARGET_INVALID: 400,
+  RESTORE_WRITE_FAILED: 507,
+  PASSWORD_MISSING: 401,
+};

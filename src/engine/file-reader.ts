@@ -1,3 +1,4 @@
+import { closeSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { isAllZero } from '../core/index.js';
 import type { Chunker } from './chunker.js';
@@ -8,13 +9,26 @@ export interface ChunkSink {
   save(type: 'data', data: Uint8Array): Promise<{ id: string }>;
 }
 
+/**
+ * Files up to this size are read with synchronous calls: for the many small files of a typical
+ * tree, one thread-pool round trip per open/read/close costs four times the I/O itself.
+ */
+const SMALL_FILE = 1024 * 1024;
+
 /** Read window: twice the largest chunk, so a full chunk always fits after shifting. */
 function windowSize(maxChunk: number, fileSize: number): number {
   return Math.max(64 * 1024, Math.min(Math.max(fileSize + 1, 64 * 1024), maxChunk * 2));
 }
 
+type ReadAt = (
+  buffer: Buffer,
+  offset: number,
+  length: number,
+  position: number,
+) => number | Promise<number>;
+
 /**
- * Reads one file, cuts it into chunks and saves each through the writer; all-zero chunks become
+ * Reads one file, cuts it into chunks and saves each through the sink; all-zero chunks become
  * holes. `onBytes` reports progress. Returns the content pieces and the bytes actually read.
  */
 export async function saveFileContent(
@@ -22,55 +36,77 @@ export async function saveFileContent(
   expectedSize: number,
   chunker: Chunker,
   maxChunk: number,
-  writer: ChunkSink,
+  sink: ChunkSink,
   onBytes: (n: number) => void,
   signal?: AbortSignal,
 ): Promise<{ content: ContentPiece[]; size: number }> {
+  if (expectedSize < SMALL_FILE) {
+    const fd = openSync(path, 'r');
+    try {
+      const readAt: ReadAt = (b, o, l, p) => readSync(fd, b, o, l, p);
+      return await chunkFile(readAt, expectedSize, chunker, maxChunk, sink, onBytes, signal);
+    } finally {
+      closeSync(fd);
+    }
+  }
   const handle = await open(path, 'r');
   try {
-    let buffer = Buffer.allocUnsafeSlow(windowSize(maxChunk, expectedSize));
-    const content: ContentPiece[] = [];
-    let start = 0;
-    let end = 0;
-    let position = 0;
-    let eof = false;
-    for (;;) {
-      while (!eof && end < buffer.byteLength) {
-        signal?.throwIfAborted();
-        const { bytesRead } = await handle.read(buffer, end, buffer.byteLength - end, position);
-        if (bytesRead === 0) eof = true;
-        end += bytesRead;
-        position += bytesRead;
-        onBytes(bytesRead);
-      }
-      while (start < end) {
-        const length = chunker.nextCut(buffer, start, end, eof);
-        if (length <= 0) break;
-        const chunk = buffer.subarray(start, start + length);
-        if (isAllZero(chunk)) {
-          const last = content[content.length - 1];
-          if (typeof last === 'number') content[content.length - 1] = last + length;
-          else content.push(length);
-        } else {
-          content.push((await writer.save('data', chunk)).id);
-        }
-        start += length;
-      }
-      if (eof && start >= end) return { content, size: position };
-      if (start > 0) {
-        // Saved chunks were hashed and handed over (copied or sealed) before save resolved,
-        // so their bytes may be overwritten now.
-        buffer.copy(buffer, 0, start, end);
-        end -= start;
-        start = 0;
-      } else if (end === buffer.byteLength) {
-        // The file grew beyond what stat said: widen the window.
-        const wider = Buffer.allocUnsafeSlow(Math.min(buffer.byteLength * 2, maxChunk * 2));
-        buffer.copy(wider, 0, 0, end);
-        buffer = wider;
-      }
-    }
+    const readAt: ReadAt = async (b, o, l, p) => (await handle.read(b, o, l, p)).bytesRead;
+    return await chunkFile(readAt, expectedSize, chunker, maxChunk, sink, onBytes, signal);
   } finally {
     await handle.close();
+  }
+}
+
+async function chunkFile(
+  readAt: ReadAt,
+  expectedSize: number,
+  chunker: Chunker,
+  maxChunk: number,
+  sink: ChunkSink,
+  onBytes: (n: number) => void,
+  signal?: AbortSignal,
+): Promise<{ content: ContentPiece[]; size: number }> {
+  let buffer = Buffer.allocUnsafeSlow(windowSize(maxChunk, expectedSize));
+  const content: ContentPiece[] = [];
+  let start = 0;
+  let end = 0;
+  let position = 0;
+  let eof = false;
+  for (;;) {
+    while (!eof && end < buffer.byteLength) {
+      signal?.throwIfAborted();
+      const bytesRead = await readAt(buffer, end, buffer.byteLength - end, position);
+      if (bytesRead === 0) eof = true;
+      end += bytesRead;
+      position += bytesRead;
+      onBytes(bytesRead);
+    }
+    while (start < end) {
+      const length = chunker.nextCut(buffer, start, end, eof);
+      if (length <= 0) break;
+      const chunk = buffer.subarray(start, start + length);
+      if (isAllZero(chunk)) {
+        const last = content[content.length - 1];
+        if (typeof last === 'number') content[content.length - 1] = last + length;
+        else content.push(length);
+      } else {
+        content.push((await sink.save('data', chunk)).id);
+      }
+      start += length;
+    }
+    if (eof && start >= end) return { content, size: position };
+    if (start > 0) {
+      // Saved chunks were hashed and handed over (copied or sealed) before save resolved,
+      // so their bytes may be overwritten now.
+      buffer.copy(buffer, 0, start, end);
+      end -= start;
+      start = 0;
+    } else if (end === buffer.byteLength) {
+      // The file grew beyond what stat said: widen the window.
+      const wider = Buffer.allocUnsafeSlow(Math.min(buffer.byteLength * 2, maxChunk * 2));
+      buffer.copy(wider, 0, 0, end);
+      buffer = wider;
+    }
   }
 }

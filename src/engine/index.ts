@@ -18,3 +18,6 @@ export * from './restorer.js';
 export * from './tree.js';
 export * from './vault-index.js';
 export * from './vault.js';
+export * from './scanner.js';
+export * from './restore-verifier.js';
+export * from './tree-walk.js';

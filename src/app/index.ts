@@ -1,0 +1,3 @@
+/** app: use cases, and the one place that wires concrete backends and the engine together. */
+export * from './open-vault.js';
+export * from './resolve-point.js';

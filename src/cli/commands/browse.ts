@@ -1,0 +1,175 @@
+import type { Command } from 'commander';
+import { listPoints, resolvePoint } from '../../app/index.js';
+import { formatBytes } from '../../core/index.js';
+import {
+  BlobReader,
+  diffTrees,
+  findDirectory,
+  walkTree,
+  type Point,
+  type TreeNode,
+} from '../../engine/index.js';
+import { EXIT, type CommandContext } from '../context.js';
+
+type Runner = (fn: (ctx: CommandContext) => Promise<number>) => Promise<void>;
+
+/** Registers `points`, `ls` and `diff`: looking at what a vault holds. */
+export function registerBrowse(program: Command, run: Runner): void {
+  program
+    .command('points')
+    .summary('list recovery points')
+    .option('--host <name>', 'only points of this host')
+    .option('--tag <tag>', 'only points with this tag')
+    .action((flags: { host?: string; tag?: string }) => run((ctx) => points(ctx, flags)));
+
+  program
+    .command('ls')
+    .summary('list the entries of a recovery point')
+    .argument('<point>', "'latest' or a point id")
+    .argument('[path]', 'directory inside the point', '/')
+    .option('-r, --recursive', 'list everything below the path')
+    .option('-l, --long', 'show mode, owner, size and time')
+    .action((ref: string, path: string, flags: { recursive?: boolean; long?: boolean }) =>
+      run((ctx) => ls(ctx, ref, path, flags)),
+    );
+
+  program
+    .command('diff')
+    .summary('show what changed between two recovery points')
+    .argument('<from>', 'older point')
+    .argument('<to>', 'newer point')
+    .addHelpText(
+      'after',
+      '\nEach line: + added, - removed, M content changed, T type changed, U metadata only.',
+    )
+    .action((a: string, b: string) => run((ctx) => diff(ctx, a, b)));
+}
+
+function pointRow(p: Point): Record<string, unknown> {
+  return {
+    id: p.id,
+    time: p.time,
+    host: p.host,
+    user: p.user,
+    paths: p.paths,
+    tags: p.tags,
+    parent: p.parent ?? null,
+    consistency: p.consistency,
+    stats: p.stats,
+  };
+}
+
+async function points(
+  ctx: CommandContext,
+  flags: { host?: string; tag?: string },
+): Promise<number> {
+  const vault = await ctx.openVault();
+  const damaged: string[] = [];
+  const all = (
+    await listPoints(vault, (id, error) => {
+      damaged.push(id);
+      ctx.warn(`point ${id.slice(0, 12)}: ${(error as Error).message}`);
+    })
+  ).filter(
+    (p) =>
+      (flags.host === undefined || p.host === flags.host) &&
+      (flags.tag === undefined || p.tags.includes(flags.tag)),
+  );
+  if (ctx.options.json) {
+    ctx.json(all.map(pointRow));
+    return damaged.length ? EXIT.warnings : EXIT.ok;
+  }
+  if (all.length === 0) ctx.say('no recovery points');
+  for (const p of all) {
+    const tags = p.tags.length ? ` [${p.tags.join(',')}]` : '';
+    ctx.say(
+      `${p.id.slice(0, 12)}  ${p.time.replace('T', ' ').slice(0, 19)}  ${p.host}  ${formatBytes(p.stats.bytes).padStart(11)}  ${p.paths.join(' ')}${tags}`,
+    );
+  }
+  if (all.length) ctx.say(`${all.length} recovery points`);
+  return damaged.length ? EXIT.warnings : EXIT.ok;
+}
+
+function modeString(node: TreeNode): string {
+  const kind = {
+    file: '-',
+    dir: 'd',
+    symlink: 'l',
+    fifo: 'p',
+    socket: 's',
+    chardev: 'c',
+    blockdev: 'b',
+  }[node.type];
+  const bits = 'rwxrwxrwx'
+    .split('')
+    .map((c, i) => ((node.mode >> (8 - i)) & 1 ? c : '-'))
+    .join('');
+  return kind + bits;
+}
+
+async function ls(
+  ctx: CommandContext,
+  ref: string,
+  path: string,
+  flags: { recursive?: boolean; long?: boolean },
+): Promise<number> {
+  const vault = await ctx.openVault();
+  const point = resolvePoint(await listPoints(vault), ref);
+  const reader = new BlobReader(vault);
+  const { tree } = await findDirectory(reader, point.tree, path);
+  const rows: Array<Record<string, unknown>> = [];
+  for await (const { path: p, node } of walkTree(
+    reader,
+    tree,
+    path,
+    flags.recursive === true,
+    ctx.signal,
+  )) {
+    const mtime = new Date(node.mtime[0] * 1000).toISOString();
+    if (ctx.options.json) {
+      rows.push({
+        path: p,
+        type: node.type,
+        mode: node.mode,
+        uid: node.uid,
+        gid: node.gid,
+        user: node.user ?? null,
+        group: node.group ?? null,
+        size: node.size,
+        mtime,
+        target: node.target?.toString() ?? null,
+      });
+    } else if (flags.long) {
+      const owner = `${node.user ?? node.uid}/${node.group ?? node.gid}`;
+      ctx.say(
+        `${modeString(node)} ${owner.padEnd(14)} ${String(node.size).padStart(12)} ${mtime.slice(0, 19).replace('T', ' ')} ${p}${node.target ? ` -> ${node.target.toString()}` : ''}`,
+      );
+    } else {
+      ctx.say(p);
+    }
+  }
+  if (ctx.options.json) ctx.json(rows);
+  return EXIT.ok;
+}
+
+const SIGNS = {
+  added: '+',
+  removed: '-',
+  modified: 'M',
+  'type-changed': 'T',
+  metadata: 'U',
+} as const;
+
+async function diff(ctx: CommandContext, a: string, b: string): Promise<number> {
+  const vault = await ctx.openVault();
+  const all = await listPoints(vault);
+  const from = resolvePoint(all, a);
+  const to = resolvePoint(all, b);
+  const changes: Array<{ path: string; change: string }> = [];
+  for await (const change of diffTrees(new BlobReader(vault), from.tree, to.tree, '/')) {
+    if (ctx.options.json) changes.push(change);
+    else ctx.say(`${SIGNS[change.change]}    ${change.path}`);
+  }
+  if (ctx.options.json) ctx.json({ from: from.id, to: to.id, changes });
+  return EXIT.ok;
+}

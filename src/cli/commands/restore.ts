@@ -1,0 +1,148 @@
+import type { Command } from 'commander';
+import { listPoints, resolvePoint } from '../../app/index.js';
+import { describeError, formatBytes, HoldfastError } from '../../core/index.js';
+import {
+  acquireLock,
+  OVERWRITE_MODES,
+  Restorer,
+  verifyRestore,
+  type OverwriteMode,
+} from '../../engine/index.js';
+import { EXIT, type CommandContext } from '../context.js';
+import { ProgressReporter } from '../progress.js';
+
+interface RestoreFlags {
+  target: string;
+  include: string[];
+  exclude: string[];
+  verify?: boolean;
+  overwrite: string;
+  host?: string;
+}
+
+/** Registers `holdfast restore`. */
+export function registerRestore(
+  program: Command,
+  run: (fn: (ctx: CommandContext) => Promise<number>) => Promise<void>,
+): void {
+  program
+    .command('restore')
+    .summary('restore a recovery point into a directory')
+    .description(
+      'Restores a recovery point (or part of it) under --target, recreating the absolute paths that were backed\n' +
+        'up below it. Restores sparse files as sparse, hard links, symlinks, empty directories, modes, times and\n' +
+        '(as root) ownership. Nothing is ever written outside the target. Entries that cannot be restored are\n' +
+        'listed and the restore goes on (exit code 3). Running the same restore again after an interruption\n' +
+        'skips files that are already complete (--overwrite if-changed, the default).',
+    )
+    .argument('<point>', "'latest' or a point id (or a unique prefix of one)")
+    .requiredOption('--target <dir>', 'directory to restore into (created if missing)')
+    .option('--include <glob>', 'restore only matching entries (repeatable)', collect, [])
+    .option('--exclude <glob>', 'leave out matching entries (repeatable)', collect, [])
+    .option(
+      '--overwrite <mode>',
+      `existing files: ${OVERWRITE_MODES.join(' | ')} (if-changed compares size and mtime)`,
+      'if-changed',
+    )
+    .option('--verify', 'read back everything written and compare it with the point')
+    .option('--host <name>', "with 'latest': the newest point of this host")
+    .addHelpText(
+      'after',
+      "\nExamples:\n  holdfast restore latest --target /tmp/r\n  holdfast restore 3fa2c1 --target /srv/restore --include '/etc/nginx/**' --verify",
+    )
+    .action((point: string, flags: RestoreFlags) => run((ctx) => restore(ctx, point, flags)));
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+async function restore(ctx: CommandContext, ref: string, flags: RestoreFlags): Promise<number> {
+  if (!OVERWRITE_MODES.includes(flags.overwrite as OverwriteMode)) {
+    throw new HoldfastError(
+      'USAGE_INVALID',
+      `--overwrite must be one of ${OVERWRITE_MODES.join(', ')}.`,
+    );
+  }
+  const vault = await ctx.openVault();
+  const point = resolvePoint(
+    await listPoints(vault),
+    ref,
+    flags.host !== undefined ? { host: flags.host } : {},
+  );
+  const lock = await acquireLock(vault, {
+    exclusive: false,
+    purpose: 'restore',
+    waitMs: 10 * 60_000,
+    signal: ctx.signal,
+  });
+  const failures: Array<{ path: string; error: string }> = [];
+  try {
+    const filter = { include: flags.include, exclude: flags.exclude };
+    const restorer = new Restorer(vault, point, {
+      target: flags.target,
+      ...filter,
+      overwrite: flags.overwrite as OverwriteMode,
+      signal: ctx.signal,
+      onError: (path, error) => {
+        failures.push({ path, error: describeError(error) });
+        ctx.warn(`${path}: ${describeError(error)}`);
+      },
+    });
+    const reporter = new ProgressReporter(ctx.progress, () => ({
+      phase: 'restore',
+      items: restorer.progress.files,
+      totalItems: point.stats.files,
+      bytes: restorer.progress.bytes,
+      totalBytes: point.stats.bytes,
+      errors: restorer.progress.errors,
+      current: restorer.progress.currentFile,
+    })).start();
+    let progress;
+    try {
+      progress = await restorer.run();
+    } finally {
+      reporter.stop();
+    }
+    let verified: { checked: number; bytes: number; mismatches: number } | undefined;
+    if (flags.verify) {
+      let mismatches = 0;
+      const result = await verifyRestore(
+        vault,
+        point,
+        flags.target,
+        filter,
+        (path, reason) => {
+          mismatches += 1;
+          failures.push({ path, error: `verify: ${reason}` });
+          ctx.warn(`verify: ${path}: ${reason}`);
+        },
+        ctx.signal,
+      );
+      verified = { ...result, mismatches };
+    }
+    const summary = {
+      point: point.id,
+      target: flags.target,
+      ...progress,
+      currentFile: undefined,
+      verified: verified ?? null,
+      failures,
+    };
+    if (ctx.options.json) ctx.json(summary);
+    else {
+      ctx.say(
+        `restored point ${point.id.slice(0, 12)} to ${flags.target}: ${progress.files} files, ${progress.dirs} dirs, ${progress.others} other entries, ${formatBytes(progress.bytes)} written`,
+      );
+      if (progress.skipped) ctx.say(`  ${progress.skipped} entries already present were skipped`);
+      if (verified)
+        ctx.say(
+          `  verified ${verified.checked} entries (${formatBytes(verified.bytes)} read back): ${verified.mismatches} mismatches`,
+        );
+      if (failures.length) ctx.say(`  ${failures.length} entries failed (see warnings above)`);
+    }
+    return failures.length > 0 ? EXIT.warnings : EXIT.ok;
+  } finally {
+    await lock.release();
+  }
+}

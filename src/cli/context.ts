@@ -1,0 +1,92 @@
+import { openVault } from '../app/index.js';
+import { describeError, HoldfastError, isHoldfastError, type ErrorCode } from '../core/index.js';
+import type { Vault } from '../engine/index.js';
+import { mainSources, readCredential } from './credentials.js';
+import { progressMode, type ProgressMode } from './progress.js';
+
+/** Exit codes of the holdfast command; documented in docs/cli.md. */
+export const EXIT = {
+  ok: 0,
+  error: 1,
+  usage: 2,
+  warnings: 3,
+  damage: 4,
+  interrupted: 130,
+} as const;
+
+/** Options every command accepts. */
+export interface GlobalOptions {
+  vault?: string;
+  keyFile?: string;
+  json?: boolean;
+  jsonProgress?: boolean;
+  quiet?: boolean;
+  debug?: boolean;
+}
+
+/** What a command runs with: options, cancellation and output helpers. */
+export class CommandContext {
+  readonly controller = new AbortController();
+
+  constructor(readonly options: GlobalOptions) {}
+
+  /** Cancellation for the whole command (Ctrl-C aborts it). */
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  /** The vault location from --vault or HOLDFAST_VAULT. */
+  get vaultLocation(): string {
+    const location = this.options.vault ?? process.env['HOLDFAST_VAULT'];
+    if (!location) {
+      throw new HoldfastError(
+        'USAGE_INVALID',
+        'No vault given: pass --vault <dir> or set HOLDFAST_VAULT.',
+      );
+    }
+    return location;
+  }
+
+  /** How progress should be shown. */
+  get progress(): ProgressMode {
+    return progressMode(this.options.jsonProgress === true, this.options.quiet === true);
+  }
+
+  /** Opens the vault with the credential from the environment, key file or prompt. */
+  async openVault(): Promise<Vault> {
+    return openVault(this.vaultLocation, await readCredential(mainSources(this.options.keyFile)));
+  }
+
+  /** Prints a line for people (suppressed by --json and --quiet). */
+  say(line: string): void {
+    if (!this.options.json && !this.options.quiet) process.stdout.write(line + '\n');
+  }
+
+  /** Prints a warning on stderr. */
+  warn(line: string): void {
+    process.stderr.write(`warning: ${line}\n`);
+  }
+
+  /** Prints a value as JSON on stdout. */
+  json(value: unknown): void {
+    process.stdout.write(JSON.stringify(value, null, 2) + '\n');
+  }
+}
+
+/** Maps an error to its exit code and prints it (with the cause chain under --debug). */
+export function reportError(error: unknown, debug: boolean): number {
+  const code: ErrorCode | undefined = isHoldfastError(error) ? error.code : undefined;
+  process.stderr.write(`error: ${describeError(error)}${code ? ` [${code}]` : ''}\n`);
+  if (debug) {
+    let cause: unknown = error;
+    while (cause instanceof Error) {
+      process.stderr.write(`  ${cause.stack ?? cause.message}\n`);
+      cause = cause.cause;
+    }
+  } else if (!isHoldfastError(error)) {
+    process.stderr.write('  (run with --debug for details)\n');
+  }
+  if (code === 'CANCELLED') return EXIT.interrupted;
+  if (code === 'USAGE_INVALID' || code === 'PASSWORD_MISSING') return EXIT.usage;
+  return EXIT.error;
+}
