@@ -394,8 +394,15 @@ function compareManifests(expected, actual) {
     const a = got.get(e.path);
     got.delete(e.path);
     if (!a) missing.push(e.path);
-    else if (a.type !== e.type || a.size !== e.size || a.hash !== e.hash) differ.push(e.path);
-    else if (e.type === 'f' && a.mtime !== e.mtime) mtimeDiffers++;
+    else if (a.type !== e.type || a.size !== e.size || a.hash !== e.hash) {
+      const how =
+        a.type !== e.type
+          ? `type ${a.type} instead of ${e.type}`
+          : a.size !== e.size
+            ? `size ${a.size} instead of ${e.size}`
+            : 'same size, other content';
+      differ.push(`${e.path}: ${how}`);
+    } else if (e.type === 'f' && a.mtime !== e.mtime) mtimeDiffers++;
   }
   const extra = [...got.keys()];
   const ok = missing.length === 0 && differ.length === 0 && extra.length === 0;
@@ -734,7 +741,9 @@ function timed(label, cmd, args, { cwd, env }) {
         : r.signal
           ? `signal ${r.signal}`
           : `exit ${r.status}`;
-    const error = scrub(`${label}: ${why}${tail ? `: ${tail}` : ''}`).slice(0, 400);
+    const hint =
+      r.status === 13 && cmd === process.execPath ? ' (Node: unsettled top-level await)' : '';
+    const error = scrub(`${label}: ${why}${hint}: ${tail || 'no output'}`).slice(0, 400);
     log(`  FAILED ${error}`);
     return { ok: false, seconds, rssKiB, cpu, stdout, error };
   }

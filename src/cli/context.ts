@@ -53,8 +53,12 @@ export class CommandContext {
   }
 
   /** Opens the vault with the credential from the environment, key file or prompt. */
-  async openVault(): Promise<Vault> {
-    return openVault(this.vaultLocation, await readCredential(mainSources(this.options.keyFile)));
+  async openVault(options: { loadIndex?: boolean } = {}): Promise<Vault> {
+    return openVault(
+      this.vaultLocation,
+      await readCredential(mainSources(this.options.keyFile)),
+      options,
+    );
   }
 
   /** Prints a line for people (suppressed by --json and --quiet). */

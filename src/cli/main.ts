@@ -2,7 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { registerBackup } from './commands/backup.js';
 import { registerBrowse } from './commands/browse.js';
 import { registerKeys } from './commands/keys.js';
-
+import { registerMaintenance } from './commands/maintenance.js';
 import { registerRestore } from './commands/restore.js';
 import { CommandContext, EXIT, reportError, type GlobalOptions } from './context.js';
 
@@ -45,7 +45,7 @@ export async function main(argv: string[]): Promise<number> {
   registerBackup(program, run);
   registerRestore(program, run);
   registerBrowse(program, run);
-
+  registerMaintenance(program, run);
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (error) {

@@ -24,5 +24,6 @@ parentPort?.on('message', (message: { batch: Request[] }) => {
       return { seq: request.seq, error: error instanceof Error ? error.message : String(error) };
     }
   });
-  parentPort?.postMessage({ results });
+  const transfer = results.flatMap((r) => (r.sealed ? [r.sealed.buffer as ArrayBuffer] : []));
+  parentPort?.postMessage({ results }, transfer);
 });

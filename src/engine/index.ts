@@ -21,3 +21,8 @@ export * from './vault.js';
 export * from './scanner.js';
 export * from './restore-verifier.js';
 export * from './tree-walk.js';
+export * from './forget-policy.js';
+export * from './pruner.js';
+export * from './copier.js';
+export * from './check-report.js';
+export * from './checker.js';

@@ -243,7 +243,11 @@ async function loadTree(
   signal?: AbortSignal,
 ): Promise<TreeNode[]> {
   const location = index.get(id);
-  if (location?.type !== 'tree') throw missingBlob(id);
+  if (!location) throw missingBlob(id);
+  if (location.type !== 'tree')
+    throw damaged(
+      new HoldfastError('VAULT_INTEGRITY', `Tree ${id.slice(0, 12)} is indexed as data.`),
+    );
   const sealed = await vault.backend.getRange(
     packObjectName(location.pack),
     location.offset,

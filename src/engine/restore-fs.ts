@@ -1,21 +1,24 @@
-import { execFile } from 'node:child_process';
-import { constants, type BigIntStats } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import {
-  chmod,
-  lchown,
-  lstat,
-  lutimes,
-  mkdir,
-  rm,
-  symlink,
-  type FileHandle,
-  utimes,
-} from 'node:fs/promises';
-import { promisify } from 'node:util';
+  chmodSync,
+  constants,
+  fchmodSync,
+  fchownSync,
+  futimesSync,
+  lchownSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  type BigIntStats,
+} from 'node:fs';
 import { HoldfastError } from '../core/index.js';
 import type { Timestamp, TreeNode } from './tree.js';
 
-const run = promisify(execFile);
+// The restore's file-system calls are synchronous on purpose: for many small files a thread-pool
+// round trip per call costs several times the call itself, and the page cache absorbs writes.
 
 /** What to do when the target already has something at a path. */
 export const OVERWRITE_MODES = ['never', 'if-changed', 'always'] as const;
@@ -27,13 +30,8 @@ export const CREATE_FLAGS =
   constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 
 /** `lstat` that returns undefined for a missing path. */
-export async function lstatIfExists(path: Buffer): Promise<BigIntStats | undefined> {
-  try {
-    return await lstat(path, { bigint: true });
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw error;
-  }
+export function lstatIfExists(path: Buffer): BigIntStats | undefined {
+  return lstatSync(path, { bigint: true, throwIfNoEntry: false });
 }
 
 /** Seconds as a float for utimes; sub-microsecond precision is not representable anyway. */
@@ -51,62 +49,62 @@ export function looksRestored(existing: BigIntStats, node: TreeNode): boolean {
 }
 
 /** Removes whatever is at `path` so a fresh entry can be created there. */
-export async function clearPath(path: Buffer, existing: BigIntStats): Promise<void> {
-  await rm(path, { recursive: existing.isDirectory(), force: true });
+export function clearPath(path: Buffer, existing: BigIntStats): void {
+  rmSync(path, { recursive: existing.isDirectory(), force: true });
 }
 
 const IS_ROOT = typeof process.getuid === 'function' && process.getuid() === 0;
 
-/** Applies ownership (as root), mode and times through an open handle. */
-export async function applyFileMetadata(handle: FileHandle, node: TreeNode): Promise<void> {
-  if (IS_ROOT) await handle.chown(node.uid, node.gid);
+/** Applies ownership (as root), mode and times through an open file descriptor. */
+export function applyFileMetadata(fd: number, node: TreeNode): void {
+  if (IS_ROOT) fchownSync(fd, node.uid, node.gid);
   // chmod after chown: chown clears setuid/setgid bits.
-  await handle.chmod(node.mode);
-  await handle.utimes(toSeconds(node.mtime), toSeconds(node.mtime));
+  fchmodSync(fd, node.mode);
+  futimesSync(fd, toSeconds(node.mtime), toSeconds(node.mtime));
 }
 
 /** Applies ownership, mode and times by path; symlinks get ownership and times only. */
-export async function applyPathMetadata(path: Buffer, node: TreeNode): Promise<void> {
-  if (IS_ROOT) await lchown(path, node.uid, node.gid);
+export function applyPathMetadata(path: Buffer, node: TreeNode): void {
+  if (IS_ROOT) lchownSync(path, node.uid, node.gid);
   if (node.type === 'symlink') {
-    await lutimes(path, toSeconds(node.mtime), toSeconds(node.mtime));
+    lutimesSync(path, toSeconds(node.mtime), toSeconds(node.mtime));
     return;
   }
-  await chmod(path, node.mode);
-  await utimes(path, toSeconds(node.mtime), toSeconds(node.mtime));
+  chmodSync(path, node.mode);
+  utimesSync(path, toSeconds(node.mtime), toSeconds(node.mtime));
 }
 
 /** Creates a directory, or accepts an existing real directory (never a symlink to one). */
-export async function ensureDirectory(
+export function ensureDirectory(
   path: Buffer,
   overwrite: OverwriteMode,
-): Promise<'created' | 'existing' | 'blocked'> {
-  const existing = await lstatIfExists(path);
+): 'created' | 'existing' | 'blocked' {
+  const existing = lstatIfExists(path);
   if (existing?.isDirectory()) return 'existing';
   if (existing) {
     if (overwrite === 'never') return 'blocked';
-    await clearPath(path, existing);
+    clearPath(path, existing);
   }
-  await mkdir(path, { mode: 0o700 });
+  mkdirSync(path, { mode: 0o700 });
   return 'created';
 }
 
 /** Creates a symlink, a FIFO or a device node for `node` at `path` (which must be free). */
-export async function createSpecial(path: Buffer, node: TreeNode): Promise<void> {
+export function createSpecial(path: Buffer, node: TreeNode): void {
   switch (node.type) {
     case 'symlink':
-      await symlink(node.target ?? Buffer.alloc(0), path);
+      symlinkSync(node.target ?? Buffer.alloc(0), path);
       return;
     case 'fifo':
       // Node has no mkfifo(2); the coreutils command takes the path as one argument, unparsed.
-      await run('mkfifo', ['-m', (node.mode & 0o777).toString(8), '--', path.toString()]);
+      execFileSync('mkfifo', ['-m', (node.mode & 0o777).toString(8), '--', path.toString()]);
       return;
     case 'chardev':
     case 'blockdev': {
       const rdev = node.rdev ?? 0;
       const major = Number((BigInt(rdev) >> 8n) & 0xfffn) | Number((BigInt(rdev) >> 32n) & ~0xfffn);
       const minor = (rdev & 0xff) | Number((BigInt(rdev) >> 12n) & ~0xffn);
-      await run('mknod', [
+      execFileSync('mknod', [
         '--',
         path.toString(),
         node.type === 'chardev' ? 'c' : 'b',

@@ -1,4 +1,4 @@
-import { link, open, type FileHandle } from 'node:fs/promises';
+import { closeSync, ftruncateSync, linkSync, openSync, writeSync } from 'node:fs';
 import { describeError, forEachLimit, HoldfastError } from '../core/index.js';
 import { BlobReader } from './blob-reader.js';
 import type { Point } from './point.js';
@@ -45,7 +45,7 @@ export interface RestoreProgress {
 interface FileJob {
   readonly entry: PlannedEntry;
   readonly target: Buffer;
-  handle?: Promise<FileHandle>;
+  fd?: number;
   remaining: number;
   failed: boolean;
 }
@@ -91,13 +91,15 @@ export class Restorer {
 
   /** Runs the restore; per-entry problems go to `onError` and the counters. */
   async run(): Promise<RestoreProgress> {
-    const root = await ensureDirectory(this.targetRoot, 'never').catch((error: unknown) => {
-      throw new HoldfastError(
-        'RESTORE_TARGET_INVALID',
-        `Cannot use ${this.options.target} as restore target: ${describeError(error)}`,
-        { cause: error },
-      );
-    });
+    const root = await Promise.resolve()
+      .then(() => ensureDirectory(this.targetRoot, 'never'))
+      .catch((error: unknown) => {
+        throw new HoldfastError(
+          'RESTORE_TARGET_INVALID',
+          `Cannot use ${this.options.target} as restore target: ${describeError(error)}`,
+          { cause: error },
+        );
+      });
     if (root === 'blocked') {
       throw new HoldfastError(
         'RESTORE_TARGET_INVALID',
@@ -113,7 +115,7 @@ export class Restorer {
       this.options.signal,
     );
     for await (const entry of plan) {
-      const job = await this.place(entry);
+      const job = this.place(entry);
       if (job) batch.push(job);
       if (batch.length >= BATCH_FILES) {
         await this.writeContent(batch);
@@ -121,19 +123,19 @@ export class Restorer {
       }
     }
     await this.writeContent(batch);
-    for (const pending of this.pendingLinks) await this.makeLink(pending);
+    for (const pending of this.pendingLinks) this.makeLink(pending);
     // Deepest first, so setting a child's times does not change its parent's mtime afterwards.
     this.dirs.sort((a, b) => b.entry.depth - a.entry.depth);
     for (const dir of this.dirs) {
-      await applyPathMetadata(dir.path, dir.entry.node).catch((error: unknown) =>
-        this.fail(dir.path.toString(), error),
-      );
+      await Promise.resolve(dir)
+        .then((d) => applyPathMetadata(d.path, d.entry.node))
+        .catch((error: unknown) => this.fail(dir.path.toString(), error));
     }
     return this.progress;
   }
 
   /** Creates directories, links and special files at once; returns a job for regular files. */
-  private async place(entry: PlannedEntry): Promise<FileJob | undefined> {
+  private place(entry: PlannedEntry): FileJob | undefined {
     const target = Buffer.concat([this.targetRoot, SLASH, entry.path]);
     const display = target.toString();
     if (
@@ -150,7 +152,7 @@ export class Restorer {
     const node = entry.node;
     try {
       if (node.type === 'dir') {
-        if ((await ensureDirectory(target, overwrite)) === 'blocked') {
+        if (ensureDirectory(target, overwrite) === 'blocked') {
           this.blocked.push(entry.path);
           this.progress.skipped += 1;
           return undefined;
@@ -159,7 +161,7 @@ export class Restorer {
         this.progress.dirs += 1;
         return undefined;
       }
-      const existing = await lstatIfExists(target);
+      const existing = lstatIfExists(target);
       if (existing) {
         if (
           overwrite === 'never' ||
@@ -168,7 +170,7 @@ export class Restorer {
           this.progress.skipped += 1;
           return undefined;
         }
-        await clearPath(target, existing);
+        clearPath(target, existing);
       }
       if (node.type === 'file') {
         this.progress.currentFile = display;
@@ -181,8 +183,8 @@ export class Restorer {
         if (key) this.firstLink.set(key, target);
         return { entry, target, remaining: 0, failed: false };
       }
-      await createSpecial(target, node);
-      await applyPathMetadata(target, node);
+      createSpecial(target, node);
+      applyPathMetadata(target, node);
       this.progress.others += 1;
     } catch (error) {
       this.fail(display, error);
@@ -190,15 +192,11 @@ export class Restorer {
     return undefined;
   }
 
-  private async makeLink(pending: {
-    from: string;
-    to: Buffer;
-    entry: PlannedEntry;
-  }): Promise<void> {
+  private makeLink(pending: { from: string; to: Buffer; entry: PlannedEntry }): void {
     const source = this.firstLink.get(pending.from);
     try {
       if (!source) throw new HoldfastError('INTERNAL', 'hard link source missing');
-      await link(source, pending.to);
+      linkSync(source, pending.to);
       this.progress.files += 1;
     } catch (error) {
       this.fail(pending.to.toString(), error);
@@ -234,33 +232,31 @@ export class Restorer {
       }
     }
     // Files with no stored data (empty, or only holes) are complete once created.
-    for (const job of jobs) if (!job.failed && job.remaining === 0) await this.finishFile(job);
+    for (const job of jobs) if (!job.failed && job.remaining === 0) this.finishFile(job);
     await forEachLimit(byPack, 2, async ([pack, blobs]) => {
       const wanted = [...blobs].map(([id, b]) => ({ id, location: b.location }));
       for await (const result of this.reader.loadFromPack(pack, wanted, this.options.signal)) {
         const targets = blobs.get(result.id)?.targets ?? [];
-        await Promise.all(targets.map((t) => this.writeBlob(t, result.data, result.error)));
+        for (const t of targets) this.writeBlob(t, result.data, result.error);
       }
     });
     // Jobs that failed mid-way still hold open handles.
-    for (const job of jobs)
-      if (job.failed && job.handle) await (await job.handle.catch(() => undefined))?.close();
+    for (const job of jobs) if (job.failed && job.fd !== undefined) closeSync(job.fd);
   }
 
-  private async writeBlob(
-    target: BlobTarget,
-    data: Buffer | undefined,
-    error: unknown,
-  ): Promise<void> {
+  private writeBlob(target: BlobTarget, data: Buffer | undefined, error: unknown): void {
     const job = target.job;
     if (job.failed) return;
     try {
       if (!data) throw error;
-      const handle = await this.openJob(job);
-      await handle.write(data, 0, data.byteLength, target.offset);
+      const fd = this.openJob(job);
+      let written = 0;
+      while (written < data.byteLength) {
+        written += writeSync(fd, data, written, data.byteLength - written, target.offset + written);
+      }
       this.progress.bytes += data.byteLength;
       job.remaining -= 1;
-      if (job.remaining === 0) await this.finishFile(job);
+      if (job.remaining === 0) this.finishFile(job);
     } catch (failure) {
       job.failed = true;
       if (failure instanceof HoldfastError && failure.code === 'BACKEND_NO_SPACE') throw failure;
@@ -275,21 +271,22 @@ export class Restorer {
     }
   }
 
-  private openJob(job: FileJob): Promise<FileHandle> {
-    job.handle ??= open(job.target, CREATE_FLAGS, 0o600).then(async (handle) => {
+  private openJob(job: FileJob): number {
+    if (job.fd === undefined) {
+      job.fd = openSync(job.target, CREATE_FLAGS, 0o600);
       // Setting the size first leaves every unwritten range a hole: sparse where the point is.
-      await handle.truncate(job.entry.node.size);
-      return handle;
-    });
-    return job.handle;
+      ftruncateSync(job.fd, job.entry.node.size);
+    }
+    return job.fd;
   }
 
-  private async finishFile(job: FileJob): Promise<void> {
-    const handle = await this.openJob(job);
+  private finishFile(job: FileJob): void {
+    const fd = this.openJob(job);
     try {
-      await applyFileMetadata(handle, job.entry.node);
+      applyFileMetadata(fd, job.entry.node);
     } finally {
-      await handle.close();
+      closeSync(fd);
+      delete job.fd;
     }
     this.progress.files += 1;
   }
