@@ -27,10 +27,11 @@ export function openBackend(location: string): Backend {
 export async function openVault(
   location: string,
   credential: Credential,
-  options: VaultOptions = {},
+  options: VaultOptions & { loadIndex?: boolean } = {},
 ): Promise<Vault> {
+  // `check` loads the index itself, so that a damaged index file is reported, not fatal.
   const vault = await Vault.open(openBackend(location), credential, options);
-  await vault.loadIndex();
+  if (options.loadIndex !== false) await vault.loadIndex();
   return vault;
 }
 
