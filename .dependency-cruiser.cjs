@@ -1,12 +1,24 @@
 // Enforces the layers of DESIGN.md §3: a layer may import the layers below it, never above.
 // Order, bottom up: core, backends, engine, workloads, catalog, jobs, app, server|cli.
-const LAYERS = ['core', 'backends', 'engine', 'workloads', 'catalog', 'jobs', 'app', 'server', 'cli'];
+const LAYERS = [
+  'core',
+  'backends',
+  'engine',
+  'workloads',
+  'catalog',
+  'jobs',
+  'app',
+  'server',
+  'cli',
+];
 const TOP = new Set(['server', 'cli']);
 
 function above(layer) {
   const index = LAYERS.indexOf(layer);
   // server and cli are peers at the top: neither may import the other.
-  return LAYERS.filter((other, i) => i > index || (TOP.has(layer) && TOP.has(other) && other !== layer));
+  return LAYERS.filter(
+    (other, i) => i > index || (TOP.has(layer) && TOP.has(other) && other !== layer),
+  );
 }
 
 const layerRules = LAYERS.map((layer) => ({
@@ -22,7 +34,8 @@ module.exports = {
     ...layerRules,
     {
       name: 'public-face-only',
-      comment: 'Other folders import a layer through its index.ts, not its insides (STYLE.md Layout)',
+      comment:
+        'Other folders import a layer through its index.ts, not its insides (STYLE.md Layout)',
       severity: 'error',
       from: { path: '^src/([^/]+)/' },
       to: { path: '^src/([^/]+)/.+', pathNot: ['^src/$1/', '^src/[^/]+/index\\.ts$'] },

@@ -20,8 +20,11 @@ for (const params of [DEFAULT_CHUNKER_PARAMS, small]) {
     const began = performance.now();
     const lengths = chunkLengths(chunker, data);
     const seconds = (performance.now() - began) / 1000;
-    if (lengths.reduce((a, b) => a + b, 0) !== data.length) throw new Error('lengths do not add up');
+    if (lengths.reduce((a, b) => a + b, 0) !== data.length)
+      throw new Error('lengths do not add up');
     best = Math.max(best, data.length / 1e6 / seconds);
   }
-  console.log(`chunker avg ${params.avgSize} B: ${best.toFixed(0)} MB/s (best of 5, ${size / 1048576} MiB)`);
+  console.log(
+    `chunker avg ${params.avgSize} B: ${best.toFixed(0)} MB/s (best of 5, ${size / 1048576} MiB)`,
+  );
 }

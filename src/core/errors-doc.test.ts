@@ -14,6 +14,7 @@ describe('docs/errors.md', () => {
   });
 
   it('gives each code the HTTP status the code table has', () => {
-    for (const row of rows) expect(row.status).toBe(HTTP_STATUS[row.code as keyof typeof HTTP_STATUS]);
+    for (const row of rows)
+      expect(row.status).toBe(HTTP_STATUS[row.code as keyof typeof HTTP_STATUS]);
   });
 });
