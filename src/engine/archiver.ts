@@ -22,6 +22,7 @@ import {
   type ContentPiece,
 } from './tree.js';
 import type { Vault } from './vault.js';
+import { readXattrs } from './xattrs.js';
 
 /** What to back up and how. */
 export interface BackupOptions {
@@ -167,11 +168,12 @@ export class Archiver {
           const crossesDevice = this.options.oneFileSystem === true && stats.dev !== rootDev;
           const subtree = await this.saveDir(path, previous, crossesDevice ? undefined : rootDev);
           this.progress.dirs += 1;
-          return this.baseNode(name, 'dir', stats, { subtree });
+          return this.baseNode(name, 'dir', stats, { subtree, ...xattrsOf(path) });
         }
         case 'file':
           return this.baseNode(name, 'file', stats, {
             content: await this.fileContent(path, stats, previous),
+            ...xattrsOf(path),
           });
         case 'symlink':
           this.others += 1;
@@ -342,6 +344,11 @@ function buildTrie(paths: readonly string[]): Trie {
     }
   }
   return root;
+}
+
+function xattrsOf(path: Buffer): { xattrs?: Record<string, Buffer> } {
+  const xattrs = readXattrs(path);
+  return xattrs ? { xattrs } : {};
 }
 
 function nodeType(s: BigIntStats): NodeType {

@@ -16,6 +16,7 @@ import {
 } from 'node:fs';
 import { HoldfastError } from '../core/index.js';
 import type { Timestamp, TreeNode } from './tree.js';
+import { writeXattrs } from './xattrs.js';
 
 // The restore's file-system calls are synchronous on purpose: for many small files a thread-pool
 // round trip per call costs several times the call itself, and the page cache absorbs writes.
@@ -56,7 +57,8 @@ export function clearPath(path: Buffer, existing: BigIntStats): void {
 const IS_ROOT = typeof process.getuid === 'function' && process.getuid() === 0;
 
 /** Applies ownership (as root), mode and times through an open file descriptor. */
-export function applyFileMetadata(fd: number, node: TreeNode): void {
+export function applyFileMetadata(fd: number, path: Buffer, node: TreeNode): void {
+  if (node.xattrs) writeXattrs(path, node.xattrs);
   if (IS_ROOT) fchownSync(fd, node.uid, node.gid);
   // chmod after chown: chown clears setuid/setgid bits.
   fchmodSync(fd, node.mode);
@@ -70,6 +72,7 @@ export function applyPathMetadata(path: Buffer, node: TreeNode): void {
     lutimesSync(path, toSeconds(node.mtime), toSeconds(node.mtime));
     return;
   }
+  if (node.xattrs) writeXattrs(path, node.xattrs);
   chmodSync(path, node.mode);
   utimesSync(path, toSeconds(node.mtime), toSeconds(node.mtime));
 }

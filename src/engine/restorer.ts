@@ -283,7 +283,7 @@ export class Restorer {
   private finishFile(job: FileJob): void {
     const fd = this.openJob(job);
     try {
-      applyFileMetadata(fd, job.entry.node);
+      applyFileMetadata(fd, job.target, job.entry.node);
     } finally {
       closeSync(fd);
       delete job.fd;

@@ -10,6 +10,7 @@ import {
   stat,
 } from 'node:fs/promises';
 import { join } from 'node:path';
+import { getAttributeSync, setAttributeSync } from 'fs-xattr';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryBackend } from '../backends/index.js';
 import {
@@ -43,6 +44,8 @@ describe('backup and restore round trip', () => {
     await symlink('a.txt', join(src, 'link'));
     await symlink('/nonexistent/target', join(src, 'dangling'));
     await link(join(src, 'a.txt'), join(src, 'hard'));
+    setAttributeSync(join(src, 'a.txt'), 'user.origin', Buffer.from([0, 1, 2, 255]));
+    setAttributeSync(join(src, 'sub'), 'user.note', 'a directory attribute');
     await writeFile(join(src, 'sparse'), 'start');
     await truncate(join(src, 'sparse'), 5 * 1024 * 1024);
     const backend = new MemoryBackend();
@@ -76,6 +79,12 @@ describe('backup and restore round trip', () => {
       0,
     );
     expect(progress.files).toBeGreaterThanOrEqual(6);
+    expect(getAttributeSync(join(out, 'a.txt'), 'user.origin')).toEqual(
+      Buffer.from([0, 1, 2, 255]),
+    );
+    expect(getAttributeSync(join(out, 'sub'), 'user.note').toString()).toBe(
+      'a directory attribute',
+    );
   });
 
   it('second backup reuses unchanged files and stores nothing new', async () => {
