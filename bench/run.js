@@ -1272,7 +1272,8 @@ function renderBaseline(result, sourceBytes) {
 
 function machineFacts() {
   const cpus = os.cpus();
-  const fsType = firstLine('stat', ['-f', '-c', '%T', WORK]);
+  const df = sh('df', ['--output=fstype', WORK]);
+  const fsType = df.status === 0 ? (df.stdout.trim().split('\n')[1] ?? 'unknown') : 'unknown';
   return {
     nproc: firstLine('nproc', []),
     cpu: cpus[0]?.model ?? 'unknown',

@@ -3,13 +3,13 @@ import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { lstat } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
 import { resolve as resolvePath } from 'node:path';
-import { describeError, forEachLimit, HoldfastError } from '../core/index.js';
+import { describeError, forEachLimit, HoldfastError, Semaphore } from '../core/index.js';
 import { BlobReader } from './blob-reader.js';
 import { BlobWriter } from './blob-writer.js';
 import type { BlobSealer } from './blob-sealer.js';
 import { FastCdcChunker, type Chunker } from './chunker.js';
 import { ExcludeMatcher } from './exclude.js';
-import { saveFileContent } from './file-reader.js';
+import { isLargeFile, saveFileContent } from './file-reader.js';
 import { IdNames } from './id-names.js';
 import type { Consistency, Point, PointManifest } from './point.js';
 import {
@@ -70,6 +70,8 @@ export class Archiver {
   private readonly excludes: ExcludeMatcher;
   private readonly names = new IdNames();
   private readonly hardLinks = new Map<string, Promise<readonly ContentPiece[]>>();
+  private readonly largeReads = new Semaphore(2);
+  private readonly fileReads = new Semaphore(8);
   private filesRead = 0;
   private others = 0;
 
@@ -265,14 +267,21 @@ export class Archiver {
     this.filesRead += 1;
     this.progress.currentFile = path.toString();
     const maxChunk = this.vault.config.chunker.maxSize;
-    const { content } = await saveFileContent(
-      path,
-      Number(stats.size),
-      this.chunker,
-      maxChunk,
-      this.writer,
-      (n) => (this.progress.bytesRead += n),
-      this.options.signal,
+    const read = (): ReturnType<typeof saveFileContent> =>
+      saveFileContent(
+        path,
+        Number(stats.size),
+        this.chunker,
+        maxChunk,
+        this.writer,
+        (n) => (this.progress.bytesRead += n),
+        this.options.signal,
+      );
+    // Directory walks nest their concurrency; file reads are bounded globally, so memory holds
+    // at most a few read windows however wide and deep the tree is. Large files, whose windows
+    // are the largest chunk size, read at most two at a time.
+    const { content } = await this.fileReads.run(() =>
+      isLargeFile(Number(stats.size)) ? this.largeReads.run(read) : read(),
     );
     return content;
   }

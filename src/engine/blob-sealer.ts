@@ -148,10 +148,16 @@ export class WorkerBlobSealer implements BlobSealer {
 export function createBlobSealer(
   key: Buffer,
   compression: CompressionSettings | null,
-  threads: number = availableParallelism(),
+  threads: number = defaultSealThreads(),
 ): BlobSealer {
   const script = new URL('./blob-seal-worker.js', import.meta.url);
   if (threads < 1 || !existsSync(fileURLToPath(script)))
     return new InlineBlobSealer(key, compression);
   return new WorkerBlobSealer(key, compression, threads, script);
+}
+
+/** Sealing threads: one per core, or HOLDFAST_SEAL_THREADS (0 seals on the calling thread). */
+export function defaultSealThreads(): number {
+  const configured = Number(process.env['HOLDFAST_SEAL_THREADS']);
+  return Number.isInteger(configured) && configured >= 0 ? configured : availableParallelism();
 }

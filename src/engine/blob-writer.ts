@@ -47,6 +47,7 @@ export class BlobWriter {
   private readonly uploads: Semaphore;
   private unindexed: Array<{ id: string; blobs: PackedBlob[] }> = [];
   private inFlightBytes = 0;
+  private queuedPackBytes = 0;
   private readonly waiters: Array<() => void> = [];
   private failure: { error: unknown } | undefined;
 
@@ -107,8 +108,14 @@ export class BlobWriter {
   }
 
   private async reserve(bytes: number): Promise<void> {
-    const limit = this.options.maxInFlightBytes ?? 64 * 1024 * 1024;
-    while (this.inFlightBytes > 0 && this.inFlightBytes + bytes > limit) {
+    const limit = this.options.maxInFlightBytes ?? 16 * 1024 * 1024;
+    // Finished packs waiting for an upload slot count too: a slow backend must slow down reading,
+    // not pile up packs in memory.
+    const queuedLimit = (this.options.uploadConcurrency ?? 2) * this.vault.config.packSize;
+    while (
+      (this.inFlightBytes > 0 && this.inFlightBytes + bytes > limit) ||
+      this.queuedPackBytes > queuedLimit
+    ) {
       await new Promise<void>((resolve) => this.waiters.push(resolve));
       this.rethrow();
     }
@@ -117,6 +124,11 @@ export class BlobWriter {
 
   private releaseBytes(bytes: number): void {
     this.inFlightBytes -= bytes;
+    for (const wake of this.waiters.splice(0)) wake();
+  }
+
+  private releaseQueued(bytes: number): void {
+    this.queuedPackBytes -= bytes;
     for (const wake of this.waiters.splice(0)) wake();
   }
 
@@ -134,16 +146,20 @@ export class BlobWriter {
   }
 
   private async upload(builder: PackBuilder): Promise<void> {
-    await this.uploads.run(async () => {
-      throwIfAborted(this.options.signal);
-      const pack = builder.finish(this.vault.keys.encryption, this.vault.random);
-      const signal = this.options.signal;
-      await this.vault.backend.put(packObjectName(pack.id), pack.bytes, signal ? { signal } : {});
-      this.stats.storedBytes += pack.bytes.byteLength;
-      this.stats.packs += 1;
-      this.vault.index.addPack(pack.id, pack.blobs);
-      this.unindexed.push({ id: pack.id, blobs: pack.blobs });
-    });
+    const size = builder.byteLength;
+    this.queuedPackBytes += size;
+    await this.uploads
+      .run(async () => {
+        throwIfAborted(this.options.signal);
+        const pack = builder.finish(this.vault.keys.encryption, this.vault.random);
+        const signal = this.options.signal;
+        await this.vault.backend.put(packObjectName(pack.id), pack.bytes, signal ? { signal } : {});
+        this.stats.storedBytes += pack.bytes.byteLength;
+        this.stats.packs += 1;
+        this.vault.index.addPack(pack.id, pack.blobs);
+        this.unindexed.push({ id: pack.id, blobs: pack.blobs });
+      })
+      .finally(() => this.releaseQueued(size));
     if (this.unindexed.length >= (this.options.packsPerIndex ?? 4)) await this.writeIndex();
   }
 

@@ -1,5 +1,5 @@
 import { Packr } from 'msgpackr';
-import { compress, decompress } from 'zstd-napi';
+import { Compressor, Decompressor } from 'zstd-napi';
 import { HoldfastError } from '../core/index.js';
 import { seal, unseal, type RandomSource, secureRandom } from './crypto.js';
 
@@ -26,6 +26,26 @@ export const PAYLOAD_RAW = 0;
 /** Payload compressed with zstd. */
 export const PAYLOAD_ZSTD = 1;
 
+// One compression context per level and one decompression context per thread, reused: a fresh
+// context per call allocates megabytes each time, which the allocator keeps as resident memory.
+const compressors = new Map<number, Compressor>();
+let decompressor: Decompressor | undefined;
+
+function compress(data: Uint8Array, level: number): Buffer {
+  let compressor = compressors.get(level);
+  if (!compressor) {
+    compressor = new Compressor();
+    compressor.setParameters({ compressionLevel: level });
+    compressors.set(level, compressor);
+  }
+  return compressor.compress(data);
+}
+
+function decompress(data: Uint8Array): Buffer {
+  decompressor ??= new Decompressor();
+  return decompressor.decompress(data);
+}
+
 /** Compression settings of a vault. */
 export interface CompressionSettings {
   readonly level: number;
@@ -44,10 +64,9 @@ export function framePayload(data: Uint8Array, settings: CompressionSettings | n
   if (settings !== null && data.byteLength >= MIN_COMPRESS) {
     const probeWorthIt =
       data.byteLength < PROBE_SIZE * 4 ||
-      compress(data.subarray(0, PROBE_SIZE), { compressionLevel: 1 }).byteLength <
-        PROBE_SIZE * 0.97;
+      compress(data.subarray(0, PROBE_SIZE), 1).byteLength < PROBE_SIZE * 0.97;
     if (probeWorthIt) {
-      const packed = compress(data, { compressionLevel: settings.level });
+      const packed = compress(data, settings.level);
       if (packed.byteLength < data.byteLength * 0.97) {
         return Buffer.concat([Buffer.of(PAYLOAD_ZSTD), packed]);
       }

@@ -15,9 +15,19 @@ export interface ChunkSink {
  */
 const SMALL_FILE = 1024 * 1024;
 
-/** Read window: twice the largest chunk, so a full chunk always fits after shifting. */
+/**
+ * Read window: a small file's size plus one byte (to notice growth), or for large files the
+ * largest chunk plus 1 MiB, so a full chunk always fits after shifting and each refill is large.
+ */
 function windowSize(maxChunk: number, fileSize: number): number {
-  return Math.max(64 * 1024, Math.min(Math.max(fileSize + 1, 64 * 1024), maxChunk * 2));
+  return Math.min(fileSize + 1, maxChunk + READ_SLACK);
+}
+
+const READ_SLACK = 1024 * 1024;
+
+/** True when {@link saveFileContent} reads this file with large asynchronous reads. */
+export function isLargeFile(size: number): boolean {
+  return size >= SMALL_FILE;
 }
 
 type ReadAt = (
@@ -104,7 +114,7 @@ async function chunkFile(
       start = 0;
     } else if (end === buffer.byteLength) {
       // The file grew beyond what stat said: widen the window.
-      const wider = Buffer.allocUnsafeSlow(Math.min(buffer.byteLength * 2, maxChunk * 2));
+      const wider = Buffer.allocUnsafeSlow(Math.min(buffer.byteLength * 2, maxChunk + READ_SLACK));
       buffer.copy(wider, 0, 0, end);
       buffer = wider;
     }

@@ -1,0 +1,425 @@
+/**
+ * Round trip of a hostile-to-tools tree through the real CLI: backup, restore, compare entry by
+ * entry; then browsing commands, an unchanged second backup, and interrupted restores.
+ */
+import { execFileSync } from 'node:child_process';
+import {
+  chmodSync,
+  closeSync,
+  ftruncateSync,
+  lchownSync,
+  linkSync,
+  lutimesSync,
+  mkdirSync,
+  openSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+  utimesSync,
+  writeFileSync,
+  writeSync,
+  chownSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  assertRoot,
+  prng,
+  randomInt,
+  restoredPath,
+  Sandbox,
+  seededBytes,
+  writeSeededFile,
+  type BackupSummary,
+  type PointRow,
+  type RestoreSummary,
+} from './cli.testkit.js';
+import {
+  allocatedBytes,
+  diffTrees,
+  filePaths,
+  sameFileContent,
+  snapshotTree,
+  type TreeSnapshot,
+} from './tree.testkit.js';
+
+const SEED = 0x5eed_0001;
+const GiB = 1024 * 1024 * 1024;
+const MiB = 1024 * 1024;
+/** The sparse file and where its data is. */
+const SPARSE_SIZE = 2 * GiB;
+const SPARSE_DATA = [
+  { offset: 0, size: 1 * MiB },
+  { offset: 777 * MiB + 12_345, size: 2 * MiB },
+  { offset: SPARSE_SIZE - 1 * MiB, size: 1 * MiB },
+];
+const BULK_DIRS = 100;
+const BULK_FILES = 1000;
+const DEEP_LEVELS = 120;
+
+/** Raw-byte names that are not valid UTF-8. */
+const BAD_UTF8 = Buffer.from([0x66, 0xff, 0xfe]);
+const BAD_UTF8_DIR = Buffer.from([0xc3, 0x28]);
+
+function bpath(dir: string, name: Buffer): Buffer {
+  return Buffer.concat([Buffer.from(dir + '/'), name]);
+}
+
+/** Builds the tree the round trip is about; every odd thing a file system can hold, and many files. */
+function buildNastyTree(src: string): void {
+  const p = (...parts: string[]): string => join(src, ...parts);
+  mkdirSync(src, { recursive: true });
+
+  // Hard links named before the bulk files, so an interrupted restore has finished them.
+  mkdirSync(p('a-hard'));
+  writeFileSync(p('a-hard', 'orig'), 'one inode, three names\n');
+  linkSync(p('a-hard', 'orig'), p('a-hard', 'link2'));
+  mkdirSync(p('other-dir'));
+  linkSync(p('a-hard', 'orig'), p('other-dir', 'link3'));
+  writeFileSync(p('a-hard', 'pair-a'), seededBytes(70_000, 'pair'));
+  linkSync(p('a-hard', 'pair-a'), p('a-hard', 'pair-b'));
+
+  // 100 000 small files.
+  mkdirSync(p('bulk'));
+  for (let d = 0; d < BULK_DIRS; d += 1) {
+    const dir = p('bulk', `d${String(d).padStart(3, '0')}`);
+    mkdirSync(dir);
+    for (let f = 0; f < BULK_FILES; f += 1) writeFileSync(`${dir}/f${f}`, `${d}:${f}\n`);
+  }
+
+  let deep = p('deep');
+  for (let i = 0; i < DEEP_LEVELS; i += 1) deep += `/l${i}`;
+  mkdirSync(deep, { recursive: true });
+  writeFileSync(join(deep, 'bottom.txt'), 'at the bottom\n');
+
+  writeFileSync(p('empty-file'), '');
+  writeFileSync(p('zero-bytes'), Buffer.alloc(0));
+  mkdirSync(p('empty-dir'));
+  mkdirSync(p('empty-dir-2', 'nested-empty'), { recursive: true });
+  writeSeededFile(p('big.bin'), 3 * MiB + 17, 'big');
+  writeSeededFile(p('big-copy.bin'), 3 * MiB + 17, 'big');
+
+  // 2 GiB, nearly all hole.
+  const fd = openSync(p('sparse.img'), 'w');
+  try {
+    ftruncateSync(fd, SPARSE_SIZE);
+    for (const [i, region] of SPARSE_DATA.entries()) {
+      writeSync(fd, seededBytes(region.size, `sparse-${i}`), 0, region.size, region.offset);
+    }
+  } finally {
+    closeSync(fd);
+  }
+
+  execFileSync('mkfifo', ['--', p('fifo')]);
+
+  mkdirSync(p('names'));
+  const names = [
+    'new\nline',
+    ' leading space',
+    'trailing space ',
+    '-rf',
+    '--help',
+    '-',
+    'tab\tname',
+    'back\\slash',
+    `quote'"`,
+    '*?[glob]',
+    'ünïcödé 日本',
+    'n'.repeat(255),
+  ];
+  for (const name of names) writeFileSync(p('names', name), `name: ${name}\n`);
+  writeFileSync(bpath(p('names'), BAD_UTF8), 'invalid utf-8 name\n');
+  mkdirSync(bpath(p('names'), BAD_UTF8_DIR));
+  writeFileSync(Buffer.concat([bpath(p('names'), BAD_UTF8_DIR), Buffer.from('/inside')]), 'x\n');
+
+  mkdirSync(p('links'));
+  symlinkSync('../a-hard/orig', p('links', 'rel'));
+  symlinkSync(p('a-hard', 'orig'), p('links', 'abs'));
+  symlinkSync('does/not/exist', p('links', 'dangling'));
+  symlinkSync('../empty-dir', p('links', 'to-dir'));
+  symlinkSync('/etc', p('links', 'to-dir-abs'));
+  symlinkSync('loop', p('links', 'loop'));
+  symlinkSync('--help', p('links', '-dash-link'));
+  symlinkSync(Buffer.from([0x74, 0xff, 0x2f, 0x78]), p('links', 'bad-target'));
+
+  mkdirSync(p('changes'));
+  writeFileSync(p('changes', 'modify.txt'), 'before\n');
+  writeFileSync(p('changes', 'remove.txt'), 'to be removed\n');
+  writeFileSync(p('changes', 'keep.txt'), 'unchanged\n');
+
+  mkdirSync(p('owner'));
+  writeFileSync(p('owner', 'file'), 'owned by someone else\n');
+  chownSync(p('owner', 'file'), 1234, 5678);
+  mkdirSync(p('owner', 'dir'));
+  symlinkSync('file', p('owner', 'link'));
+  lchownSync(p('owner', 'link'), 1111, 2222);
+  chownSync(p('owner', 'dir'), 4321, 8765);
+
+  mkdirSync(p('times'));
+  writeFileSync(p('times', 'y2001'), 'old\n');
+  utimesSync(p('times', 'y2001'), 1_000_000_000, 1_000_000_000.5);
+  writeFileSync(p('times', 'before-1970'), 'older than the epoch\n');
+  utimesSync(p('times', 'before-1970'), -315_619_200, -315_619_200);
+  writeFileSync(p('times', 'future'), 'from 2100\n');
+  utimesSync(p('times', 'future'), 4_102_444_800, 4_102_444_800);
+  symlinkSync('y2001', p('times', 'old-link'));
+  lutimesSync(p('times', 'old-link'), 1_200_000_000, 1_200_000_000);
+  mkdirSync(p('times', 'old-dir'));
+  writeFileSync(p('times', 'old-dir', 'inner'), 'inner\n');
+  utimesSync(p('times', 'old-dir'), 700_000_000, 700_000_000);
+
+  // Modes last: the read-only directory must already hold its file.
+  mkdirSync(p('modes'));
+  writeFileSync(p('modes', 'setuid'), '#!/bin/sh\n');
+  writeFileSync(p('modes', 'no-access'), 'secret\n');
+  writeFileSync(p('modes', 'group-write'), 'shared\n');
+  mkdirSync(p('modes', 'sticky-dir'));
+  mkdirSync(p('modes', 'setgid-dir'));
+  mkdirSync(p('modes', 'read-only-dir'));
+  writeFileSync(p('modes', 'read-only-dir', 'inner'), 'inside a read-only directory\n');
+  chmodSync(p('modes', 'setuid'), 0o4755);
+  chmodSync(p('modes', 'no-access'), 0o000);
+  chmodSync(p('modes', 'group-write'), 0o664);
+  chmodSync(p('modes', 'sticky-dir'), 0o1777);
+  chmodSync(p('modes', 'setgid-dir'), 0o2750);
+  chmodSync(p('modes', 'read-only-dir'), 0o555);
+}
+
+/** Restores `ref` into `target` and returns the parsed summary; requires exit code `code`. */
+async function restore(
+  sb: Sandbox,
+  ref: string,
+  target: string,
+  extra: string[] = [],
+  code = 0,
+): Promise<RestoreSummary> {
+  return sb.json<RestoreSummary>(['restore', ref, '--target', target, ...extra], code);
+}
+
+/** Compares a restored copy of `src` under `target` with the source snapshot, sparse file included. */
+async function expectSameTree(source: TreeSnapshot, src: string, target: string): Promise<void> {
+  const out = restoredPath(target, src);
+  const restored = snapshotTree(out);
+  expect(diffTrees(source, restored), 'restored tree differs from the source').toEqual([]);
+  expect(
+    await sameFileContent(join(src, 'sparse.img'), join(out, 'sparse.img')),
+    'cmp: restored sparse.img differs from the source',
+  ).toBe(true);
+}
+
+describe('round trip of a nasty tree', () => {
+  let sb: Sandbox;
+  let src: string;
+  let source: TreeSnapshot;
+  let first: BackupSummary;
+  let second: BackupSummary | undefined;
+
+  beforeAll(async () => {
+    assertRoot('The round trip (ownership of restored files)');
+    sb = await Sandbox.create('roundtrip');
+    await sb.init();
+    src = sb.path('src');
+    buildNastyTree(src);
+    source = snapshotTree(src);
+    first = await sb.backup([src]);
+  }, 900_000);
+
+  afterAll(async () => {
+    await sb?.cleanup();
+  });
+
+  it('backs up every entry without errors', () => {
+    expect(first.errorList).toEqual([]);
+    expect(first.errors).toBe(0);
+    expect(first.files).toBe(filePaths(source).length);
+    expect(first.dirs).toBe([...source.values()].filter((e) => e.type === 'dir').length);
+    expect(first.filesRead).toBeGreaterThan(BULK_DIRS * BULK_FILES);
+    expect(first.paths).toEqual([src]);
+  });
+
+  it('restores the tree identically, sparse and linked, and --verify agrees', async () => {
+    const target = sb.path('out');
+    const summary = await restore(sb, 'latest', target, ['--verify']);
+    expect(summary.failures).toEqual([]);
+    expect(summary.verified?.mismatches).toBe(0);
+    await expectSameTree(source, src, target);
+    const sparse = join(restoredPath(target, src), 'sparse.img');
+    const data = SPARSE_DATA.reduce((n, r) => n + r.size, 0);
+    // Chunks around the data regions may carry some zeros; the 2 GiB of hole must stay a hole.
+    expect(allocatedBytes(sparse)).toBeLessThan(data + 64 * MiB);
+  }, 600_000);
+
+  it('lists the point and its entries', async () => {
+    const points = await sb.points();
+    expect(points.map((p: PointRow) => p.id)).toEqual([first.id]);
+    expect(points[0]!.paths).toEqual([src]);
+    expect(points[0]!.stats.files).toBe(first.files);
+
+    const names = await sb.json<Array<{ path: string; type: string; target: string | null }>>([
+      'ls',
+      'latest',
+      join(src, 'names'),
+    ]);
+    const expectedNames = [...source.keys()]
+      .filter((rel) => /^names\/[^/]+$/.test(rel))
+      .map((rel) => Buffer.from(rel.slice('names/'.length), 'latin1').toString('utf8'))
+      .sort();
+    expect(names.map((r) => r.path.slice(join(src, 'names').length + 1)).sort()).toEqual(
+      expectedNames,
+    );
+
+    const links = await sb.json<Array<{ path: string; type: string; target: string | null }>>([
+      'ls',
+      'latest',
+      join(src, 'links'),
+    ]);
+    expect(links.find((r) => r.path.endsWith('/dangling'))).toMatchObject({
+      type: 'symlink',
+      target: 'does/not/exist',
+    });
+
+    const all = await sb.json<unknown[]>(['ls', '--recursive', 'latest', src]);
+    expect(all.length).toBe(source.size - 1);
+  }, 300_000);
+
+  it('reads no file again when nothing changed, and diff shows nothing', async () => {
+    second = await sb.backup([src]);
+    expect(second.filesRead).toBe(0);
+    expect(second.parent).toBe(first.id);
+    expect(second.errors).toBe(0);
+    // Only tree blobs can be new (the directories above the backed-up path); never file data.
+    expect(second.newBytes).toBeLessThan(64 * 1024);
+    const diff = await sb.json<{ changes: Array<{ path: string }> }>(['diff', first.id, second.id]);
+    // The sandbox directories above the backed-up path did change (restores wrote into them).
+    expect(diff.changes.filter((c) => c.path === src || c.path.startsWith(src + '/'))).toEqual([]);
+  }, 300_000);
+
+  it('finishes an interrupted restore with the same result', async () => {
+    const target = sb.path('interrupted');
+    const threshold = randomInt(prng(SEED), 5_000, 60_000);
+    let killed = false;
+    const args = ['--json-progress', 'restore', 'latest', '--target', target];
+    let buffered = '';
+    const started = sb.spawn(
+      args,
+      {},
+      {
+        onStderr: (chunk) => {
+          buffered += chunk;
+          const lines = buffered.split('\n');
+          buffered = lines.pop() ?? '';
+          for (const line of lines) {
+            if (!line.startsWith('{"type":"progress"')) continue;
+            const progress = JSON.parse(line) as { items?: number };
+            if (!killed && (progress.items ?? 0) >= threshold) {
+              killed = true;
+              started.child.kill('SIGKILL');
+            }
+          }
+        },
+      },
+    );
+    const interrupted = await started.result;
+    expect(
+      killed,
+      `the restore ended (exit ${String(interrupted.code)}) before ${threshold} files were restored, so it was never interrupted`,
+    ).toBe(true);
+    expect(interrupted.signal).toBe('SIGKILL');
+
+    const resumed = await restore(sb, 'latest', target);
+    expect(resumed.failures).toEqual([]);
+    expect(resumed.skipped).toBeGreaterThan(0);
+    await expectSameTree(source, src, target);
+  }, 600_000);
+
+  it('restores hard links as links when a restore is repeated over a partial target', async () => {
+    const target = sb.path('out');
+    const out = restoredPath(target, src);
+    // As if a restore stopped after the first name of each link group was written.
+    unlinkSync(join(out, 'a-hard', 'link2'));
+    unlinkSync(join(out, 'other-dir', 'link3'));
+    unlinkSync(join(out, 'a-hard', 'pair-b'));
+    rmSync(join(out, 'bulk', 'd007'), { recursive: true });
+    const summary = await restore(sb, 'latest', target);
+    expect(summary.failures).toEqual([]);
+    await expectSameTree(source, src, target);
+  }, 600_000);
+
+  it('shows added, removed and modified files in diff', async () => {
+    const dir = join(src, 'changes');
+    writeFileSync(join(dir, 'modify.txt'), 'after, and longer\n');
+    unlinkSync(join(dir, 'remove.txt'));
+    writeFileSync(join(dir, 'added.txt'), 'new\n');
+    const third = await sb.backup([src]);
+    expect(third.filesRead).toBe(2);
+    const from = second?.id ?? first.id;
+    const diff = await sb.json<{ changes: Array<{ path: string; change: string }> }>([
+      'diff',
+      from,
+      third.id,
+    ]);
+    const content = diff.changes.filter((c) => c.change !== 'metadata');
+    expect(content.sort((a, b) => a.path.localeCompare(b.path))).toEqual([
+      { path: join(dir, 'added.txt'), change: 'added' },
+      { path: join(dir, 'modify.txt'), change: 'modified' },
+      { path: join(dir, 'remove.txt'), change: 'removed' },
+    ]);
+    for (const c of diff.changes.filter((x) => x.change === 'metadata')) {
+      expect(dir.startsWith(c.path), `unexpected metadata change of ${c.path}`).toBe(true);
+    }
+    const text = await sb.ok(['diff', from, third.id]);
+    expect(text.stdout).toContain(`+    ${join(dir, 'added.txt')}`);
+    expect(text.stdout).toContain(`-    ${join(dir, 'remove.txt')}`);
+    expect(text.stdout).toContain(`M    ${join(dir, 'modify.txt')}`);
+  }, 300_000);
+});
+
+describe('special files round trip', () => {
+  let sb: Sandbox;
+  let restores = 0;
+
+  beforeAll(async () => {
+    assertRoot('Creating device nodes');
+    sb = await Sandbox.create('special');
+    await sb.init();
+  });
+
+  afterAll(async () => {
+    await sb?.cleanup();
+  });
+
+  /** Makes a FIFO or device node at a raw-byte path: created under a plain name, then renamed. */
+  function makeSpecial(dir: string, name: Buffer, kind: 'fifo' | 'null-device'): void {
+    const plain = join(dir, '.creating');
+    if (kind === 'fifo') execFileSync('mkfifo', ['-m', '640', '--', plain]);
+    else execFileSync('mknod', ['-m', '666', '--', plain, 'c', '1', '3']);
+    renameSync(plain, bpath(dir, name));
+  }
+
+  async function roundTrip(src: string): Promise<void> {
+    const source = snapshotTree(src);
+    await sb.backup([src]);
+    const target = sb.path(`out-${(restores += 1)}`);
+    const summary = await restore(sb, 'latest', target, ['--verify']);
+    expect(summary.failures).toEqual([]);
+    expect(diffTrees(source, snapshotTree(restoredPath(target, src)))).toEqual([]);
+  }
+
+  it('restores FIFOs and device nodes', async () => {
+    const src = sb.path('plain');
+    mkdirSync(src);
+    makeSpecial(src, Buffer.from('fifo'), 'fifo');
+    makeSpecial(src, Buffer.from('-fifo with space\nand newline'), 'fifo');
+    makeSpecial(src, Buffer.from('null'), 'null-device');
+    await roundTrip(src);
+  }, 120_000);
+
+  it('restores FIFOs and device nodes whose names are not UTF-8', async () => {
+    const src = sb.path('raw-names');
+    mkdirSync(src);
+    makeSpecial(src, Buffer.from([0x70, 0x69, 0x70, 0x65, 0xff]), 'fifo');
+    makeSpecial(src, Buffer.from([0x6e, 0x75, 0x6c, 0x6c, 0xfe]), 'null-device');
+    await roundTrip(src);
+  }, 120_000);
+});
