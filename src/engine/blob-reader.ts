@@ -1,5 +1,6 @@
 import { HoldfastError } from '../core/index.js';
 import { unsealBlob, type BlobType } from './blob-codec.js';
+import type { BlobOpener } from './blob-opener.js';
 import { packObjectName } from './pack.js';
 import type { BlobLocation } from './vault-index.js';
 import type { Vault } from './vault.js';
@@ -96,6 +97,51 @@ export class BlobReader {
         yield { id: b.id, error };
       }
     }
+  }
+
+  /**
+   * Reads the span of one pack that holds `blobs` with one ranged read and opens every blob
+   * through `opener`. Returns each blob's plaintext or its error, so one damaged blob does not
+   * hide the others.
+   */
+  async openPackBlobs(
+    pack: string,
+    blobs: ReadonlyArray<{ id: string; location: BlobLocation }>,
+    opener: BlobOpener,
+    signal?: AbortSignal,
+  ): Promise<Array<{ id: string; data?: Buffer; error?: unknown }>> {
+    const sorted = [...blobs].sort((a, b) => a.location.offset - b.location.offset);
+    const first = sorted[0];
+    const last = sorted[sorted.length - 1];
+    if (!first || !last) return [];
+    const start = first.location.offset;
+    const end = last.location.offset + last.location.length;
+    let span: Buffer;
+    try {
+      span = await this.vault.backend.getRange(
+        packObjectName(pack),
+        start,
+        end - start,
+        signal ? { signal } : {},
+      );
+    } catch (error) {
+      return sorted.map((b) => ({ id: b.id, error }));
+    }
+    const opened = await opener.openSpan(
+      span,
+      sorted.map((b) => ({
+        id: b.id,
+        type: b.location.type,
+        offset: b.location.offset - start,
+        length: b.location.length,
+      })),
+    );
+    return sorted.map((b, i) => {
+      const result = opened[i];
+      return result && 'data' in result
+        ? { id: b.id, data: result.data }
+        : { id: b.id, error: result?.error };
+    });
   }
 
   private remember(id: string, plain: Buffer): void {

@@ -26,3 +26,4 @@ export * from './pruner.js';
 export * from './copier.js';
 export * from './check-report.js';
 export * from './checker.js';
+export * from './blob-opener.js';

@@ -1,5 +1,6 @@
 import { closeSync, ftruncateSync, linkSync, openSync, writeSync } from 'node:fs';
 import { describeError, forEachLimit, HoldfastError } from '../core/index.js';
+import { InlineBlobOpener, type BlobOpener } from './blob-opener.js';
 import { BlobReader } from './blob-reader.js';
 import type { Point } from './point.js';
 import {
@@ -27,6 +28,8 @@ export interface RestoreOptions extends RestoreFilter {
   readonly target: string;
   readonly overwrite?: OverwriteMode;
   readonly signal?: AbortSignal;
+  /** Where blobs are decrypted and decompressed (default: on this thread). */
+  readonly opener?: BlobOpener;
   /** Per-entry failures; the restore goes on with the other entries. */
   readonly onError?: (path: string, error: unknown) => void;
 }
@@ -74,6 +77,7 @@ export class Restorer {
     currentFile: '',
   };
   private readonly reader: BlobReader;
+  private readonly opener: BlobOpener;
   private readonly dirs: Array<{ path: Buffer; entry: PlannedEntry }> = [];
   private readonly blocked: Buffer[] = [];
   private readonly firstLink = new Map<string, Buffer>();
@@ -86,6 +90,7 @@ export class Restorer {
     private readonly options: RestoreOptions,
   ) {
     this.reader = new BlobReader(vault);
+    this.opener = options.opener ?? new InlineBlobOpener(vault.keys.encryption);
     this.targetRoot = Buffer.from(options.target.replace(/\/+$/, '') || '/');
   }
 
@@ -233,9 +238,16 @@ export class Restorer {
     }
     // Files with no stored data (empty, or only holes) are complete once created.
     for (const job of jobs) if (!job.failed && job.remaining === 0) this.finishFile(job);
-    await forEachLimit(byPack, 2, async ([pack, blobs]) => {
+    // Three packs in flight: one being read, one being opened on the worker threads, one being
+    // written, so reading, decompression and writing overlap.
+    await forEachLimit(byPack, 3, async ([pack, blobs]) => {
       const wanted = [...blobs].map(([id, b]) => ({ id, location: b.location }));
-      for await (const result of this.reader.loadFromPack(pack, wanted, this.options.signal)) {
+      for (const result of await this.reader.openPackBlobs(
+        pack,
+        wanted,
+        this.opener,
+        this.options.signal,
+      )) {
         const targets = blobs.get(result.id)?.targets ?? [];
         for (const t of targets) this.writeBlob(t, result.data, result.error);
       }

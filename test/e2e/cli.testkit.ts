@@ -5,9 +5,17 @@
  * Nothing here reaches into the product: tests see what a user sees (exit code, stdout, stderr,
  * and the files in the vault and the restore target).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
-import { closeSync, existsSync, openSync, readdirSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -415,4 +423,66 @@ export function assertRoot(what: string): void {
 /** Where the path of a backed-up directory ends up below a restore target. */
 export function restoredPath(target: string, source: string): string {
   return join(target, source);
+}
+
+/** Mounts a tmpfs of `size` (e.g. '8m') on the existing directory `dir`; needs root. */
+export function mountTmpfs(dir: string, size: string): void {
+  assertRoot(`Mounting a ${size} tmpfs to fill it up`);
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size},mode=0755`, 'tmpfs', dir], {
+      stdio: 'pipe',
+    });
+  } catch (error) {
+    const stderr = (error as { stderr?: Buffer }).stderr?.toString() ?? '';
+    throw new Error(
+      `Cannot mount a tmpfs on ${dir} (needed to fill a file system): ${stderr.trim() || String(error)}. The tests need root and the mount(8) command.`,
+    );
+  }
+}
+
+/** Unmounts `dir` if something is mounted there (lazily when it is still busy). */
+export function unmount(dir: string): void {
+  try {
+    execFileSync('umount', [dir], { stdio: 'pipe' });
+  } catch {
+    try {
+      execFileSync('umount', ['-l', dir], { stdio: 'pipe' });
+    } catch {
+      // Nothing mounted there (the mount itself failed): nothing to undo.
+    }
+  }
+}
+
+/** Writes files described as `{ 'a/b.txt': content }` below `root`, creating directories. */
+export function writeTree(root: string, files: Record<string, string | Buffer>): void {
+  for (const [rel, content] of Object.entries(files)) {
+    const full = join(root, rel);
+    mkdirSync(dirname(full), { recursive: true });
+    writeFileSync(full, content);
+  }
+}
+
+/**
+ * Writes `count` files of seeded, incompressible content below `root` (spread over a few
+ * directories) with sizes drawn between `minSize` and `maxSize`; returns the total bytes.
+ */
+export function writeSeededTree(
+  root: string,
+  options: { count: number; minSize: number; maxSize: number; seed: number; dirs?: number },
+): number {
+  const next = prng(options.seed);
+  const dirs = options.dirs ?? 4;
+  let total = 0;
+  for (let i = 0; i < options.count; i += 1) {
+    const dir = join(root, `dir${i % dirs}`);
+    mkdirSync(dir, { recursive: true });
+    const size = randomInt(next, options.minSize, options.maxSize);
+    writeSeededFile(
+      join(dir, `file${String(i).padStart(4, '0')}.bin`),
+      size,
+      `${options.seed}/${i}`,
+    );
+    total += size;
+  }
+  return total;
 }

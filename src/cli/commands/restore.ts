@@ -3,6 +3,7 @@ import { listPoints, resolvePoint } from '../../app/index.js';
 import { describeError, formatBytes, HoldfastError } from '../../core/index.js';
 import {
   acquireLock,
+  createBlobOpener,
   OVERWRITE_MODES,
   Restorer,
   verifyRestore,
@@ -77,6 +78,7 @@ async function restore(ctx: CommandContext, ref: string, flags: RestoreFlags): P
     signal: ctx.signal,
   });
   const failures: Array<{ path: string; error: string }> = [];
+  const opener = createBlobOpener(vault.keys.encryption);
   try {
     const filter = { include: flags.include, exclude: flags.exclude };
     const restorer = new Restorer(vault, point, {
@@ -84,6 +86,7 @@ async function restore(ctx: CommandContext, ref: string, flags: RestoreFlags): P
       ...filter,
       overwrite: flags.overwrite as OverwriteMode,
       signal: ctx.signal,
+      opener,
       onError: (path, error) => {
         failures.push({ path, error: describeError(error) });
         ctx.warn(`${path}: ${describeError(error)}`);
@@ -143,6 +146,7 @@ async function restore(ctx: CommandContext, ref: string, flags: RestoreFlags): P
     }
     return failures.length > 0 ? EXIT.warnings : EXIT.ok;
   } finally {
+    await opener.close();
     await lock.release();
   }
 }

@@ -1,0 +1,108 @@
+/**
+ * Several processes on one vault: two backups at once, and a prune started while they run. The
+ * backups share the lock; prune must wait for them. The dangerous case is built in: one backup
+ * reuses data of a forgotten point, which a prune that did not wait would delete under it.
+ */
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  describeRun,
+  listFiles,
+  restoredPath,
+  Sandbox,
+  sleep,
+  waitFor,
+  writeSeededTree,
+  type BackupSummary,
+  type CheckReport,
+  type PointRow,
+  type RunResult,
+} from './cli.testkit.js';
+import { diffTrees, snapshotTree } from './tree.testkit.js';
+
+describe('concurrent commands on one vault', () => {
+  let sb: Sandbox;
+
+  beforeAll(async () => {
+    sb = await Sandbox.create('concurrency');
+    await sb.init();
+  });
+
+  afterAll(async () => {
+    await sb?.cleanup();
+  });
+
+  it('runs two backups at once and a prune that waits for them', async () => {
+    const x = sb.path('x');
+    const y = sb.path('y');
+    writeSeededTree(x, { count: 8, minSize: 1_500_000, maxSize: 2_500_000, seed: 81 });
+    // Data only the forgotten point has: what prune should free.
+    writeSeededTree(join(x, 'zz-old'), {
+      count: 8,
+      minSize: 2_000_000,
+      maxSize: 3_000_000,
+      seed: 82,
+    });
+    writeSeededTree(y, { count: 8, minSize: 1_500_000, maxSize: 2_500_000, seed: 83 });
+    const forgotten = await sb.backup([x]);
+    await sb.ok(['forget', forgotten.id]);
+    rmSync(join(x, 'zz-old'), { recursive: true });
+    const expectedX = snapshotTree(x);
+    const expectedY = snapshotTree(y);
+
+    const locks = (): string[] => listFiles(join(sb.vault, 'locks'));
+    const backupX = sb.spawn(['--json', 'backup', '--force', x]);
+    const backupY = sb.spawn(['--json', 'backup', y]);
+    const ended = new Map<string, number>();
+    const track = (name: string, p: Promise<RunResult>): Promise<RunResult> =>
+      p.then((r) => {
+        ended.set(name, Date.now());
+        return r;
+      });
+    const resultX = track('x', backupX.result);
+    const resultY = track('y', backupY.result);
+    // Hold both backups still once they hold their shared locks, so prune surely meets them.
+    const bothLocked = await waitFor(() => locks().length >= 2 || ended.size > 0, 60_000, 2);
+    backupX.child.kill('SIGSTOP');
+    backupY.child.kill('SIGSTOP');
+    expect(bothLocked && ended.size === 0, 'both backups should hold a lock while running').toBe(
+      true,
+    );
+
+    const prune = sb.spawn(['--json', 'prune', '--lock-wait', '300']);
+    const resultPrune = track('prune', prune.result);
+    await sleep(2_500);
+    expect(ended.has('prune'), 'prune ended while backups held their locks').toBe(false);
+    backupX.child.kill('SIGCONT');
+    backupY.child.kill('SIGCONT');
+
+    const [rx, ry, rp] = await Promise.all([resultX, resultY, resultPrune]);
+    expect(rx.code, describeRun(['backup', x], rx)).toBe(0);
+    expect(ry.code, describeRun(['backup', y], ry)).toBe(0);
+    expect(rp.code, describeRun(['prune'], rp)).toBe(0);
+    expect(ended.get('prune')!).toBeGreaterThanOrEqual(Math.max(ended.get('x')!, ended.get('y')!));
+    const pointX = JSON.parse(rx.stdout) as BackupSummary;
+    const pointY = JSON.parse(ry.stdout) as BackupSummary;
+    // The forced backup of x found all its data already in the vault (the forgotten point's).
+    expect(pointX.newBytes).toBeLessThan(64 * 1024);
+    const report = JSON.parse(rp.stdout) as { bytesFreed: number };
+    expect(report.bytesFreed).toBeGreaterThan(10_000_000);
+    expect(locks()).toEqual([]);
+
+    const check = await sb.cli(['--json', 'check', '--read-data']);
+    expect(check.code, describeRun(['check', '--read-data'], check)).toBe(0);
+    expect((JSON.parse(check.stdout) as CheckReport).problems).toEqual([]);
+
+    const points = await sb.points();
+    expect(points.map((p: PointRow) => p.id).sort()).toEqual([pointX.id, pointY.id].sort());
+    for (const [point, dir, expected] of [
+      [pointX.id, x, expectedX],
+      [pointY.id, y, expectedY],
+    ] as const) {
+      const target = sb.path(`restore-${point.slice(0, 8)}`);
+      await sb.ok(['restore', point, '--target', target]);
+      expect(diffTrees(expected, snapshotTree(restoredPath(target, dir)))).toEqual([]);
+    }
+  }, 300_000);
+});

@@ -1,0 +1,269 @@
+/**
+ * Damage to a vault, one kind at a time: `check --read-data` must find it (exit 4) and name
+ * what is affected, and a restore must still restore what is intact, list what is not (exit 3)
+ * and never hand back damaged bytes as if they were good.
+ */
+import {
+  cpSync,
+  mkdirSync,
+  readFileSync,
+  statSync,
+  truncateSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  describeRun,
+  listFiles,
+  listPacks,
+  packPath,
+  prng,
+  randomInt,
+  restoredPath,
+  Sandbox,
+  writeSeededTree,
+  type CheckReport,
+  type RestoreSummary,
+  type RunEnv,
+} from './cli.testkit.js';
+import { filePaths, snapshotTree, type TreeSnapshot } from './tree.testkit.js';
+
+const SEED = 0xc0_44_07;
+
+/** Flips one byte of a file in place. */
+function flipByte(path: string, offset: number): void {
+  const bytes = readFileSync(path);
+  bytes[offset] = bytes[offset]! ^ 0x5a;
+  writeFileSync(path, bytes);
+}
+
+/** Bytes of a pack before its header: flipping one there damages a blob, not the header. */
+function blobArea(path: string): number {
+  const bytes = readFileSync(path);
+  const headerLength = bytes.readUInt32LE(bytes.byteLength - 8);
+  return bytes.byteLength - 8 - headerLength;
+}
+
+describe('damaged vaults', () => {
+  let sb: Sandbox;
+  let src: string;
+  /** The source as the first point saw it (only a/), and as the second one did (a/ and b/). */
+  let asFirst: TreeSnapshot;
+  let asSecond: TreeSnapshot;
+  let firstPoint: string;
+  let secondPoint: string;
+  /** Data pack and index file written by the second backup, and the first backup's index. */
+  let secondDataPack: string;
+  let firstIndex: string;
+  let cases = 0;
+  const next = prng(SEED);
+
+  beforeAll(async () => {
+    sb = await Sandbox.create('corruption');
+    await sb.init();
+    src = sb.path('src');
+    writeSeededTree(join(src, 'a'), { count: 8, minSize: 50_000, maxSize: 300_000, seed: 71 });
+    asFirst = snapshotTree(src);
+    firstPoint = (await sb.backup([src])).id;
+    const packsBefore = new Set(listPacks(sb.vault));
+    const indexBefore = listFiles(join(sb.vault, 'index'));
+    expect(indexBefore).toHaveLength(1);
+    firstIndex = indexBefore[0]!;
+
+    writeSeededTree(join(src, 'b'), { count: 8, minSize: 50_000, maxSize: 300_000, seed: 72 });
+    asSecond = snapshotTree(src);
+    secondPoint = (await sb.backup([src])).id;
+    const newPacks = listPacks(sb.vault).filter((p) => !packsBefore.has(p));
+    // The second backup wrote one data pack (b/'s content) and one small tree pack.
+    expect(newPacks).toHaveLength(2);
+    secondDataPack = newPacks.sort(
+      (x, y) => statSync(packPath(sb.vault, y)).size - statSync(packPath(sb.vault, x)).size,
+    )[0]!;
+  }, 120_000);
+
+  afterAll(async () => {
+    await sb?.cleanup();
+  });
+
+  /** A fresh copy of the undamaged vault and a restore target for one case. */
+  function copyVault(): { vault: string; env: RunEnv; target: string } {
+    cases += 1;
+    const dir = sb.path(`case-${cases}`);
+    mkdirSync(dir);
+    const vault = join(dir, 'vault');
+    cpSync(sb.vault, vault, { recursive: true });
+    return { vault, env: { HOLDFAST_VAULT: vault }, target: join(dir, 'target') };
+  }
+
+  async function check(env: RunEnv): Promise<{ report: CheckReport; text: string }> {
+    const json = await sb.cli(['--json', 'check', '--read-data'], env);
+    expect(json.code, describeRun(['check', '--read-data'], json)).toBe(4);
+    const report = JSON.parse(json.stdout) as CheckReport;
+    expect(report.ok).toBe(false);
+    const plain = await sb.cli(['check', '--read-data'], env);
+    expect(plain.code, describeRun(['check', '--read-data'], plain)).toBe(4);
+    return { report, text: plain.stdout + plain.stderr };
+  }
+
+  /** Source-relative paths of the files check says are damaged in a point. */
+  function affectedFiles(report: CheckReport, point: string): string[] {
+    const entry = report.affected.find((a) => a.point === point);
+    return (entry?.paths ?? []).map((p) => p.slice(src.length + 1)).sort();
+  }
+
+  /**
+   * Restores `ref` and checks the outcome against `source`: every file is either restored
+   * identically or listed as failed (itself or a directory above it), never silently wrong.
+   * Returns the source-relative paths listed as failed.
+   */
+  async function restoreAndCompare(
+    env: RunEnv,
+    ref: string,
+    target: string,
+    source: TreeSnapshot,
+    code: number | number[],
+  ): Promise<{ failed: string[]; summary: RestoreSummary; stderr: string }> {
+    const args = ['--json', 'restore', ref, '--target', target];
+    const r = await sb.cli(args, env);
+    const codes = Array.isArray(code) ? code : [code];
+    expect(codes, describeRun(args, r)).toContain(r.code);
+    const summary = JSON.parse(r.stdout) as RestoreSummary;
+    const out = restoredPath(target, src);
+    const failed = summary.failures
+      .map((f) => f.path)
+      .filter((p) => p.startsWith(out + '/'))
+      .map((p) => p.slice(out.length + 1))
+      .sort();
+    const listed = (rel: string): boolean =>
+      failed.some((f) => rel === f || rel.startsWith(f + '/'));
+    let restored: TreeSnapshot;
+    try {
+      restored = snapshotTree(out);
+    } catch {
+      restored = new Map();
+    }
+    for (const rel of filePaths(source)) {
+      const got = restored.get(rel);
+      if (listed(rel)) continue;
+      expect(got?.hash, `${rel} was neither restored intact nor listed as failed`).toBe(
+        source.get(rel)!.hash,
+      );
+    }
+    return { failed, summary, stderr: r.stderr };
+  }
+
+  it('finds a flipped byte in a pack and restores everything else', async () => {
+    const { vault, env, target } = copyVault();
+    const pack = packPath(vault, secondDataPack);
+    flipByte(pack, randomInt(next, 0, blobArea(pack) - 1));
+
+    const { report, text } = await check(env);
+    expect(report.damagedPacks).toContain(secondDataPack);
+    expect(report.problems.some((p) => p.pack === secondDataPack && p.severity === 'error')).toBe(
+      true,
+    );
+    const damaged = affectedFiles(report, secondPoint);
+    expect(damaged).toHaveLength(1);
+    expect(damaged[0]).toMatch(/^b\//);
+    expect(affectedFiles(report, firstPoint)).toEqual([]);
+    expect(text).toContain(secondDataPack.slice(0, 12));
+    expect(text).toContain(join(src, damaged[0]!));
+
+    const { failed } = await restoreAndCompare(env, 'latest', target, asSecond, 3);
+    expect(failed).toEqual(damaged);
+  }, 120_000);
+
+  it('finds a truncated pack and restores what lies before the cut', async () => {
+    const { vault, env, target } = copyVault();
+    const pack = packPath(vault, secondDataPack);
+    truncateSync(pack, Math.floor(statSync(pack).size / 2));
+
+    const structural = await sb.cli(['check'], env);
+    expect(structural.code, describeRun(['check'], structural)).toBe(4);
+    const { report, text } = await check(env);
+    expect(report.damagedPacks).toContain(secondDataPack);
+    const damaged = affectedFiles(report, secondPoint);
+    expect(damaged.length).toBeGreaterThan(0);
+    expect(damaged.length).toBeLessThan(8);
+    expect(damaged.every((p) => p.startsWith('b/'))).toBe(true);
+    expect(text).toContain(secondDataPack.slice(0, 12));
+
+    const { failed } = await restoreAndCompare(env, 'latest', target, asSecond, 3);
+    expect(failed).toEqual(damaged);
+  }, 120_000);
+
+  it('finds a deleted pack; the older point is unaffected', async () => {
+    const { vault, env, target } = copyVault();
+    unlinkSync(packPath(vault, secondDataPack));
+
+    const { report, text } = await check(env);
+    expect(report.problems).toContainEqual(
+      expect.objectContaining({ kind: 'pack-missing', pack: secondDataPack }),
+    );
+    const bFiles = filePaths(asSecond)
+      .filter((p) => p.startsWith('b/'))
+      .sort();
+    expect(affectedFiles(report, secondPoint)).toEqual(bFiles);
+    expect(affectedFiles(report, firstPoint)).toEqual([]);
+    expect(text).toContain(secondDataPack.slice(0, 12));
+
+    const { failed } = await restoreAndCompare(env, 'latest', target, asSecond, 3);
+    expect(failed).toEqual(bFiles);
+    await restoreAndCompare(env, firstPoint, `${target}-first`, asFirst, 0);
+  }, 120_000);
+
+  it('finds a damaged index file and still restores what it can', async () => {
+    const { vault, env, target } = copyVault();
+    const index = join(vault, 'index', firstIndex);
+    flipByte(index, randomInt(next, 0, statSync(index).size - 1));
+
+    const { report, text } = await check(env);
+    expect(report.problems).toContainEqual(
+      expect.objectContaining({ kind: 'index-damaged', index: firstIndex }),
+    );
+    expect(text).toContain(firstIndex.slice(0, 12));
+
+    const { failed, stderr } = await restoreAndCompare(env, 'latest', target, asSecond, 3);
+    expect(stderr).toContain(firstIndex.slice(0, 12));
+    // b/ is indexed by the second backup's index file, which is intact.
+    expect(failed.filter((p) => p.startsWith('b'))).toEqual([]);
+  }, 120_000);
+
+  it('finds a damaged older point; the latest one restores completely', async () => {
+    const { vault, env, target } = copyVault();
+    const point = join(vault, 'points', firstPoint);
+    flipByte(point, randomInt(next, 0, statSync(point).size - 1));
+
+    const { report, text } = await check(env);
+    expect(report.problems).toContainEqual(
+      expect.objectContaining({ kind: 'point-damaged', point: firstPoint }),
+    );
+    expect(text).toContain(firstPoint.slice(0, 12));
+
+    const { failed } = await restoreAndCompare(env, 'latest', target, asSecond, [0, 3]);
+    expect(failed).toEqual([]);
+  }, 120_000);
+
+  it('finds a damaged latest point; restore latest falls back to the newest intact one and says so', async () => {
+    const { vault, env, target } = copyVault();
+    const point = join(vault, 'points', secondPoint);
+    flipByte(point, randomInt(next, 0, statSync(point).size - 1));
+
+    const { report, text } = await check(env);
+    expect(report.problems).toContainEqual(
+      expect.objectContaining({ kind: 'point-damaged', point: secondPoint }),
+    );
+    expect(text).toContain(secondPoint.slice(0, 12));
+
+    const points = await sb.cli(['--json', 'points'], env);
+    expect(points.code, describeRun(['points'], points)).toBe(3);
+    expect(points.stderr).toContain(secondPoint.slice(0, 12));
+
+    const { failed, summary, stderr } = await restoreAndCompare(env, 'latest', target, asFirst, 3);
+    expect(summary.point).toBe(firstPoint);
+    expect(failed).toEqual([]);
+    expect(stderr).toContain(secondPoint.slice(0, 12));
+  }, 120_000);
+});
