@@ -55,11 +55,18 @@ export function clearPath(path: Buffer, existing: BigIntStats): void {
 }
 
 const IS_ROOT = typeof process.getuid === 'function' && process.getuid() === 0;
+// A file this process creates already belongs to it; chown only when the point says otherwise.
+const OWN_UID = typeof process.geteuid === 'function' ? process.geteuid() : -1;
+const OWN_GID = typeof process.getegid === 'function' ? process.getegid() : -1;
+
+function needsChown(node: TreeNode): boolean {
+  return IS_ROOT && (node.uid !== OWN_UID || node.gid !== OWN_GID);
+}
 
 /** Applies ownership (as root), mode and times through an open file descriptor. */
 export function applyFileMetadata(fd: number, path: Buffer, node: TreeNode): void {
   if (node.xattrs) writeXattrs(path, node.xattrs);
-  if (IS_ROOT) fchownSync(fd, node.uid, node.gid);
+  if (needsChown(node)) fchownSync(fd, node.uid, node.gid);
   // chmod after chown: chown clears setuid/setgid bits.
   fchmodSync(fd, node.mode);
   futimesSync(fd, toSeconds(node.mtime), toSeconds(node.mtime));
@@ -67,7 +74,7 @@ export function applyFileMetadata(fd: number, path: Buffer, node: TreeNode): voi
 
 /** Applies ownership, mode and times by path; symlinks get ownership and times only. */
 export function applyPathMetadata(path: Buffer, node: TreeNode): void {
-  if (IS_ROOT) lchownSync(path, node.uid, node.gid);
+  if (needsChown(node)) lchownSync(path, node.uid, node.gid);
   if (node.type === 'symlink') {
     lutimesSync(path, toSeconds(node.mtime), toSeconds(node.mtime));
     return;

@@ -51,6 +51,8 @@ interface FileJob {
   fd?: number;
   remaining: number;
   failed: boolean;
+  /** Bytes the content pieces add up to (the file may have changed size while backed up). */
+  contentLength?: number;
 }
 
 interface BlobTarget {
@@ -231,6 +233,7 @@ export class Restorer {
           job.remaining += 1;
           offset += location.rawLength;
         }
+        job.contentLength = offset;
       } catch (error) {
         job.failed = true;
         this.fail(job.target.toString(), error);
@@ -287,7 +290,13 @@ export class Restorer {
     if (job.fd === undefined) {
       job.fd = openSync(job.target, CREATE_FLAGS, 0o600);
       // Setting the size first leaves every unwritten range a hole: sparse where the point is.
-      ftruncateSync(job.fd, job.entry.node.size);
+      // Files without holes get their size from the writes alone: one journaled change fewer.
+      if (
+        job.contentLength !== job.entry.node.size ||
+        job.entry.node.content?.some((p) => typeof p === 'number')
+      ) {
+        ftruncateSync(job.fd, job.entry.node.size);
+      }
     }
     return job.fd;
   }

@@ -70,6 +70,10 @@ describe('concurrent commands on one vault', () => {
       true,
     );
 
+    const impatient = await sb.cli(['prune', '--lock-wait', '0']);
+    expect(impatient.code, describeRun(['prune', '--lock-wait', '0'], impatient)).toBe(1);
+    expect(impatient.stderr).toContain('VAULT_LOCKED');
+
     const prune = sb.spawn(['--json', 'prune', '--lock-wait', '300']);
     const resultPrune = track('prune', prune.result);
     await sleep(2_500);
