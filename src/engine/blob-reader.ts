@@ -1,6 +1,6 @@
 import { HoldfastError } from '../core/index.js';
 import { unsealBlob, type BlobType } from './blob-codec.js';
-import type { BlobOpener } from './blob-opener.js';
+import { InlineBlobOpener, type BlobOpener } from './blob-opener.js';
 import { packObjectName } from './pack.js';
 import type { BlobLocation } from './vault-index.js';
 import type { Vault } from './vault.js';
@@ -62,41 +62,12 @@ export class BlobReader {
     blobs: ReadonlyArray<{ id: string; location: BlobLocation }>,
     signal?: AbortSignal,
   ): AsyncGenerator<{ id: string; data?: Buffer; error?: unknown }> {
-    const sorted = [...blobs].sort((a, b) => a.location.offset - b.location.offset);
-    const start = sorted[0]?.location.offset ?? 0;
-    const last = sorted[sorted.length - 1];
-    if (!last) return;
-    const end = last.location.offset + last.location.length;
-    let span: Buffer;
-    try {
-      span = await this.vault.backend.getRange(
-        packObjectName(pack),
-        start,
-        end - start,
-        signal ? { signal } : {},
-      );
-    } catch (error) {
-      for (const b of sorted) yield { id: b.id, error };
-      return;
-    }
-    for (const b of sorted) {
-      const from = b.location.offset - start;
-      const sealed = span.subarray(from, from + b.location.length);
-      try {
-        if (sealed.byteLength !== b.location.length) {
-          throw new HoldfastError(
-            'VAULT_INTEGRITY',
-            `Pack ${pack.slice(0, 12)} is truncated: blob ${b.id.slice(0, 12)} is cut short.`,
-          );
-        }
-        yield {
-          id: b.id,
-          data: unsealBlob(this.vault.keys.encryption, b.location.type, b.id, sealed),
-        };
-      } catch (error) {
-        yield { id: b.id, error };
-      }
-    }
+    yield* await this.openPackBlobs(
+      pack,
+      blobs,
+      new InlineBlobOpener(this.vault.keys.encryption),
+      signal,
+    );
   }
 
   /**

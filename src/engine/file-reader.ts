@@ -52,20 +52,26 @@ export async function saveFileContent(
 ): Promise<{ content: ContentPiece[]; size: number }> {
   if (expectedSize < SMALL_FILE) {
     const fd = openSync(path, 'r');
-    try {
-      const readAt: ReadAt = (b, o, l, p) => readSync(fd, b, o, l, p);
-      return await chunkFile(readAt, expectedSize, chunker, maxChunk, sink, onBytes, signal);
-    } finally {
-      closeSync(fd);
-    }
+    return chunkFile(
+      (b, o, l, p) => readSync(fd, b, o, l, p),
+      expectedSize,
+      chunker,
+      maxChunk,
+      sink,
+      onBytes,
+      signal,
+    ).finally(() => closeSync(fd));
   }
   const handle = await open(path, 'r');
-  try {
-    const readAt: ReadAt = async (b, o, l, p) => (await handle.read(b, o, l, p)).bytesRead;
-    return await chunkFile(readAt, expectedSize, chunker, maxChunk, sink, onBytes, signal);
-  } finally {
-    await handle.close();
-  }
+  return chunkFile(
+    async (b, o, l, p) => (await handle.read(b, o, l, p)).bytesRead,
+    expectedSize,
+    chunker,
+    maxChunk,
+    sink,
+    onBytes,
+    signal,
+  ).finally(() => handle.close());
 }
 
 async function chunkFile(

@@ -100,25 +100,29 @@ export function parsePackHeader(
   const raw = unsealObject(key, 'pack-header', sealed, what);
   if (!Array.isArray(raw)) throw new HoldfastError('VAULT_INTEGRITY', `The ${what} is malformed.`);
   return raw.map((row: unknown) => {
-    const [code, id, offset, length, rawLength] = Array.isArray(row) ? row : [];
-    const type = blobTypeOf(code);
-    if (
-      type === undefined ||
-      !(id instanceof Uint8Array) ||
-      id.byteLength !== 32 ||
-      !Number.isSafeInteger(offset) ||
-      !Number.isSafeInteger(length) ||
-      !Number.isSafeInteger(rawLength) ||
-      (offset as number) + (length as number) > blobArea
-    ) {
+    const blob = decodeBlobRow(row);
+    if (blob === undefined || blob.offset + blob.length > blobArea) {
       throw new HoldfastError('VAULT_INTEGRITY', `The ${what} has a malformed entry.`);
     }
-    return {
-      type,
-      id: Buffer.from(id).toString('hex'),
-      offset: offset as number,
-      length: length as number,
-      rawLength: rawLength as number,
-    };
+    return blob;
   });
+}
+
+/**
+ * Decodes one `[type, id, offset, length, rawLength]` row of a pack header or index file, or
+ * returns undefined when any field is malformed.
+ */
+export function decodeBlobRow(row: unknown): PackedBlob | undefined {
+  const [code, id, offset, length, rawLength] = Array.isArray(row) ? row : [];
+  const type = blobTypeOf(code);
+  if (type === undefined || !(id instanceof Uint8Array) || id.byteLength !== 32) return undefined;
+  if (![offset, length, rawLength].every((n) => Number.isSafeInteger(n) && (n as number) >= 0))
+    return undefined;
+  return {
+    type,
+    id: Buffer.from(id).toString('hex'),
+    offset: offset as number,
+    length: length as number,
+    rawLength: rawLength as number,
+  };
 }

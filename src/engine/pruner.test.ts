@@ -110,7 +110,9 @@ describe('prune', () => {
 
     const report = await run(backend);
     expect(report.points).toBe(2);
-    expect(report.packsDeleted).toBeGreaterThan(0);
+    // Which packs hold old.bin alone depends on the order files were read in (concurrent), so
+    // the space may come back by deleting packs or by repacking them.
+    expect(report.packsDeleted + report.packsRepacked).toBeGreaterThan(0);
     expect(report.blobsRemoved).toBeGreaterThan(0);
     expect(report.bytesFreed).toBe(before - storedBytes(backend));
     // old.bin was 500 kB of incompressible data used by v1 only.

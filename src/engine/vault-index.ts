@@ -1,6 +1,6 @@
 import { HoldfastError } from '../core/index.js';
-import { blobTypeCode, blobTypeOf, type BlobType } from './blob-codec.js';
-import type { PackedBlob } from './pack.js';
+import { blobTypeCode, type BlobType } from './blob-codec.js';
+import { decodeBlobRow, type PackedBlob } from './pack.js';
 
 /** Where a blob can be read: its pack and its place in it. */
 export interface BlobLocation {
@@ -43,23 +43,13 @@ export function decodeIndexFile(value: unknown, name: string): IndexFile {
   const raw = value as { v?: unknown; supersedes?: unknown; packs?: unknown };
   if (raw === null || typeof raw !== 'object' || raw.v !== 1 || !Array.isArray(raw.packs))
     throw bad();
+  const badRow = (): never => {
+    throw bad();
+  };
   const supersedes = Array.isArray(raw.supersedes) ? raw.supersedes.map(String) : [];
   const packs = raw.packs.map((p: { id?: unknown; blobs?: unknown }) => {
     if (!(p.id instanceof Uint8Array) || !Array.isArray(p.blobs)) throw bad();
-    const blobs = p.blobs.map((row: unknown): PackedBlob => {
-      const [code, id, offset, length, rawLength] = Array.isArray(row) ? row : [];
-      const type = blobTypeOf(code);
-      if (type === undefined || !(id instanceof Uint8Array) || id.byteLength !== 32) throw bad();
-      if (![offset, length, rawLength].every((n) => Number.isSafeInteger(n) && (n as number) >= 0))
-        throw bad();
-      return {
-        type,
-        id: Buffer.from(id).toString('hex'),
-        offset: offset as number,
-        length: length as number,
-        rawLength: rawLength as number,
-      };
-    });
+    const blobs = p.blobs.map((row: unknown): PackedBlob => decodeBlobRow(row) ?? badRow());
     return { id: Buffer.from(p.id).toString('hex'), blobs };
   });
   return { supersedes, packs };

@@ -239,15 +239,28 @@ export class Sandbox {
   private constructor(
     readonly root: string,
     readonly vault: string,
+    private readonly mounted: boolean,
   ) {
     this.env = { HOLDFAST_VAULT: vault, HOLDFAST_PASSWORD: PASSPHRASE };
   }
 
-  /** Creates a fresh sandbox under the system temporary directory. */
-  static async create(name: string): Promise<Sandbox> {
+  /**
+   * Creates a fresh sandbox under the system temporary directory. With `tmpfs` (a size such as
+   * '3g'), a tmpfs is mounted on it first: trees of 100 000 files are then created, restored
+   * and removed in seconds whatever the disk is doing. Needs root.
+   */
+  static async create(name: string, options: { tmpfs?: string } = {}): Promise<Sandbox> {
     assertBuilt();
     const root = await mkdtemp(join(tmpdir(), `holdfast-e2e-${name}-`));
-    return new Sandbox(root, join(root, 'vault'));
+    if (options.tmpfs !== undefined) {
+      try {
+        mountTmpfs(root, options.tmpfs);
+      } catch (error) {
+        await rm(root, { recursive: true, force: true });
+        throw error;
+      }
+    }
+    return new Sandbox(root, join(root, 'vault'), options.tmpfs !== undefined);
   }
 
   /** A path inside the sandbox. */
@@ -300,8 +313,9 @@ export class Sandbox {
     return listFiles(join(this.vault, 'points'));
   }
 
-  /** Removes the sandbox. */
+  /** Removes the sandbox (unmounting its tmpfs first, which frees it at once). */
   async cleanup(): Promise<void> {
+    if (this.mounted) unmount(this.root);
     await rm(this.root, { recursive: true, force: true });
   }
 }
