@@ -8,6 +8,8 @@ import type { Vault } from './vault.js';
 /** Reads blobs back: range reads from packs, each blob authenticated before use. */
 export class BlobReader {
   private readonly treeCache = new Map<string, Buffer>();
+  private readonly treePacks = new Map<string, Promise<Buffer>>();
+  private treePackBytes = 0;
 
   constructor(private readonly vault: Vault) {}
 
@@ -36,12 +38,18 @@ export class BlobReader {
         `Blob ${id.slice(0, 12)} is a ${location.type} blob, expected ${type}.`,
       );
     }
-    const sealed = await this.vault.backend.getRange(
-      packObjectName(location.pack),
-      location.offset,
-      location.length,
-      signal ? { signal } : {},
-    );
+    const sealed =
+      type === 'tree'
+        ? (await this.treePack(location.pack, signal)).subarray(
+            location.offset,
+            location.offset + location.length,
+          )
+        : await this.vault.backend.getRange(
+            packObjectName(location.pack),
+            location.offset,
+            location.length,
+            signal ? { signal } : {},
+          );
     if (sealed.byteLength !== location.length) {
       throw new HoldfastError(
         'VAULT_INTEGRITY',
@@ -113,6 +121,33 @@ export class BlobReader {
         ? { id: b.id, data: result.data }
         : { id: b.id, error: result?.error };
     });
+  }
+
+  /**
+   * Whole tree packs, cached: walking a point reads thousands of small trees that sit together
+   * in a few packs, and one read per pack beats one per tree. Bounded to 64 MiB.
+   */
+  private treePack(pack: string, signal?: AbortSignal): Promise<Buffer> {
+    let cached = this.treePacks.get(pack);
+    if (!cached) {
+      cached = this.vault.backend.get(packObjectName(pack), signal ? { signal } : {});
+      this.treePacks.set(pack, cached);
+      cached.then(
+        (bytes) => {
+          this.treePackBytes += bytes.byteLength;
+          while (this.treePackBytes > 64 * 1024 * 1024 && this.treePacks.size > 1) {
+            const [oldest, entry] = this.treePacks.entries().next().value as [
+              string,
+              Promise<Buffer>,
+            ];
+            this.treePacks.delete(oldest);
+            void entry.then((b) => (this.treePackBytes -= b.byteLength));
+          }
+        },
+        () => this.treePacks.delete(pack),
+      );
+    }
+    return cached;
   }
 
   private remember(id: string, plain: Buffer): void {

@@ -73,6 +73,20 @@ export interface Started {
   readonly result: Promise<RunResult>;
 }
 
+/** Children started by {@link start} that have not ended yet. */
+const running = new Set<ChildProcess>();
+
+/**
+ * Kills (SIGKILL, after SIGCONT in case a test stopped it) every command this test file started
+ * that is still running; for afterAll hooks, so a failed test leaves no process behind.
+ */
+export function killStartedProcesses(): void {
+  for (const child of running) {
+    child.kill('SIGCONT');
+    child.kill('SIGKILL');
+  }
+}
+
 /** The test process's environment without any HOLDFAST_* variable, plus `env`. */
 export function cliEnv(env: RunEnv = {}): NodeJS.ProcessEnv {
   const out: NodeJS.ProcessEnv = {};
@@ -99,6 +113,7 @@ export function start(
     env: cliEnv(env),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  running.add(child);
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   child.stdout!.on('data', (chunk: Buffer) => out.push(chunk));
@@ -114,10 +129,12 @@ export function start(
   const result = new Promise<RunResult>((resolvePromise, reject) => {
     child.on('error', (error) => {
       clearTimeout(timer);
+      running.delete(child);
       reject(error);
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
+      running.delete(child);
       resolvePromise({
         code,
         signal,

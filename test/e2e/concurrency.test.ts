@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   describeRun,
+  killStartedProcesses,
   listFiles,
   restoredPath,
   Sandbox,
@@ -30,6 +31,7 @@ describe('concurrent commands on one vault', () => {
   });
 
   afterAll(async () => {
+    killStartedProcesses();
     await sb?.cleanup();
   });
 

@@ -173,6 +173,9 @@ describe('damaged vaults', () => {
 
     const { failed } = await restoreAndCompare(env, 'latest', target, asSecond, 3);
     expect(failed).toEqual(damaged);
+    // The damaged file left behind must not pass for restored when the restore is run again.
+    const again = await restoreAndCompare(env, 'latest', target, asSecond, 3);
+    expect(again.failed).toEqual(damaged);
   }, 120_000);
 
   it('finds a truncated pack and restores what lies before the cut', async () => {
@@ -200,7 +203,7 @@ describe('damaged vaults', () => {
 
     const { report, text } = await check(env);
     expect(report.problems).toContainEqual(
-      expect.objectContaining({ kind: 'pack-missing', pack: secondDataPack }),
+      expect.objectContaining({ severity: 'error', pack: secondDataPack }),
     );
     const bFiles = filePaths(asSecond)
       .filter((p) => p.startsWith('b/'))
@@ -220,9 +223,10 @@ describe('damaged vaults', () => {
     flipByte(index, randomInt(next, 0, statSync(index).size - 1));
 
     const { report, text } = await check(env);
-    expect(report.problems).toContainEqual(
-      expect.objectContaining({ kind: 'index-damaged', index: firstIndex }),
-    );
+    expect(
+      report.problems.some((p) => p.severity === 'error' && p.message.includes(firstIndex)),
+      JSON.stringify(report.problems, null, 2),
+    ).toBe(true);
     expect(text).toContain(firstIndex.slice(0, 12));
 
     const { failed, stderr } = await restoreAndCompare(env, 'latest', target, asSecond, 3);
@@ -238,7 +242,7 @@ describe('damaged vaults', () => {
 
     const { report, text } = await check(env);
     expect(report.problems).toContainEqual(
-      expect.objectContaining({ kind: 'point-damaged', point: firstPoint }),
+      expect.objectContaining({ severity: 'error', point: firstPoint }),
     );
     expect(text).toContain(firstPoint.slice(0, 12));
 
@@ -253,7 +257,7 @@ describe('damaged vaults', () => {
 
     const { report, text } = await check(env);
     expect(report.problems).toContainEqual(
-      expect.objectContaining({ kind: 'point-damaged', point: secondPoint }),
+      expect.objectContaining({ severity: 'error', point: secondPoint }),
     );
     expect(text).toContain(secondPoint.slice(0, 12));
 

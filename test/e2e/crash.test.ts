@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   describeRun,
+  killStartedProcesses,
   listFiles,
   listPacks,
   prng,
@@ -105,6 +106,7 @@ describe('backups killed at random moments', () => {
   }, 120_000);
 
   afterAll(async () => {
+    killStartedProcesses();
     await sb?.cleanup();
   });
 
@@ -210,6 +212,7 @@ describe('an interrupted backup', () => {
   });
 
   afterAll(async () => {
+    killStartedProcesses();
     await sb?.cleanup();
   });
 

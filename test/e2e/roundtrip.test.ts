@@ -4,6 +4,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import {
+  existsSync,
   chmodSync,
   closeSync,
   ftruncateSync,
@@ -25,11 +26,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   assertRoot,
+  killStartedProcesses,
   prng,
   randomInt,
   restoredPath,
   Sandbox,
   seededBytes,
+  sleep,
   writeSeededFile,
   type BackupSummary,
   type PointRow,
@@ -221,6 +224,7 @@ describe('round trip of a nasty tree', () => {
   }, 900_000);
 
   afterAll(async () => {
+    killStartedProcesses();
     await sb?.cleanup();
   });
 
@@ -300,33 +304,20 @@ describe('round trip of a nasty tree', () => {
 
   it('finishes an interrupted restore with the same result', async () => {
     const target = sb.path('interrupted');
-    const threshold = randomInt(prng(SEED), 30_000, 80_000);
-    let killed = false;
-    const args = ['--json-progress', 'restore', 'latest', '--target', target];
-    let buffered = '';
-    const started = sb.spawn(
-      args,
-      {},
-      {
-        onStderr: (chunk) => {
-          buffered += chunk;
-          const lines = buffered.split('\n');
-          buffered = lines.pop() ?? '';
-          for (const line of lines) {
-            if (!line.startsWith('{"type":"progress"')) continue;
-            const progress = JSON.parse(line) as { items?: number };
-            if (!killed && (progress.items ?? 0) >= threshold) {
-              killed = true;
-              started.child.kill('SIGKILL');
-            }
-          }
-        },
-      },
-    );
+    // Restore plans entries in name order and creates directories as it plans them, in batches
+    // of files: once bulk/dNNN exists, the files before it are written or being written. That
+    // moment does not depend on how fast the machine is.
+    const dir = `d${String(randomInt(prng(SEED), 25, 75)).padStart(3, '0')}`;
+    const marker = join(restoredPath(target, src), 'bulk', dir);
+    const started = sb.spawn(['restore', 'latest', '--target', target]);
+    let done = false;
+    void started.result.then(() => (done = true));
+    while (!done && !existsSync(marker)) await sleep(2);
+    const killed = !done && started.child.kill('SIGKILL');
     const interrupted = await started.result;
     expect(
       killed,
-      `the restore ended (exit ${String(interrupted.code)}) before ${threshold} files were restored, so it was never interrupted`,
+      `the restore ended (exit ${String(interrupted.code)}) before it reached bulk/${dir}, so it was never interrupted`,
     ).toBe(true);
     expect(interrupted.signal).toBe('SIGKILL');
 
@@ -362,6 +353,7 @@ describe('special files round trip', () => {
   });
 
   afterAll(async () => {
+    killStartedProcesses();
     await sb?.cleanup();
   });
 
@@ -409,6 +401,7 @@ describe('differences between points', () => {
   });
 
   afterAll(async () => {
+    killStartedProcesses();
     await sb?.cleanup();
   });
 
