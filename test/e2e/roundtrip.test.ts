@@ -4,9 +4,10 @@
  */
 import { execFileSync } from 'node:child_process';
 import {
-  existsSync,
   chmodSync,
+  chownSync,
   closeSync,
+  existsSync,
   ftruncateSync,
   lchownSync,
   linkSync,
@@ -14,13 +15,11 @@ import {
   mkdirSync,
   openSync,
   renameSync,
-  rmSync,
   symlinkSync,
   unlinkSync,
   utimesSync,
   writeFileSync,
   writeSync,
-  chownSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -69,40 +68,54 @@ function bpath(dir: string, name: Buffer): Buffer {
   return Buffer.concat([Buffer.from(dir + '/'), name]);
 }
 
-/** Builds the tree the round trip is about; every odd thing a file system can hold, and many files. */
+/** Builds the tree the round trip is about: every odd thing a file system holds, and many files. */
 function buildNastyTree(src: string): void {
-  const p = (...parts: string[]): string => join(src, ...parts);
   mkdirSync(src, { recursive: true });
+  // Hard links sort before the bulk files, so an interrupted restore has finished them.
+  buildHardLinks(src);
+  buildBulk(join(src, 'bulk'));
+  buildPlainOddities(src);
+  buildNames(join(src, 'names'));
+  buildSymlinks(join(src, 'links'), src);
+  buildOwnersAndTimes(src);
+  // Modes last: the read-only directory must already hold its file.
+  buildModes(join(src, 'modes'));
+}
 
-  // Hard links named before the bulk files, so an interrupted restore has finished them.
+function buildHardLinks(src: string): void {
+  const p = (...parts: string[]): string => join(src, ...parts);
   mkdirSync(p('a-hard'));
+  mkdirSync(p('other-dir'));
   writeFileSync(p('a-hard', 'orig'), 'one inode, three names\n');
   linkSync(p('a-hard', 'orig'), p('a-hard', 'link2'));
-  mkdirSync(p('other-dir'));
   linkSync(p('a-hard', 'orig'), p('other-dir', 'link3'));
   writeFileSync(p('a-hard', 'pair-a'), seededBytes(70_000, 'pair'));
   linkSync(p('a-hard', 'pair-a'), p('a-hard', 'pair-b'));
+}
 
-  // 100 000 small files.
-  mkdirSync(p('bulk'));
+/** 100 directories of 1000 files of a few bytes. */
+function buildBulk(root: string): void {
+  mkdirSync(root);
   for (let d = 0; d < BULK_DIRS; d += 1) {
-    const dir = p('bulk', `d${String(d).padStart(3, '0')}`);
+    const dir = join(root, `d${String(d).padStart(3, '0')}`);
     mkdirSync(dir);
     for (let f = 0; f < BULK_FILES; f += 1) writeFileSync(`${dir}/f${f}`, `${d}:${f}\n`);
   }
+}
 
-  let deep = p('deep');
-  for (let i = 0; i < DEEP_LEVELS; i += 1) deep += `/l${i}`;
+/** Empty files and directories, deep nesting, a FIFO, duplicate content, the sparse file. */
+function buildPlainOddities(src: string): void {
+  const p = (...parts: string[]): string => join(src, ...parts);
+  const deep = p('deep', ...Array.from({ length: DEEP_LEVELS }, (_, i) => `l${i}`));
   mkdirSync(deep, { recursive: true });
   writeFileSync(join(deep, 'bottom.txt'), 'at the bottom\n');
-
   writeFileSync(p('empty-file'), '');
   writeFileSync(p('zero-bytes'), Buffer.alloc(0));
   mkdirSync(p('empty-dir'));
   mkdirSync(p('empty-dir-2', 'nested-empty'), { recursive: true });
   writeSeededFile(p('big.bin'), 3 * MiB + 17, 'big');
   writeSeededFile(p('big-copy.bin'), 3 * MiB + 17, 'big');
-
+  execFileSync('mkfifo', ['--', p('fifo')]);
   // 2 GiB, nearly all hole.
   const fd = openSync(p('sparse.img'), 'w');
   try {
@@ -113,10 +126,10 @@ function buildNastyTree(src: string): void {
   } finally {
     closeSync(fd);
   }
+}
 
-  execFileSync('mkfifo', ['--', p('fifo')]);
-
-  mkdirSync(p('names'));
+function buildNames(dir: string): void {
+  mkdirSync(dir);
   const names = [
     'new\nline',
     ' leading space',
@@ -131,57 +144,63 @@ function buildNastyTree(src: string): void {
     'ünïcödé 日本',
     'n'.repeat(255),
   ];
-  for (const name of names) writeFileSync(p('names', name), `name: ${name}\n`);
-  writeFileSync(bpath(p('names'), BAD_UTF8), 'invalid utf-8 name\n');
-  mkdirSync(bpath(p('names'), BAD_UTF8_DIR));
-  writeFileSync(Buffer.concat([bpath(p('names'), BAD_UTF8_DIR), Buffer.from('/inside')]), 'x\n');
+  for (const name of names) writeFileSync(join(dir, name), `name: ${name}\n`);
+  writeFileSync(bpath(dir, BAD_UTF8), 'invalid utf-8 name\n');
+  mkdirSync(bpath(dir, BAD_UTF8_DIR));
+  writeFileSync(Buffer.concat([bpath(dir, BAD_UTF8_DIR), Buffer.from('/inside')]), 'x\n');
+}
 
-  mkdirSync(p('links'));
-  symlinkSync('../a-hard/orig', p('links', 'rel'));
-  symlinkSync(p('a-hard', 'orig'), p('links', 'abs'));
-  symlinkSync('does/not/exist', p('links', 'dangling'));
-  symlinkSync('../empty-dir', p('links', 'to-dir'));
-  symlinkSync('/etc', p('links', 'to-dir-abs'));
-  symlinkSync('loop', p('links', 'loop'));
-  symlinkSync('--help', p('links', '-dash-link'));
-  symlinkSync(Buffer.from([0x74, 0xff, 0x2f, 0x78]), p('links', 'bad-target'));
+function buildSymlinks(dir: string, src: string): void {
+  mkdirSync(dir);
+  symlinkSync('../a-hard/orig', join(dir, 'rel'));
+  symlinkSync(join(src, 'a-hard', 'orig'), join(dir, 'abs'));
+  symlinkSync('does/not/exist', join(dir, 'dangling'));
+  symlinkSync('../empty-dir', join(dir, 'to-dir'));
+  symlinkSync('/etc', join(dir, 'to-dir-abs'));
+  symlinkSync('loop', join(dir, 'loop'));
+  symlinkSync('--help', join(dir, '-dash-link'));
+  symlinkSync(Buffer.from([0x74, 0xff, 0x2f, 0x78]), join(dir, 'bad-target'));
+}
 
-  mkdirSync(p('owner'));
+function buildOwnersAndTimes(src: string): void {
+  const p = (...parts: string[]): string => join(src, ...parts);
+  mkdirSync(p('owner', 'dir'), { recursive: true });
   writeFileSync(p('owner', 'file'), 'owned by someone else\n');
-  chownSync(p('owner', 'file'), 1234, 5678);
-  mkdirSync(p('owner', 'dir'));
   symlinkSync('file', p('owner', 'link'));
-  lchownSync(p('owner', 'link'), 1111, 2222);
+  chownSync(p('owner', 'file'), 1234, 5678);
   chownSync(p('owner', 'dir'), 4321, 8765);
+  lchownSync(p('owner', 'link'), 1111, 2222);
 
-  mkdirSync(p('times'));
-  writeFileSync(p('times', 'y2001'), 'old\n');
-  utimesSync(p('times', 'y2001'), 1_000_000_000, 1_000_000_000.5);
-  writeFileSync(p('times', 'before-1970'), 'older than the epoch\n');
-  utimesSync(p('times', 'before-1970'), -315_619_200, -315_619_200);
-  writeFileSync(p('times', 'future'), 'from 2100\n');
-  utimesSync(p('times', 'future'), 4_102_444_800, 4_102_444_800);
-  symlinkSync('y2001', p('times', 'old-link'));
-  lutimesSync(p('times', 'old-link'), 1_200_000_000, 1_200_000_000);
-  mkdirSync(p('times', 'old-dir'));
+  mkdirSync(p('times', 'old-dir'), { recursive: true });
   writeFileSync(p('times', 'old-dir', 'inner'), 'inner\n');
+  writeFileSync(p('times', 'y2001'), 'old\n');
+  writeFileSync(p('times', 'before-1970'), 'older than the epoch\n');
+  writeFileSync(p('times', 'future'), 'from 2100\n');
+  symlinkSync('y2001', p('times', 'old-link'));
+  utimesSync(p('times', 'y2001'), 1_000_000_000, 1_000_000_000.5);
+  utimesSync(p('times', 'before-1970'), -315_619_200, -315_619_200);
+  utimesSync(p('times', 'future'), 4_102_444_800, 4_102_444_800);
+  lutimesSync(p('times', 'old-link'), 1_200_000_000, 1_200_000_000);
   utimesSync(p('times', 'old-dir'), 700_000_000, 700_000_000);
+}
 
-  // Modes last: the read-only directory must already hold its file.
-  mkdirSync(p('modes'));
-  writeFileSync(p('modes', 'setuid'), '#!/bin/sh\n');
-  writeFileSync(p('modes', 'no-access'), 'secret\n');
-  writeFileSync(p('modes', 'group-write'), 'shared\n');
-  mkdirSync(p('modes', 'sticky-dir'));
-  mkdirSync(p('modes', 'setgid-dir'));
-  mkdirSync(p('modes', 'read-only-dir'));
-  writeFileSync(p('modes', 'read-only-dir', 'inner'), 'inside a read-only directory\n');
-  chmodSync(p('modes', 'setuid'), 0o4755);
-  chmodSync(p('modes', 'no-access'), 0o000);
-  chmodSync(p('modes', 'group-write'), 0o664);
-  chmodSync(p('modes', 'sticky-dir'), 0o1777);
-  chmodSync(p('modes', 'setgid-dir'), 0o2750);
-  chmodSync(p('modes', 'read-only-dir'), 0o555);
+function buildModes(dir: string): void {
+  const p = (name: string): string => join(dir, name);
+  mkdirSync(dir);
+  writeFileSync(p('setuid'), '#!/bin/sh\n');
+  writeFileSync(p('no-access'), 'secret\n');
+  writeFileSync(p('group-write'), 'shared\n');
+  for (const name of ['sticky-dir', 'setgid-dir', 'read-only-dir']) mkdirSync(p(name));
+  writeFileSync(join(p('read-only-dir'), 'inner'), 'inside a read-only directory\n');
+  const modes: Array<[string, number]> = [
+    ['setuid', 0o4755],
+    ['no-access', 0o000],
+    ['group-write', 0o664],
+    ['sticky-dir', 0o1777],
+    ['setgid-dir', 0o2750],
+    ['read-only-dir', 0o555],
+  ];
+  for (const [name, mode] of modes) chmodSync(p(name), mode);
 }
 
 /** Restores `ref` into `target` and returns the parsed summary; requires exit code `code`. */
