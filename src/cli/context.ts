@@ -1,6 +1,6 @@
-import { openVault } from '../app/index.js';
+import { listPoints, openVault } from '../app/index.js';
 import { describeError, HoldfastError, isHoldfastError, type ErrorCode } from '../core/index.js';
-import type { Vault } from '../engine/index.js';
+import { indexPacksFromHeaders, type Point, type Vault } from '../engine/index.js';
 import { mainSources, readCredential } from './credentials.js';
 import { progressMode, type ProgressMode } from './progress.js';
 
@@ -27,6 +27,9 @@ export interface GlobalOptions {
 /** What a command runs with: options, cancellation and output helpers. */
 export class CommandContext {
   readonly controller = new AbortController();
+
+  /** Set once a warning was printed; {@link exitCode} turns success into exit code 3. */
+  private warned = false;
 
   constructor(readonly options: GlobalOptions) {}
 
@@ -61,13 +64,63 @@ export class CommandContext {
     );
   }
 
+  /**
+   * Opens the vault for a command that only reads (restore, ls, diff, points, copy source):
+   * a damaged index file is reported and skipped, and the packs it listed are found again
+   * through their own headers, so that what is intact can still be read.
+   */
+  async openVaultForReading(): Promise<Vault> {
+    const vault = await this.openVault({ loadIndex: false });
+    let damaged = 0;
+    await vault.loadIndex({
+      signal: this.signal,
+      onDamage: (name, error) => {
+        damaged += 1;
+        this.warn(
+          `index ${name.slice(0, 12)} is damaged and was skipped: ${describeError(error)} Run 'holdfast check'.`,
+        );
+      },
+    });
+    if (damaged > 0) {
+      const found = await indexPacksFromHeaders(vault, {
+        signal: this.signal,
+        onDamage: (pack, error) =>
+          this.warn(`pack ${pack.slice(0, 12)}: header unreadable: ${describeError(error)}`),
+      });
+      this.warn(
+        `read the headers of ${found.recovered} packs no intact index lists (${found.blobs} blobs)`,
+      );
+    }
+    return vault;
+  }
+
+  /** Every readable point, oldest first; damaged ones are reported and left out. */
+  async readablePoints(vault: Vault): Promise<Point[]> {
+    return listPoints(vault, (id, error) =>
+      this.warn(
+        `point ${id.slice(0, 12)} is damaged and was left out: ${describeError(error)} Run 'holdfast check'.`,
+      ),
+    );
+  }
+
+  /** `code`, or {@link EXIT.warnings} when it is success but warnings were printed. */
+  exitCode(code: number): number {
+    return code === EXIT.ok && this.warned ? EXIT.warnings : code;
+  }
+
   /** Prints a line for people (suppressed by --json and --quiet). */
   say(line: string): void {
     if (!this.options.json && !this.options.quiet) process.stdout.write(line + '\n');
   }
 
-  /** Prints a warning on stderr. */
+  /** Prints a note on stderr that is not a warning (e.g. waiting for a lock); --quiet hides it. */
+  info(line: string): void {
+    if (!this.options.quiet) process.stderr.write(`${line}\n`);
+  }
+
+  /** Prints a warning on stderr; the command then ends with exit code 3 at best. */
   warn(line: string): void {
+    this.warned = true;
     process.stderr.write(`warning: ${line}\n`);
   }
 

@@ -33,7 +33,7 @@ export async function main(argv: string[]): Promise<number> {
     process.once('SIGINT', onSignal);
     process.once('SIGTERM', onSignal);
     try {
-      exitCode = await fn(ctx);
+      exitCode = ctx.exitCode(await fn(ctx));
     } catch (error) {
       exitCode = reportError(error, ctx.options.debug === true);
     } finally {

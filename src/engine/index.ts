@@ -27,3 +27,4 @@ export * from './copier.js';
 export * from './check-report.js';
 export * from './checker.js';
 export * from './blob-opener.js';
+export * from './pack-recovery.js';

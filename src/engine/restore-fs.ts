@@ -1,4 +1,6 @@
+import { isUtf8 } from 'node:buffer';
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import {
   chmodSync,
   constants,
@@ -9,6 +11,7 @@ import {
   lstatSync,
   lutimesSync,
   mkdirSync,
+  renameSync,
   rmSync,
   symlinkSync,
   utimesSync,
@@ -107,20 +110,19 @@ export function createSpecial(path: Buffer, node: TreeNode): void {
       return;
     case 'fifo':
       // Node has no mkfifo(2); the coreutils command takes the path as one argument, unparsed.
-      execFileSync('mkfifo', ['-m', (node.mode & 0o777).toString(8), '--', path.toString()]);
+      viaTextPath(path, (p) =>
+        execFileSync('mkfifo', ['-m', (node.mode & 0o777).toString(8), '--', p]),
+      );
       return;
     case 'chardev':
     case 'blockdev': {
       const rdev = node.rdev ?? 0;
       const major = Number((BigInt(rdev) >> 8n) & 0xfffn) | Number((BigInt(rdev) >> 32n) & ~0xfffn);
       const minor = (rdev & 0xff) | Number((BigInt(rdev) >> 12n) & ~0xffn);
-      execFileSync('mknod', [
-        '--',
-        path.toString(),
-        node.type === 'chardev' ? 'c' : 'b',
-        String(major),
-        String(minor),
-      ]);
+      const kind = node.type === 'chardev' ? 'c' : 'b';
+      viaTextPath(path, (p) =>
+        execFileSync('mknod', ['--', p, kind, String(major), String(minor)]),
+      );
       return;
     }
     default:
@@ -128,5 +130,31 @@ export function createSpecial(path: Buffer, node: TreeNode): void {
         'RESTORE_WRITE_FAILED',
         `Cannot restore a ${node.type}; it is recorded in the point but skipped.`,
       );
+  }
+}
+
+/**
+ * Runs `create` with a path a command line can carry. Arguments of child processes are text,
+ * so an entry whose path is not valid UTF-8 is created under a temporary ASCII name in the
+ * nearest enclosing directory whose path is (at worst the restore target itself) and then
+ * renamed to its exact bytes; rename(2) takes bytes.
+ */
+function viaTextPath(path: Buffer, create: (textPath: string) => void): void {
+  if (isUtf8(path)) {
+    create(path.toString());
+    return;
+  }
+  let cut = path.lastIndexOf(0x2f);
+  while (cut > 0 && !isUtf8(path.subarray(0, cut))) cut = path.lastIndexOf(0x2f, cut - 1);
+  if (cut <= 0) {
+    throw new HoldfastError('RESTORE_WRITE_FAILED', 'No directory with a UTF-8 path to work in.');
+  }
+  const temporary = `${path.subarray(0, cut).toString()}/.holdfast-${process.pid}-${randomBytes(6).toString('hex')}`;
+  create(temporary);
+  try {
+    renameSync(temporary, path);
+  } catch (error) {
+    rmSync(temporary, { force: true });
+    throw error;
   }
 }

@@ -1,4 +1,4 @@
-import { closeSync, ftruncateSync, linkSync, openSync, writeSync } from 'node:fs';
+import { closeSync, ftruncateSync, linkSync, openSync, writeSync, type BigIntStats } from 'node:fs';
 import { describeError, forEachLimit, HoldfastError } from '../core/index.js';
 import { InlineBlobOpener, type BlobOpener } from './blob-opener.js';
 import { BlobReader } from './blob-reader.js';
@@ -169,10 +169,14 @@ export class Restorer {
         return undefined;
       }
       const existing = lstatIfExists(target);
+      const key = node.type === 'file' && node.nlink > 1 ? `${node.dev}:${node.inode}` : undefined;
       if (existing) {
         if (
           overwrite === 'never' ||
-          (overwrite === 'if-changed' && node.type === 'file' && looksRestored(existing, node))
+          (overwrite === 'if-changed' &&
+            node.type === 'file' &&
+            looksRestored(existing, node) &&
+            this.keepsLinkGroup(key, target, existing))
         ) {
           this.progress.skipped += 1;
           return undefined;
@@ -181,7 +185,6 @@ export class Restorer {
       }
       if (node.type === 'file') {
         this.progress.currentFile = display;
-        const key = node.nlink > 1 ? `${node.dev}:${node.inode}` : undefined;
         const first = key ? this.firstLink.get(key) : undefined;
         if (key && first) {
           this.pendingLinks.push({ from: key, to: target, entry });
@@ -197,6 +200,23 @@ export class Restorer {
       this.fail(display, error);
     }
     return undefined;
+  }
+
+  /**
+   * Whether an existing, complete file may stay as it is with respect to its hard-link group:
+   * the group's first member always may (and becomes the one the others link to); a later
+   * member only when it already is the same inode, so that a resumed restore never leaves a
+   * group split into copies.
+   */
+  private keepsLinkGroup(key: string | undefined, target: Buffer, existing: BigIntStats): boolean {
+    if (key === undefined) return true;
+    const first = this.firstLink.get(key);
+    if (first === undefined) {
+      this.firstLink.set(key, target);
+      return true;
+    }
+    const linked = lstatIfExists(first);
+    return linked !== undefined && linked.ino === existing.ino && linked.dev === existing.dev;
   }
 
   private makeLink(pending: { from: string; to: Buffer; entry: PlannedEntry }): void {

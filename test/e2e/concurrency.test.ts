@@ -54,23 +54,29 @@ describe('concurrent commands on one vault', () => {
     const expectedY = snapshotTree(y);
 
     const locks = (): string[] => listFiles(join(sb.vault, 'locks'));
-    const backupX = sb.spawn(['--json', 'backup', '--force', x]);
-    const backupY = sb.spawn(['--json', 'backup', y]);
     const ended = new Map<string, number>();
     const track = (name: string, p: Promise<RunResult>): Promise<RunResult> =>
       p.then((r) => {
         ended.set(name, Date.now());
         return r;
       });
-    const resultX = track('x', backupX.result);
-    const resultY = track('y', backupY.result);
-    // Hold both backups still once they hold their shared locks, so prune surely meets them.
-    const bothLocked = await waitFor(() => locks().length >= 2 || ended.size > 0, 60_000, 2);
-    backupX.child.kill('SIGSTOP');
-    backupY.child.kill('SIGSTOP');
-    expect(bothLocked && ended.size === 0, 'both backups should hold a lock while running').toBe(
-      true,
-    );
+    // One backup at a time runs until its shared lock appears and is then held still, so that
+    // prune surely meets both; a backup lasts far longer than the few milliseconds between
+    // the lock appearing and the stop.
+    const holdAtLock = async (args: string[], name: string, lockCount: number) => {
+      const started = sb.spawn(args);
+      const result = track(name, started.result);
+      const locked = await waitFor(() => locks().length >= lockCount || ended.has(name), 60_000, 1);
+      started.child.kill('SIGSTOP');
+      expect(locked && !ended.has(name), `backup ${name} should hold a lock while running`).toBe(
+        true,
+      );
+      return { child: started.child, result };
+    };
+    const backupX = await holdAtLock(['--json', 'backup', '--force', x], 'x', 1);
+    const backupY = await holdAtLock(['--json', 'backup', y], 'y', 2);
+    const resultX = backupX.result;
+    const resultY = backupY.result;
 
     const impatient = await sb.cli(['prune', '--lock-wait', '0']);
     expect(impatient.code, describeRun(['prune', '--lock-wait', '0'], impatient)).toBe(1);

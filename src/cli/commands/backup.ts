@@ -87,7 +87,7 @@ async function backup(ctx: CommandContext, paths: string[], flags: BackupFlags):
     waitMs: 10 * 60_000,
     signal: ctx.signal,
     onWait: (h) =>
-      ctx.warn(`waiting for the vault lock held by ${h.purpose} (pid ${h.pid} on ${h.host})`),
+      ctx.info(`waiting for the vault lock held by ${h.purpose} (pid ${h.pid} on ${h.host})`),
   });
   const sealer = createBlobSealer(vault.keys.encryption, { level: vault.config.compressionLevel });
   const errors: Array<{ path: string; error: string }> = [];

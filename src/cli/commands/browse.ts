@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { listPoints, resolvePoint } from '../../app/index.js';
+import { resolvePoint } from '../../app/index.js';
 import { formatBytes } from '../../core/index.js';
 import {
   BlobReader,
@@ -63,21 +63,15 @@ async function points(
   ctx: CommandContext,
   flags: { host?: string; tag?: string },
 ): Promise<number> {
-  const vault = await ctx.openVault();
-  const damaged: string[] = [];
-  const all = (
-    await listPoints(vault, (id, error) => {
-      damaged.push(id);
-      ctx.warn(`point ${id.slice(0, 12)}: ${(error as Error).message}`);
-    })
-  ).filter(
+  const vault = await ctx.openVault({ loadIndex: false });
+  const all = (await ctx.readablePoints(vault)).filter(
     (p) =>
       (flags.host === undefined || p.host === flags.host) &&
       (flags.tag === undefined || p.tags.includes(flags.tag)),
   );
   if (ctx.options.json) {
     ctx.json(all.map(pointRow));
-    return damaged.length ? EXIT.warnings : EXIT.ok;
+    return EXIT.ok;
   }
   if (all.length === 0) ctx.say('no recovery points');
   for (const p of all) {
@@ -87,7 +81,7 @@ async function points(
     );
   }
   if (all.length) ctx.say(`${all.length} recovery points`);
-  return damaged.length ? EXIT.warnings : EXIT.ok;
+  return EXIT.ok;
 }
 
 function modeString(node: TreeNode): string {
@@ -113,8 +107,8 @@ async function ls(
   path: string,
   flags: { recursive?: boolean; long?: boolean },
 ): Promise<number> {
-  const vault = await ctx.openVault();
-  const point = resolvePoint(await listPoints(vault), ref);
+  const vault = await ctx.openVaultForReading();
+  const point = resolvePoint(await ctx.readablePoints(vault), ref);
   const reader = new BlobReader(vault);
   const { tree } = await findDirectory(reader, point.tree, path);
   const rows: Array<Record<string, unknown>> = [];
@@ -161,8 +155,8 @@ const SIGNS = {
 } as const;
 
 async function diff(ctx: CommandContext, a: string, b: string): Promise<number> {
-  const vault = await ctx.openVault();
-  const all = await listPoints(vault);
+  const vault = await ctx.openVaultForReading();
+  const all = await ctx.readablePoints(vault);
   const from = resolvePoint(all, a);
   const to = resolvePoint(all, b);
   const changes: Array<{ path: string; change: string }> = [];

@@ -73,7 +73,7 @@ async function init(ctx: CommandContext, flags: { newKeyFile?: string }): Promis
 }
 
 async function keyList(ctx: CommandContext): Promise<number> {
-  const vault = await ctx.openVault();
+  const vault = await ctx.openVault({ loadIndex: false });
   const slots = await vault.keySlots();
   if (ctx.options.json) {
     ctx.json(
@@ -100,7 +100,7 @@ async function keyAdd(
   ctx: CommandContext,
   flags: { newKeyFile?: string; label: string },
 ): Promise<number> {
-  const vault = await ctx.openVault();
+  const vault = await ctx.openVault({ loadIndex: false });
   const credential = flags.newKeyFile
     ? await newKeyFile(flags.newKeyFile)
     : await readCredential(
@@ -118,7 +118,7 @@ async function keyAdd(
 }
 
 async function keyRemove(ctx: CommandContext, id: string): Promise<number> {
-  const vault = await ctx.openVault();
+  const vault = await ctx.openVault({ loadIndex: false });
   await vault.removeKey(id);
   ctx.say(`removed key ${id}`);
   return EXIT.ok;

@@ -239,8 +239,8 @@ async function copy(
   refs: string[],
   flags: { to: string; toKeyFile?: string },
 ): Promise<number> {
-  const source = await ctx.openVault();
-  const all = await listPoints(source);
+  const source = await ctx.openVaultForReading();
+  const all = await ctx.readablePoints(source);
   const points = [...new Map(refs.map((r) => resolvePoint(all, r)).map((p) => [p.id, p])).values()];
   const targetCredential = await readCredential({
     passwordVar: 'HOLDFAST_TO_PASSWORD',

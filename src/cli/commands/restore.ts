@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { listPoints, resolvePoint } from '../../app/index.js';
+import { resolvePoint } from '../../app/index.js';
 import { describeError, formatBytes, HoldfastError } from '../../core/index.js';
 import {
   acquireLock,
@@ -65,9 +65,9 @@ async function restore(ctx: CommandContext, ref: string, flags: RestoreFlags): P
       `--overwrite must be one of ${OVERWRITE_MODES.join(', ')}.`,
     );
   }
-  const vault = await ctx.openVault();
+  const vault = await ctx.openVaultForReading();
   const point = resolvePoint(
-    await listPoints(vault),
+    await ctx.readablePoints(vault),
     ref,
     flags.host !== undefined ? { host: flags.host } : {},
   );
