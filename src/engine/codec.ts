@@ -53,19 +53,28 @@ export interface CompressionSettings {
 
 // Below this size compression rarely pays for its header.
 const MIN_COMPRESS = 128;
-// Probe this much of a large payload first: incompressible data (media, archives) is then
-// detected at a fraction of the cost of compressing it all.
-const PROBE_SIZE = 64 * 1024;
+// Probe a large payload first: incompressible data (media, archives, encrypted files) is then
+// detected at a fraction of the cost of compressing it all. Three samples (start, middle, end)
+// so that a chunk whose beginning is random but whose rest is text or zeros is still compressed.
+const PROBE_SIZE = 16 * 1024;
+const PROBE_SAMPLES = 3;
+
+function worthCompressing(data: Uint8Array): boolean {
+  if (data.byteLength < PROBE_SIZE * PROBE_SAMPLES * 4) return true;
+  const step = Math.floor((data.byteLength - PROBE_SIZE) / (PROBE_SAMPLES - 1));
+  for (let i = 0; i < PROBE_SAMPLES; i += 1) {
+    const sample = data.subarray(i * step, i * step + PROBE_SIZE);
+    if (compress(sample, 1).byteLength < PROBE_SIZE * 0.97) return true;
+  }
+  return false;
+}
 
 /**
  * Frames `data` as `type byte ‖ payload`, compressing with zstd when that saves at least 3%.
  */
 export function framePayload(data: Uint8Array, settings: CompressionSettings | null): Buffer {
   if (settings !== null && data.byteLength >= MIN_COMPRESS) {
-    const probeWorthIt =
-      data.byteLength < PROBE_SIZE * 4 ||
-      compress(data.subarray(0, PROBE_SIZE), 1).byteLength < PROBE_SIZE * 0.97;
-    if (probeWorthIt) {
+    if (worthCompressing(data)) {
       const packed = compress(data, settings.level);
       if (packed.byteLength < data.byteLength * 0.97) {
         return Buffer.concat([Buffer.of(PAYLOAD_ZSTD), packed]);

@@ -3,6 +3,7 @@ import { open } from 'node:fs/promises';
 import { isAllZero } from '../core/index.js';
 import type { Chunker } from './chunker.js';
 import type { ContentPiece } from './tree.js';
+import { scanZeroRun, ZERO_BLOCK } from './zero-runs.js';
 
 /** What {@link saveFileContent} needs of a blob writer: hash, store if new, return the id. */
 export interface ChunkSink {
@@ -30,7 +31,8 @@ export function isLargeFile(size: number): boolean {
   return size >= SMALL_FILE;
 }
 
-type ReadAt = (
+/** Reads up to `length` bytes at file offset `position` into `buffer[offset…]`; 0 at the end. */
+export type ReadAt = (
   buffer: Buffer,
   offset: number,
   length: number,
@@ -74,7 +76,11 @@ export async function saveFileContent(
   ).finally(() => handle.close());
 }
 
-async function chunkFile(
+/**
+ * Cuts a byte stream into chunks and zero runs (holes) and saves each chunk through the sink.
+ * Exported for tests, which feed it short reads to show that cuts do not depend on them.
+ */
+export async function chunkFile(
   readAt: ReadAt,
   expectedSize: number,
   chunker: Chunker,
@@ -89,6 +95,7 @@ async function chunkFile(
   let end = 0;
   let position = 0;
   let eof = false;
+  let runOpen = false;
   for (;;) {
     while (!eof && end < buffer.byteLength) {
       signal?.throwIfAborted();
@@ -99,16 +106,26 @@ async function chunkFile(
       onBytes(bytesRead);
     }
     while (start < end) {
-      const length = chunker.nextCut(buffer, start, end, eof);
+      const ahead = scanZeroRun(buffer, start, end, position - end, eof, maxChunk, runOpen);
+      if (ahead.kind === 'run' && ahead.at === start) {
+        addHole(content, ahead.length);
+        start += ahead.length;
+        // A run that reaches the window's end goes on in the next one, however short.
+        runOpen = !eof && end - start < ZERO_BLOCK;
+        continue;
+      }
+      // Nothing can be decided before more is read (and an open run stays open).
+      if (ahead.kind === 'data' && ahead.knownEnd === start) break;
+      runOpen = false;
+      // Data before a zero run is cut where the run begins; otherwise where the chunker says.
+      const length =
+        ahead.kind === 'run'
+          ? chunker.nextCut(buffer, start, ahead.at, true)
+          : chunker.nextCut(buffer, start, ahead.knownEnd, eof && ahead.knownEnd === end);
       if (length <= 0) break;
       const chunk = buffer.subarray(start, start + length);
-      if (isAllZero(chunk)) {
-        const last = content[content.length - 1];
-        if (typeof last === 'number') content[content.length - 1] = last + length;
-        else content.push(length);
-      } else {
-        content.push((await sink.save('data', chunk)).id);
-      }
+      if (isAllZero(chunk)) addHole(content, length);
+      else content.push((await sink.save('data', chunk)).id);
       start += length;
     }
     if (eof && start >= end) return { content, size: position };
@@ -125,4 +142,11 @@ async function chunkFile(
       buffer = wider;
     }
   }
+}
+
+/** Records `length` bytes of hole, merged with a hole just before it. */
+function addHole(content: ContentPiece[], length: number): void {
+  const last = content[content.length - 1];
+  if (typeof last === 'number') content[content.length - 1] = last + length;
+  else content.push(length);
 }

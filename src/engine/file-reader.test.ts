@@ -1,0 +1,152 @@
+import { createHash, randomBytes } from 'node:crypto';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { FastCdcChunker, type ChunkerParams } from './chunker.js';
+import { chunkFile, type ChunkSink, type ReadAt } from './file-reader.js';
+import type { ContentPiece } from './tree.js';
+import { MIN_ZERO_RUN, ZERO_BLOCK } from './zero-runs.js';
+
+const SMALL: ChunkerParams = { minSize: 2 * 1024, avgSize: 8 * 1024, maxSize: 64 * 1024 };
+const chunker = new FastCdcChunker(SMALL, Buffer.alloc(32, 7));
+
+/** A sink that keeps every chunk by its SHA-256. */
+function memorySink(): ChunkSink & { chunks: Map<string, Buffer> } {
+  const chunks = new Map<string, Buffer>();
+  return {
+    chunks,
+    save(_type, data) {
+      const id = createHash('sha256').update(data).digest('hex');
+      chunks.set(id, Buffer.from(data));
+      return Promise.resolve({ id });
+    },
+  };
+}
+
+/** A reader over `data` that returns at most the next of `sizes` (cycled) per call. */
+function shortReads(data: Buffer, sizes: number[]): ReadAt {
+  let call = 0;
+  return (buffer, offset, length, position) => {
+    const size = sizes[call++ % sizes.length]!;
+    const n = Math.max(0, Math.min(length, size, data.byteLength - position));
+    data.copy(buffer, offset, position, position + n);
+    return n;
+  };
+}
+
+/**
+ * Chunks `data` read in pieces of `sizes`. A smaller `statSize` than the data makes the read
+ * window start small and widen as the file turns out longer, which moves window boundaries.
+ */
+async function chunk(data: Buffer, sizes = [1 << 30], statSize = data.byteLength) {
+  const sink = memorySink();
+  const result = await chunkFile(
+    shortReads(data, sizes),
+    statSize,
+    chunker,
+    SMALL.maxSize,
+    sink,
+    () => undefined,
+  );
+  return { ...result, sink };
+}
+
+function reassemble(content: ContentPiece[], chunks: Map<string, Buffer>): Buffer {
+  return Buffer.concat(
+    content.map((p) => (typeof p === 'number' ? Buffer.alloc(p) : chunks.get(p)!)),
+  );
+}
+
+/** Offsets and lengths of the holes in a content list. */
+function holes(content: ContentPiece[], chunks: Map<string, Buffer>): Array<[number, number]> {
+  const found: Array<[number, number]> = [];
+  let offset = 0;
+  for (const p of content) {
+    const length = typeof p === 'number' ? p : chunks.get(p)!.byteLength;
+    if (typeof p === 'number') found.push([offset, length]);
+    offset += length;
+  }
+  return found;
+}
+
+/** A file of data and zero stretches: `[kind, length]` pieces in order. */
+function build(pieces: Array<['data' | 'zero', number]>): Buffer {
+  return Buffer.concat(
+    pieces.map(([kind, length]) => (kind === 'zero' ? Buffer.alloc(length) : randomBytes(length))),
+  );
+}
+
+describe('zero runs in files', () => {
+  it('records an aligned zero run of 64 KiB or more as a hole and stores no zeros', async () => {
+    const data = build([
+      ['data', 100 * 1024],
+      ['zero', 1024 * 1024],
+      ['data', 50 * 1024],
+      ['zero', 8 * 1024],
+      ['data', 30 * 1024],
+    ]);
+    const { content, sink, size } = await chunk(data);
+    expect(size).toBe(data.byteLength);
+    expect(reassemble(content, sink.chunks).equals(data)).toBe(true);
+    expect(holes(content, sink.chunks)).toEqual([[100 * 1024, 1024 * 1024]]);
+    const stored = [...sink.chunks.values()].reduce((n, c) => n + c.byteLength, 0);
+    expect(stored).toBe(data.byteLength - 1024 * 1024);
+  });
+
+  it('keeps unaligned zero bytes at the edges of a run inside the neighbouring chunks', async () => {
+    // The run starts 100 bytes into a block and ends 100 bytes before one: only whole,
+    // aligned blocks become the hole.
+    const data = build([
+      ['data', 8192 + 100],
+      ['zero', 200 * 1024],
+      ['data', 5000],
+    ]);
+    const { content, sink } = await chunk(data);
+    expect(reassemble(content, sink.chunks).equals(data)).toBe(true);
+    const [hole] = holes(content, sink.chunks);
+    expect(hole![0] % ZERO_BLOCK).toBe(0);
+    expect(hole![0]).toBe(3 * ZERO_BLOCK);
+    expect(hole![0] + hole![1]).toBe(Math.floor((8192 + 100 + 200 * 1024) / ZERO_BLOCK) * 4096);
+  });
+
+  it('cuts the same chunks and holes however the file arrives', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.tuple(
+            fc.constantFrom<'data' | 'zero'>('data', 'zero'),
+            fc.integer({ min: 1, max: 300 * 1024 }),
+          ),
+          { minLength: 1, maxLength: 8 },
+        ),
+        fc.array(fc.integer({ min: 1, max: 200 * 1024 }), { minLength: 1, maxLength: 5 }),
+        fc.integer({ min: 1, max: 400 * 1024 }),
+        async (pieces, reads, statSize) => {
+          const data = build(pieces);
+          const whole = await chunk(data);
+          const pieced = await chunk(data, reads, Math.min(statSize, data.byteLength));
+          expect(pieced.content).toEqual(whole.content);
+          expect(reassemble(whole.content, whole.sink.chunks).equals(data)).toBe(true);
+          for (const [, length] of holes(whole.content, whole.sink.chunks)) {
+            // A hole is a zero run, or a chunk that happened to be all zeros at the end.
+            expect(length >= MIN_ZERO_RUN || length <= SMALL.maxSize).toBe(true);
+          }
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it('finds every aligned zero run of 64 KiB or more', async () => {
+    const data = build([
+      ['data', 3 * 1024],
+      ['zero', 64 * 1024 + 4096 * 2],
+      ['data', 70 * 1024],
+      ['zero', 2 * 1024 * 1024],
+    ]);
+    const { content, sink } = await chunk(data, [10_000, 77_777]);
+    const found = holes(content, sink.chunks);
+    expect(found).toHaveLength(2);
+    expect(found[0]).toEqual([4096, 64 * 1024 + 4096]);
+    expect(found[1]![0] + found[1]![1]).toBe(data.byteLength);
+  });
+});
