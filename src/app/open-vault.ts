@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { LocalBackend, type Backend } from '../backends/index.js';
 import { HoldfastError } from '../core/index.js';
-import { Vault, type Credential, type VaultOptions } from '../engine/index.js';
+import { Vault, type Credential, type VaultConfig, type VaultOptions } from '../engine/index.js';
 
 /**
  * Turns a vault location into a backend. Today: a local directory path (or `file://` URL).
@@ -39,7 +39,7 @@ export async function openVault(
 export async function createVault(
   location: string,
   credential: Credential,
-  options: VaultOptions = {},
+  options: VaultOptions & { config?: VaultConfig } = {},
 ): Promise<Vault> {
   return Vault.init(openBackend(location), credential, options);
 }

@@ -106,6 +106,8 @@ describe('credential, location and usage errors', () => {
       { args: ['restore', 'latest', '--target', sb.path('t'), '--overwrite', 'sometimes'] },
       { args: ['restore', 'not-a-point-id', '--target', sb.path('t')] },
       { args: ['points'], env: { HOLDFAST_VAULT: undefined } },
+      { args: ['init', '--compression', '0'], env: { HOLDFAST_VAULT: sb.path('t') } },
+      { args: ['init', '--compression', 'fast'], env: { HOLDFAST_VAULT: sb.path('t') } },
     ];
     for (const { args, env } of cases) {
       const r = await sb.cli(args, env ?? {});

@@ -153,4 +153,26 @@ describe('key management', () => {
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('VAULT_WRONG_KEY');
   });
+
+  it('keeps the compression level chosen at init for every backup', async () => {
+    const text = sb.path('compressible');
+    const lines = Array.from(
+      { length: 40_000 },
+      (_, i) => `{"seq":${i},"user":"u${(i * 7919) % 1000}","ok":${i % 3 === 0}}`,
+    );
+    writeTree(text, { 'log.jsonl': lines.join('\n') });
+    const stored: number[] = [];
+    for (const level of ['1', '19']) {
+      const env: RunEnv = { HOLDFAST_VAULT: sb.path(`level-${level}`) };
+      await sb.ok(['init', '--compression', level], 0, env);
+      const summary = await sb.json<{ storedBytes: number; bytes: number }>(
+        ['backup', text],
+        0,
+        env,
+      );
+      expect(summary.storedBytes).toBeLessThan(summary.bytes / 3);
+      stored.push(summary.storedBytes);
+    }
+    expect(stored[1]).toBeLessThan(stored[0]! * 0.9);
+  });
 });

@@ -3,7 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { createVault } from '../../app/index.js';
 import { HoldfastError } from '../../core/index.js';
-import type { Credential } from '../../engine/index.js';
+import { DEFAULT_VAULT_CONFIG, type Credential } from '../../engine/index.js';
 import { EXIT, type CommandContext } from '../context.js';
 import { mainSources, readCredential } from '../credentials.js';
 
@@ -23,7 +23,12 @@ export function registerKeys(program: Command, run: Runner): void {
       '--new-key-file <file>',
       'unlock the vault with a new random key file written here (mode 0600)',
     )
-    .action((flags: { newKeyFile?: string }) => run((ctx) => init(ctx, flags)));
+    .option(
+      '--compression <level>',
+      'zstd level 1-19 for this vault: 1-2 back up faster and store more, higher levels the opposite',
+      String(DEFAULT_VAULT_CONFIG.compressionLevel),
+    )
+    .action((flags: InitFlags) => run((ctx) => init(ctx, flags)));
 
   const key = program
     .command('key')
@@ -61,12 +66,26 @@ async function newKeyFile(path: string): Promise<Credential> {
   return { kind: 'keyfile', secret };
 }
 
-async function init(ctx: CommandContext, flags: { newKeyFile?: string }): Promise<number> {
+interface InitFlags {
+  newKeyFile?: string;
+  compression: string;
+}
+
+async function init(ctx: CommandContext, flags: InitFlags): Promise<number> {
+  const level = Number(flags.compression);
+  if (!Number.isInteger(level) || level < 1 || level > 19) {
+    throw new HoldfastError(
+      'USAGE_INVALID',
+      `--compression takes a zstd level from 1 to 19, not '${flags.compression}'.`,
+    );
+  }
   const location = ctx.vaultLocation;
   const credential = flags.newKeyFile
     ? await newKeyFile(flags.newKeyFile)
     : await readCredential(mainSources(), true);
-  const vault = await createVault(location, credential);
+  const vault = await createVault(location, credential, {
+    config: { ...DEFAULT_VAULT_CONFIG, compressionLevel: level },
+  });
   if (ctx.options.json) ctx.json({ id: vault.id, location: vault.backend.location });
   else ctx.say(`created vault ${vault.id.slice(0, 12)} at ${vault.backend.location}`);
   return EXIT.ok;
