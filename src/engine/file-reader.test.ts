@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { FastCdcChunker, type ChunkerParams } from './chunker.js';
-import { chunkFile, type ChunkSink, type ReadAt } from './file-reader.js';
+import { chunkFile, chunkFileAhead, type ChunkSink, type ReadAt } from './file-reader.js';
 import type { ContentPiece } from './tree.js';
 import { MIN_ZERO_RUN, ZERO_BLOCK } from './zero-runs.js';
 
@@ -42,6 +42,22 @@ async function chunk(data: Buffer, sizes = [1 << 30], statSize = data.byteLength
   const result = await chunkFile(
     shortReads(data, sizes),
     statSize,
+    chunker,
+    SMALL.maxSize,
+    sink,
+    () => undefined,
+  );
+  return { ...result, sink };
+}
+
+/** The same through the large-file path: two buffers, a read in flight while chunking. */
+async function chunkAhead(data: Buffer, sizes: number[]) {
+  const sink = memorySink();
+  const read = shortReads(data, sizes);
+  const result = await chunkFileAhead(
+    // Asynchronous, as file handle reads are.
+    (...args) =>
+      new Promise<number>((resolve) => setImmediate(() => resolve(read(...args) as number))),
     chunker,
     SMALL.maxSize,
     sink,
@@ -125,6 +141,9 @@ describe('zero runs in files', () => {
           const whole = await chunk(data);
           const pieced = await chunk(data, reads, Math.min(statSize, data.byteLength));
           expect(pieced.content).toEqual(whole.content);
+          const ahead = await chunkAhead(data, reads);
+          expect(ahead.content).toEqual(whole.content);
+          expect(ahead.size).toBe(data.byteLength);
           expect(reassemble(whole.content, whole.sink.chunks).equals(data)).toBe(true);
           for (const [, length] of holes(whole.content, whole.sink.chunks)) {
             // A hole is a zero run, or a chunk that happened to be all zeros at the end.

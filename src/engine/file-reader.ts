@@ -1,14 +1,11 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { isAllZero } from '../core/index.js';
 import type { Chunker } from './chunker.js';
+import { cutWindow, type ChunkingState, type ChunkSink, type ChunkWindow } from './chunk-window.js';
 import type { ContentPiece } from './tree.js';
-import { scanZeroRun, ZERO_BLOCK } from './zero-runs.js';
+import { MIN_ZERO_RUN, ZERO_BLOCK } from './zero-runs.js';
 
-/** What {@link saveFileContent} needs of a blob writer: hash, store if new, return the id. */
-export interface ChunkSink {
-  save(type: 'data', data: Uint8Array): Promise<{ id: string }>;
-}
+export type { ChunkSink } from './chunk-window.js';
 
 /**
  * Files up to this size are read with synchronous calls: for the many small files of a typical
@@ -16,15 +13,8 @@ export interface ChunkSink {
  */
 const SMALL_FILE = 1024 * 1024;
 
-/**
- * Read window: a small file's size plus one byte (to notice growth), or for large files the
- * largest chunk plus 1 MiB, so a full chunk always fits after shifting and each refill is large.
- */
-function windowSize(maxChunk: number, fileSize: number): number {
-  return Math.min(fileSize + 1, maxChunk + READ_SLACK);
-}
-
-const READ_SLACK = 1024 * 1024;
+/** Bytes per read of a large file; the next one is in flight while this one is chunked. */
+const READ_AHEAD = 4 * 1024 * 1024;
 
 /** True when {@link saveFileContent} reads this file with large asynchronous reads. */
 export function isLargeFile(size: number): boolean {
@@ -39,9 +29,17 @@ export type ReadAt = (
   position: number,
 ) => number | Promise<number>;
 
+/** The outcome of chunking one file. */
+export interface FileContent {
+  readonly content: ContentPiece[];
+  /** Bytes actually read (the file may have changed size since it was listed). */
+  readonly size: number;
+}
+
 /**
- * Reads one file, cuts it into chunks and saves each through the sink; all-zero chunks become
- * holes. `onBytes` reports progress. Returns the content pieces and the bytes actually read.
+ * Reads one file, cuts it into chunks and zero runs and saves each chunk through the sink.
+ * `onBytes` reports progress. Small files are read synchronously in one window; large ones
+ * with a read always in flight while the previous one is chunked.
  */
 export async function saveFileContent(
   path: Buffer,
@@ -51,8 +49,8 @@ export async function saveFileContent(
   sink: ChunkSink,
   onBytes: (n: number) => void,
   signal?: AbortSignal,
-): Promise<{ content: ContentPiece[]; size: number }> {
-  if (expectedSize < SMALL_FILE) {
+): Promise<FileContent> {
+  if (!isLargeFile(expectedSize)) {
     const fd = openSync(path, 'r');
     return chunkFile(
       (b, o, l, p) => readSync(fd, b, o, l, p),
@@ -65,9 +63,8 @@ export async function saveFileContent(
     ).finally(() => closeSync(fd));
   }
   const handle = await open(path, 'r');
-  return chunkFile(
+  return chunkFileAhead(
     async (b, o, l, p) => (await handle.read(b, o, l, p)).bytesRead,
-    expectedSize,
     chunker,
     maxChunk,
     sink,
@@ -77,8 +74,9 @@ export async function saveFileContent(
 }
 
 /**
- * Cuts a byte stream into chunks and zero runs (holes) and saves each chunk through the sink.
- * Exported for tests, which feed it short reads to show that cuts do not depend on them.
+ * Chunks a stream read into one window that starts at the expected size plus one byte (to
+ * notice growth) and widens when the file turns out longer. Exported for tests, which feed it
+ * short reads and wrong sizes to show that cuts depend on the bytes alone.
  */
 export async function chunkFile(
   readAt: ReadAt,
@@ -88,65 +86,107 @@ export async function chunkFile(
   sink: ChunkSink,
   onBytes: (n: number) => void,
   signal?: AbortSignal,
-): Promise<{ content: ContentPiece[]; size: number }> {
-  let buffer = Buffer.allocUnsafeSlow(windowSize(maxChunk, expectedSize));
-  const content: ContentPiece[] = [];
-  let start = 0;
-  let end = 0;
-  let position = 0;
-  let eof = false;
-  let runOpen = false;
+): Promise<FileContent> {
+  const largest = tailReserve(maxChunk) + READ_AHEAD;
+  const window: ChunkWindow = {
+    buffer: Buffer.allocUnsafeSlow(Math.min(expectedSize + 1, largest)),
+    start: 0,
+    end: 0,
+    base: 0,
+    eof: false,
+  };
+  const state: ChunkingState = { content: [], runOpen: false };
   for (;;) {
-    while (!eof && end < buffer.byteLength) {
+    const { buffer } = window;
+    while (!window.eof && window.end < buffer.byteLength) {
       signal?.throwIfAborted();
-      const bytesRead = await readAt(buffer, end, buffer.byteLength - end, position);
-      if (bytesRead === 0) eof = true;
-      end += bytesRead;
-      position += bytesRead;
-      onBytes(bytesRead);
+      const n = await readAt(
+        buffer,
+        window.end,
+        buffer.byteLength - window.end,
+        window.base + window.end,
+      );
+      window.eof = n === 0;
+      window.end += n;
+      onBytes(n);
     }
-    while (start < end) {
-      const ahead = scanZeroRun(buffer, start, end, position - end, eof, maxChunk, runOpen);
-      if (ahead.kind === 'run' && ahead.at === start) {
-        addHole(content, ahead.length);
-        start += ahead.length;
-        // A run that reaches the window's end goes on in the next one, however short.
-        runOpen = !eof && end - start < ZERO_BLOCK;
-        continue;
-      }
-      // Nothing can be decided before more is read (and an open run stays open).
-      if (ahead.kind === 'data' && ahead.knownEnd === start) break;
-      runOpen = false;
-      // Data before a zero run is cut where the run begins; otherwise where the chunker says.
-      const length =
-        ahead.kind === 'run'
-          ? chunker.nextCut(buffer, start, ahead.at, true)
-          : chunker.nextCut(buffer, start, ahead.knownEnd, eof && ahead.knownEnd === end);
-      if (length <= 0) break;
-      const chunk = buffer.subarray(start, start + length);
-      if (isAllZero(chunk)) addHole(content, length);
-      else content.push((await sink.save('data', chunk)).id);
-      start += length;
+    await cutWindow(window, state, chunker, maxChunk, sink);
+    if (window.eof && window.start >= window.end) {
+      return { content: state.content, size: window.base + window.end };
     }
-    if (eof && start >= end) return { content, size: position };
-    if (start > 0) {
-      // Saved chunks were hashed and handed over (copied or sealed) before save resolved,
-      // so their bytes may be overwritten now.
-      buffer.copy(buffer, 0, start, end);
-      end -= start;
-      start = 0;
-    } else if (end === buffer.byteLength) {
+    if (window.start > 0) {
+      buffer.copy(buffer, 0, window.start, window.end);
+      window.base += window.start;
+      window.end -= window.start;
+      window.start = 0;
+    } else if (window.end === buffer.byteLength) {
       // The file grew beyond what stat said: widen the window.
-      const wider = Buffer.allocUnsafeSlow(Math.min(buffer.byteLength * 2, maxChunk + READ_SLACK));
-      buffer.copy(wider, 0, 0, end);
-      buffer = wider;
+      window.buffer = Buffer.allocUnsafeSlow(Math.min(buffer.byteLength * 2, largest));
+      buffer.copy(window.buffer, 0, 0, window.end);
     }
   }
 }
 
-/** Records `length` bytes of hole, merged with a hole just before it. */
-function addHole(content: ContentPiece[], length: number): void {
-  const last = content[content.length - 1];
-  if (typeof last === 'number') content[content.length - 1] = last + length;
-  else content.push(length);
+/**
+ * Room kept in front of each read for the bytes of the previous window that are not chunked
+ * yet. {@link cutWindow} stops with less than a largest chunk plus a zero run left over, so a
+ * tail always fits.
+ */
+function tailReserve(maxChunk: number): number {
+  return maxChunk + MIN_ZERO_RUN + ZERO_BLOCK;
+}
+
+/**
+ * Chunks a large file with two buffers: while one is chunked, the next read fills the other
+ * after its reserve; the unchunked tail is then copied in front of the new bytes. Only tails
+ * are copied, and the file system works while the chunker does. Exported for tests.
+ */
+export async function chunkFileAhead(
+  readAt: ReadAt,
+  chunker: Chunker,
+  maxChunk: number,
+  sink: ChunkSink,
+  onBytes: (n: number) => void,
+  signal?: AbortSignal,
+): Promise<FileContent> {
+  const reserve = tailReserve(maxChunk);
+  const buffers = [0, 1].map(() => Buffer.allocUnsafeSlow(reserve + READ_AHEAD));
+  const state: ChunkingState = { content: [], runOpen: false };
+  let next = 0;
+  let position = 0;
+  const startRead = (buffer: Buffer): Promise<number> => {
+    signal?.throwIfAborted();
+    return Promise.resolve(readAt(buffer, reserve, READ_AHEAD, position));
+  };
+  // The read in flight, or the last one once the file has ended.
+  let pending: Promise<number> = startRead(buffers[0]!);
+  let window: ChunkWindow | undefined;
+  try {
+    for (;;) {
+      const buffer = buffers[next]!;
+      const n = await pending;
+      onBytes(n);
+      const readAt0 = position;
+      position += n;
+      // The tail of the previous window goes right in front of the bytes just read.
+      const tail = window ? window.end - window.start : 0;
+      if (window && tail > 0) window.buffer.copy(buffer, reserve - tail, window.start, window.end);
+      window = {
+        buffer,
+        start: reserve - tail,
+        end: reserve + n,
+        base: readAt0 - reserve,
+        eof: n === 0,
+      };
+      next = 1 - next;
+      if (n > 0) pending = startRead(buffers[next]!);
+      await cutWindow(window, state, chunker, maxChunk, sink);
+      if (window.eof && window.start >= window.end) {
+        return { content: state.content, size: position };
+      }
+    }
+  } finally {
+    // Never leave a read running into a buffer (or a handle the caller is about to close).
+    await pending.catch(() => undefined);
+  }
 }
