@@ -22,6 +22,10 @@ function memorySink(): ChunkSink & { chunks: Map<string, Buffer> } {
   };
 }
 
+function job(sink: ChunkSink) {
+  return { chunker, maxChunk: SMALL.maxSize, sink, onBytes: () => undefined };
+}
+
 /** A reader over `data` that returns at most the next of `sizes` (cycled) per call. */
 function shortReads(data: Buffer, sizes: number[]): ReadAt {
   let call = 0;
@@ -39,14 +43,7 @@ function shortReads(data: Buffer, sizes: number[]): ReadAt {
  */
 async function chunk(data: Buffer, sizes = [1 << 30], statSize = data.byteLength) {
   const sink = memorySink();
-  const result = await chunkFile(
-    shortReads(data, sizes),
-    statSize,
-    chunker,
-    SMALL.maxSize,
-    sink,
-    () => undefined,
-  );
+  const result = await chunkFile(shortReads(data, sizes), statSize, job(sink));
   return { ...result, sink };
 }
 
@@ -58,10 +55,7 @@ async function chunkAhead(data: Buffer, sizes: number[]) {
     // Asynchronous, as file handle reads are.
     (...args) =>
       new Promise<number>((resolve) => setImmediate(() => resolve(read(...args) as number))),
-    chunker,
-    SMALL.maxSize,
-    sink,
-    () => undefined,
+    job(sink),
   );
   return { ...result, sink };
 }

@@ -50,27 +50,29 @@ export async function saveFileContent(
   onBytes: (n: number) => void,
   signal?: AbortSignal,
 ): Promise<FileContent> {
+  const job: ChunkJob = { chunker, maxChunk, sink, onBytes, ...(signal ? { signal } : {}) };
   if (!isLargeFile(expectedSize)) {
     const fd = openSync(path, 'r');
-    return chunkFile(
-      (b, o, l, p) => readSync(fd, b, o, l, p),
-      expectedSize,
-      chunker,
-      maxChunk,
-      sink,
-      onBytes,
-      signal,
-    ).finally(() => closeSync(fd));
+    return chunkFile((b, o, l, p) => readSync(fd, b, o, l, p), expectedSize, job).finally(() =>
+      closeSync(fd),
+    );
   }
   const handle = await open(path, 'r');
   return chunkFileAhead(
     async (b, o, l, p) => (await handle.read(b, o, l, p)).bytesRead,
-    chunker,
-    maxChunk,
-    sink,
-    onBytes,
-    signal,
+    job,
   ).finally(() => handle.close());
+}
+
+/** How to chunk a file and where its chunks go. */
+export interface ChunkJob {
+  readonly chunker: Chunker;
+  /** The chunker's largest chunk. */
+  readonly maxChunk: number;
+  readonly sink: ChunkSink;
+  /** Progress: bytes read. */
+  readonly onBytes: (n: number) => void;
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -81,12 +83,9 @@ export async function saveFileContent(
 export async function chunkFile(
   readAt: ReadAt,
   expectedSize: number,
-  chunker: Chunker,
-  maxChunk: number,
-  sink: ChunkSink,
-  onBytes: (n: number) => void,
-  signal?: AbortSignal,
+  job: ChunkJob,
 ): Promise<FileContent> {
+  const { chunker, maxChunk, sink, onBytes, signal } = job;
   const largest = tailReserve(maxChunk) + READ_AHEAD;
   const window: ChunkWindow = {
     buffer: Buffer.allocUnsafeSlow(Math.min(expectedSize + 1, largest)),
@@ -141,14 +140,8 @@ function tailReserve(maxChunk: number): number {
  * after its reserve; the unchunked tail is then copied in front of the new bytes. Only tails
  * are copied, and the file system works while the chunker does. Exported for tests.
  */
-export async function chunkFileAhead(
-  readAt: ReadAt,
-  chunker: Chunker,
-  maxChunk: number,
-  sink: ChunkSink,
-  onBytes: (n: number) => void,
-  signal?: AbortSignal,
-): Promise<FileContent> {
+export async function chunkFileAhead(readAt: ReadAt, job: ChunkJob): Promise<FileContent> {
+  const { chunker, maxChunk, sink, onBytes, signal } = job;
   const reserve = tailReserve(maxChunk);
   const buffers = [0, 1].map(() => Buffer.allocUnsafeSlow(reserve + READ_AHEAD));
   const state: ChunkingState = { content: [], runOpen: false };
