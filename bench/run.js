@@ -1236,6 +1236,14 @@ function renderTable(result, tools, sourceBytes, notes) {
       },
     },
     {
+      label: 'CPU time of backup 1 (user+sys)',
+      ratio: 'time',
+      cell: (steps) => {
+        const c = cpuTotal(steps, ['backup1']);
+        return c == null ? { text: 'n/a' } : { text: fmtSeconds(c), num: c };
+      },
+    },
+    {
       label: 'CPU time, 3 backups + restore (user+sys)',
       ratio: 'time',
       cell: (steps) => {
