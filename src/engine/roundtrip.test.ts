@@ -10,6 +10,7 @@ import {
   stat,
 } from 'node:fs/promises';
 import { join } from 'node:path';
+import { closeSync, openSync } from 'node:fs';
 import { getAttributeSync, setAttributeSync } from 'fs-xattr';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryBackend } from '../backends/index.js';
@@ -46,6 +47,12 @@ describe('backup and restore round trip', () => {
     await link(join(src, 'a.txt'), join(src, 'hard'));
     setAttributeSync(join(src, 'a.txt'), 'user.origin', Buffer.from([0, 1, 2, 255]));
     setAttributeSync(join(src, 'sub'), 'user.note', 'a directory attribute');
+    // A name that is not UTF-8 keeps its attributes too.
+    const rawName = Buffer.concat([Buffer.from(join(src, 'sub') + '/'), Buffer.from([0x72, 0xff])]);
+    await writeFile(rawName, 'raw');
+    const fd = openSync(rawName, 'r');
+    setAttributeSync(`/proc/self/fd/${fd}`, 'user.raw', Buffer.from('on a raw name'));
+    closeSync(fd);
     await writeFile(join(src, 'sparse'), 'start');
     await truncate(join(src, 'sparse'), 5 * 1024 * 1024);
     const backend = new MemoryBackend();
@@ -85,6 +92,18 @@ describe('backup and restore round trip', () => {
     expect(getAttributeSync(join(out, 'sub'), 'user.note').toString()).toBe(
       'a directory attribute',
     );
+    const restoredRaw = Buffer.concat([
+      Buffer.from(join(out, 'sub') + '/'),
+      Buffer.from([0x72, 0xff]),
+    ]);
+    const rawFd = openSync(restoredRaw, 'r');
+    try {
+      expect(getAttributeSync(`/proc/self/fd/${rawFd}`, 'user.raw').toString()).toBe(
+        'on a raw name',
+      );
+    } finally {
+      closeSync(rawFd);
+    }
   });
 
   it('second backup reuses unchanged files and stores nothing new', async () => {

@@ -1,19 +1,31 @@
+import { isUtf8 } from 'node:buffer';
+import { closeSync, constants, openSync } from 'node:fs';
 import { getAttributeSync, listAttributesSync, setAttributeSync } from 'fs-xattr';
 
+/** Linux `O_PATH`: a descriptor that names a file without opening it for reading or writing. */
+const O_PATH = 0o10000000;
+
 /**
- * The xattr library addresses files by string path. A path whose bytes are not valid UTF-8
- * cannot be expressed that way; such entries keep their data and metadata but not their
- * extended attributes (reported by the caller).
+ * Runs `fn` with a string path for `path`. The xattr library takes text, so a path whose bytes
+ * are not valid UTF-8 is reached through a descriptor: `/proc/self/fd/N` names the very file
+ * the descriptor was opened on. For files and directories only (symlinks are never followed).
  */
-function stringPath(path: Buffer): string | undefined {
-  const text = path.toString();
-  return Buffer.from(text).equals(path) ? text : undefined;
+function withTextPath<T>(path: Buffer, fn: (text: string) => T): T {
+  if (isUtf8(path)) return fn(path.toString());
+  const fd = openSync(path, O_PATH | constants.O_NOFOLLOW);
+  try {
+    return fn(`/proc/self/fd/${fd}`);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Extended attributes of a file or directory (not following symlinks), or undefined if none. */
 export function readXattrs(path: Buffer): Record<string, Buffer> | undefined {
-  const text = stringPath(path);
-  if (text === undefined) return undefined;
+  return withTextPath(path, readXattrsAt);
+}
+
+function readXattrsAt(text: string): Record<string, Buffer> | undefined {
   let names: string[];
   try {
     names = listAttributesSync(text);
@@ -30,11 +42,10 @@ export function readXattrs(path: Buffer): Record<string, Buffer> | undefined {
 
 /** Sets extended attributes on a restored file or directory. */
 export function writeXattrs(path: Buffer, xattrs: Readonly<Record<string, Buffer>>): void {
-  const text = stringPath(path);
-  if (text === undefined)
-    throw new Error('extended attributes cannot be set on a path that is not valid UTF-8');
-  for (const [name, value] of Object.entries(xattrs))
-    setAttributeSync(text, name, Buffer.from(value));
+  withTextPath(path, (text) => {
+    for (const [name, value] of Object.entries(xattrs))
+      setAttributeSync(text, name, Buffer.from(value));
+  });
 }
 
 function isUnsupported(error: unknown): boolean {
