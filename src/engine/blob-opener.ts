@@ -12,6 +12,8 @@ export interface SpanBlob {
   /** Offset within the span. */
   readonly offset: number;
   readonly length: number;
+  /** Plaintext length the index records; an opened blob of another length is damaged. */
+  readonly rawLength: number;
 }
 
 /** Result for one blob: its plaintext, or why it could not be opened. */
@@ -19,7 +21,10 @@ export type OpenedBlob = { readonly data: Buffer } | { readonly error: HoldfastE
 
 /** Decrypts, authenticates and decompresses blobs, possibly on other threads. */
 export interface BlobOpener {
-  /** Opens every blob of a span read from one pack; results in the order of `blobs`. */
+  /**
+   * Opens every blob of a span read from one pack; results in the order of `blobs`. Takes
+   * ownership of `span`: it may be handed to another thread, leaving it empty here.
+   */
   openSpan(span: Buffer, blobs: readonly SpanBlob[]): Promise<OpenedBlob[]>;
   /** Stops any threads. */
   close(): Promise<void>;
@@ -40,7 +45,14 @@ export function openSpanInline(
           `Blob ${b.id.slice(0, 12)} is cut short: its pack is truncated.`,
         );
       }
-      return { data: unsealBlob(key, b.type, b.id, sealed) };
+      const data = unsealBlob(key, b.type, b.id, sealed);
+      if (data.byteLength !== b.rawLength) {
+        throw new HoldfastError(
+          'VAULT_INTEGRITY',
+          `Blob ${b.id.slice(0, 12)} holds ${data.byteLength} bytes where the index says ${b.rawLength}.`,
+        );
+      }
+      return { data };
     } catch (error) {
       return {
         error: isHoldfastError(error) ? error : new HoldfastError('VAULT_INTEGRITY', String(error)),
@@ -96,12 +108,10 @@ export class WorkerBlobOpener implements BlobOpener {
   async openSpan(span: Buffer, blobs: readonly SpanBlob[]): Promise<OpenedBlob[]> {
     const target = this.workers.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
     const seq = (this.sequence += 1);
-    // Transfer an exact copy: the span may be a view of a larger or shared buffer.
-    const copy = new Uint8Array(span.byteLength);
-    copy.set(span);
+    const sent = ownedBytes(span);
     const results = await new Promise<WireResult[]>((resolve) => {
       target.pending.set(seq, resolve);
-      target.worker.postMessage({ seq, span: copy, blobs }, [copy.buffer]);
+      target.worker.postMessage({ seq, span: sent, blobs }, [sent.buffer as ArrayBuffer]);
     });
     return blobs.map((_, i) => {
       const r = results[i] ?? results[0];
@@ -117,6 +127,25 @@ export class WorkerBlobOpener implements BlobOpener {
     await Promise.all(this.workers.map((w) => w.worker.terminate()));
   }
 }
+
+/**
+ * `bytes` itself when it covers its whole buffer but for a few bytes (a framed payload's type
+ * byte), so transferring its buffer moves memory instead of copying it; otherwise an exact
+ * copy, since transferring a view of a larger or shared buffer would take all of that buffer.
+ * Callers MUST own `bytes`: once transferred, it is empty on this thread.
+ */
+export function ownedBytes(bytes: Uint8Array): Uint8Array {
+  const buffer = bytes.buffer;
+  if (buffer instanceof ArrayBuffer && buffer.byteLength - bytes.byteLength <= OWNED_SLACK)
+    return bytes;
+  const copy = new Uint8Array(bytes.byteLength);
+  copy.set(bytes);
+  return copy;
+}
+
+// Small buffers come from Node's shared 8 KiB pool, a view of which always leaves more slack
+// than this, so they are copied.
+const OWNED_SLACK = 16;
 
 /** Worker threads when the compiled worker script exists, otherwise inline (as in unit tests). */
 export function createBlobOpener(key: Buffer, threads: number = defaultSealThreads()): BlobOpener {

@@ -62,26 +62,24 @@ export class BlobReader {
   }
 
   /**
-   * Loads several blobs of one pack with one ranged read spanning them. `blobs` MUST all be in
-   * `pack`. Yields each blob's plaintext or its error, so one damaged blob does not hide others.
+   * Loads several blobs of one pack, a few MiB per ranged read (see {@link packReads}). `blobs`
+   * MUST all be in `pack`. Yields each blob's plaintext or its error, so one damaged blob does
+   * not hide others.
    */
   async *loadFromPack(
     pack: string,
     blobs: ReadonlyArray<{ id: string; location: BlobLocation }>,
     signal?: AbortSignal,
   ): AsyncGenerator<{ id: string; data?: Buffer; error?: unknown }> {
-    yield* await this.openPackBlobs(
-      pack,
-      blobs,
-      new InlineBlobOpener(this.vault.keys.encryption),
-      signal,
-    );
+    const opener = new InlineBlobOpener(this.vault.keys.encryption);
+    for (const run of packReads(blobs)) yield* await this.openPackBlobs(pack, run, opener, signal);
   }
 
   /**
    * Reads the span of one pack that holds `blobs` with one ranged read and opens every blob
    * through `opener`. Returns each blob's plaintext or its error, so one damaged blob does not
-   * hide the others.
+   * hide the others. The whole span is held in memory: callers split large sets with
+   * {@link packReads}.
    */
   async openPackBlobs(
     pack: string,
@@ -113,6 +111,7 @@ export class BlobReader {
         type: b.location.type,
         offset: b.location.offset - start,
         length: b.location.length,
+        rawLength: b.location.rawLength,
       })),
     );
     return sorted.map((b, i) => {
@@ -158,4 +157,41 @@ export class BlobReader {
     }
     this.treeCache.set(id, plain);
   }
+}
+
+/** Most pack bytes one ranged read spans, and most plaintext bytes it yields at once. */
+export const PACK_READ_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Splits blobs of one pack into runs in pack order, each read with one ranged read: a run spans
+ * at most {@link PACK_READ_BYTES} of the pack and holds at most as much plaintext (a larger
+ * blob is a run of its own). Reading a whole pack at once would make memory grow with the pack
+ * size, and with how well its data compressed.
+ */
+export function packReads<T extends { readonly location: BlobLocation }>(
+  blobs: readonly T[],
+): T[][] {
+  const sorted = [...blobs].sort((a, b) => a.location.offset - b.location.offset);
+  const runs: T[][] = [];
+  let run: T[] = [];
+  let start = 0;
+  let plain = 0;
+  for (const blob of sorted) {
+    const end = blob.location.offset + blob.location.length;
+    if (
+      run.length > 0 &&
+      (end - start > PACK_READ_BYTES || plain + blob.location.rawLength > PACK_READ_BYTES)
+    ) {
+      runs.push(run);
+      run = [];
+    }
+    if (run.length === 0) {
+      start = blob.location.offset;
+      plain = 0;
+    }
+    run.push(blob);
+    plain += blob.location.rawLength;
+  }
+  if (run.length > 0) runs.push(run);
+  return runs;
 }

@@ -71,7 +71,12 @@ export function unseal(key: Buffer, sealed: Uint8Array, aad: Uint8Array, what: s
     const decipher = createDecipheriv('aes-256-gcm', key, nonce);
     decipher.setAAD(aad);
     decipher.setAuthTag(tag);
-    return Buffer.concat([decipher.update(body), decipher.final()]);
+    const plain = decipher.update(body);
+    const rest = decipher.final();
+    // GCM is a stream mode: final() yields nothing, and returning update()'s buffer as it is
+    // spares a copy of every blob read (and one buffer of its own per blob, which the opener
+    // threads hand over without copying).
+    return rest.byteLength === 0 ? plain : Buffer.concat([plain, rest]);
   } catch (error) {
     throw new HoldfastError(
       'VAULT_INTEGRITY',

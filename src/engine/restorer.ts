@@ -1,7 +1,7 @@
 import { closeSync, ftruncateSync, linkSync, openSync, writeSync, type BigIntStats } from 'node:fs';
 import { describeError, forEachLimit, HoldfastError } from '../core/index.js';
 import { InlineBlobOpener, type BlobOpener } from './blob-opener.js';
-import { BlobReader } from './blob-reader.js';
+import { BlobReader, packReads } from './blob-reader.js';
 import type { Point } from './point.js';
 import {
   planRestore,
@@ -60,8 +60,27 @@ interface BlobTarget {
   readonly offset: number;
 }
 
+/** One blob a batch needs, and where its bytes go. */
+interface WantedBlob {
+  readonly id: string;
+  readonly location: BlobLocation;
+  readonly targets: BlobTarget[];
+}
+
 /** Files planned before their data is fetched; bounds memory on huge trees. */
 const BATCH_FILES = 20_000;
+
+/** Ranged reads of {@link packReads} being read, opened or written at once. */
+const READS_IN_FLIGHT = 4;
+
+/** Every ranged read a batch needs, pack by pack, in pack order within each pack. */
+function* packReadsOf(
+  byPack: ReadonlyMap<string, ReadonlyMap<string, WantedBlob>>,
+): Generator<{ pack: string; blobs: ReadonlyMap<string, WantedBlob>; run: WantedBlob[] }> {
+  for (const [pack, blobs] of byPack) {
+    for (const run of packReads([...blobs.values()])) yield { pack, blobs, run };
+  }
+}
 
 /**
  * Restores a point into a target directory. Data is fetched pack by pack (one ranged read per
@@ -232,10 +251,7 @@ export class Restorer {
 
   /** Fetches the batch's blobs pack by pack and writes them where they belong. */
   private async writeContent(jobs: FileJob[]): Promise<void> {
-    const byPack = new Map<
-      string,
-      Map<string, { location: BlobLocation; targets: BlobTarget[] }>
-    >();
+    const byPack = new Map<string, Map<string, WantedBlob>>();
     for (const job of jobs) {
       let offset = 0;
       try {
@@ -248,7 +264,7 @@ export class Restorer {
           let blobs = byPack.get(location.pack);
           if (!blobs) byPack.set(location.pack, (blobs = new Map()));
           let blob = blobs.get(piece);
-          if (!blob) blobs.set(piece, (blob = { location, targets: [] }));
+          if (!blob) blobs.set(piece, (blob = { id: piece, location, targets: [] }));
           blob.targets.push({ job, offset });
           job.remaining += 1;
           offset += location.rawLength;
@@ -261,13 +277,13 @@ export class Restorer {
     }
     // Files with no stored data (empty, or only holes) are complete once created.
     for (const job of jobs) if (!job.failed && job.remaining === 0) this.finishFile(job);
-    // Three packs in flight: one being read, one being opened on the worker threads, one being
-    // written, so reading, decompression and writing overlap.
-    await forEachLimit(byPack, 3, async ([pack, blobs]) => {
-      const wanted = [...blobs].map(([id, b]) => ({ id, location: b.location }));
+    // A few reads of at most PACK_READ_BYTES in flight: one being read, some being opened on the
+    // worker threads, one being written, so reading, decompression and writing overlap while
+    // memory stays a few MiB per read whatever the pack size.
+    await forEachLimit(packReadsOf(byPack), READS_IN_FLIGHT, async ({ pack, blobs, run }) => {
       for (const result of await this.reader.openPackBlobs(
         pack,
-        wanted,
+        run,
         this.opener,
         this.options.signal,
       )) {
