@@ -170,12 +170,15 @@ export class Archiver {
           const crossesDevice = this.options.oneFileSystem === true && stats.dev !== rootDev;
           const subtree = await this.saveDir(path, previous, crossesDevice ? undefined : rootDev);
           this.progress.dirs += 1;
-          return this.baseNode(name, 'dir', stats, { subtree, ...xattrsOf(path) });
+          return this.baseNode(name, 'dir', stats, {
+            subtree,
+            ...xattrsOf(path, stats, previous),
+          });
         }
         case 'file':
           return this.baseNode(name, 'file', stats, {
             content: await this.fileContent(path, stats, previous),
-            ...xattrsOf(path),
+            ...xattrsOf(path, stats, previous),
           });
         case 'symlink':
           this.others += 1;
@@ -355,8 +358,22 @@ function buildTrie(paths: readonly string[]): Trie {
   return root;
 }
 
-function xattrsOf(path: Buffer): { xattrs?: Record<string, Buffer> } {
-  const xattrs = readXattrs(path);
+/**
+ * Extended attributes of an entry. Setting or removing one changes the inode's ctime, so an
+ * entry whose inode and ctime match the parent point's keeps the parent's attributes without
+ * a listxattr call per entry.
+ */
+function xattrsOf(
+  path: Buffer,
+  stats: BigIntStats,
+  previous: TreeNode | undefined,
+): { xattrs?: Record<string, Buffer> } {
+  const unchanged =
+    previous !== undefined &&
+    previous.type === nodeType(stats) &&
+    previous.inode === Number(stats.ino) &&
+    sameTime(previous.ctime, timestampFromNs(stats.ctimeNs));
+  const xattrs = unchanged ? previous.xattrs : readXattrs(path);
   return xattrs ? { xattrs } : {};
 }
 

@@ -116,4 +116,32 @@ describe('backup and restore round trip', () => {
     expect(second.stats.newBytes).toBe(0);
     expect(second.tree).toBe(first.tree);
   });
+
+  it('records extended attributes changed between backups and keeps unchanged ones', async () => {
+    const src = join(dir.path, 'src');
+    await writeTree(src, { 'a.bin': randomBytesSeeded(200_000, 3), 'keep.txt': 'k' });
+    setAttributeSync(join(src, 'keep.txt'), 'user.kept', 'from the first backup');
+    const backend = new MemoryBackend();
+    const vault = await makeTestVault(backend);
+    const first = await backupPaths(vault, [src]);
+    setAttributeSync(join(src, 'a.bin'), 'user.added', 'after the first backup');
+    setAttributeSync(src, 'user.dir', 'on the directory');
+    const second = await backupPaths(vault, [src], { parent: first });
+    // Only a.bin's ctime changed, so only it was read again; its content was stored before
+    // and only the two changed trees are new.
+    expect(second.stats.filesRead).toBe(1);
+    expect(second.stats.newBytes).toBeLessThan(10_000);
+    expect(second.tree).not.toBe(first.tree);
+
+    const target = join(dir.path, 'out');
+    await new Restorer(await reopenTestVault(backend), second, { target }).run();
+    const out = join(target, src);
+    expect(getAttributeSync(join(out, 'a.bin'), 'user.added').toString()).toBe(
+      'after the first backup',
+    );
+    expect(getAttributeSync(out, 'user.dir').toString()).toBe('on the directory');
+    expect(getAttributeSync(join(out, 'keep.txt'), 'user.kept').toString()).toBe(
+      'from the first backup',
+    );
+  });
 });
