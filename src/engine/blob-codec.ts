@@ -1,5 +1,6 @@
 import { seal, unseal, type RandomSource, secureRandom } from './crypto.js';
 import { framePayload, unframePayload, type CompressionSettings } from './codec.js';
+import { releaseBuffer } from './release-buffer.js';
 
 /** Kinds of blob stored in packs. */
 export const BLOB_TYPES = ['data', 'tree'] as const;
@@ -31,11 +32,19 @@ export function sealBlob(
   compression: CompressionSettings | null,
   random: RandomSource = secureRandom,
 ): Buffer {
-  return seal(key, framePayload(plaintext, compression), blobAad(type, id), random);
+  const framed = framePayload(plaintext, compression);
+  const sealed = seal(key, framed, blobAad(type, id), random);
+  // The framed copy is this function's own and dead once encrypted (never free the caller's).
+  if (framed.buffer !== plaintext.buffer) releaseBuffer(framed);
+  return sealed;
 }
 
 /** Decrypts, authenticates and decompresses one blob read from a pack. */
 export function unsealBlob(key: Buffer, type: BlobType, id: string, sealed: Uint8Array): Buffer {
   const what = `${type} blob ${id.slice(0, 12)}`;
-  return unframePayload(unseal(key, sealed, blobAad(type, id), what), what);
+  const framed = unseal(key, sealed, blobAad(type, id), what);
+  const plain = unframePayload(framed, what);
+  // Once decompressed, the decrypted bytes are dead: free them now, not at the next collection.
+  if (plain.buffer !== framed.buffer) releaseBuffer(framed);
+  return plain;
 }

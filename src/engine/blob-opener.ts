@@ -3,7 +3,8 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { HoldfastError, isHoldfastError, type ErrorCode } from '../core/index.js';
 import { unsealBlob, type BlobType } from './blob-codec.js';
-import { defaultSealThreads } from './blob-sealer.js';
+import { CODEC_THREAD_LIMITS, defaultSealThreads } from './blob-sealer.js';
+import { isWholeBuffer } from './release-buffer.js';
 
 /** One blob inside a span of pack bytes. */
 export interface SpanBlob {
@@ -89,6 +90,7 @@ export class WorkerBlobOpener implements BlobOpener {
     for (let i = 0; i < threads; i += 1) {
       const worker = new Worker(fileURLToPath(script), {
         workerData: { key: new Uint8Array(key) },
+        resourceLimits: CODEC_THREAD_LIMITS,
       });
       const entry = { worker, pending: new Map<number, (results: WireResult[]) => void>() };
       worker.on('message', (message: { seq: number; results: WireResult[] }) => {
@@ -129,23 +131,17 @@ export class WorkerBlobOpener implements BlobOpener {
 }
 
 /**
- * `bytes` itself when it covers its whole buffer but for a few bytes (a framed payload's type
- * byte), so transferring its buffer moves memory instead of copying it; otherwise an exact
- * copy, since transferring a view of a larger or shared buffer would take all of that buffer.
- * Callers MUST own `bytes`: once transferred, it is empty on this thread.
+ * `bytes` itself when it is the whole of its buffer (see {@link isWholeBuffer}), so transferring
+ * its buffer moves memory instead of copying it; otherwise an exact copy, since transferring a
+ * view of a larger or shared buffer would take all of that buffer. Callers MUST own `bytes`:
+ * once transferred, it is empty on this thread.
  */
 export function ownedBytes(bytes: Uint8Array): Uint8Array {
-  const buffer = bytes.buffer;
-  if (buffer instanceof ArrayBuffer && buffer.byteLength - bytes.byteLength <= OWNED_SLACK)
-    return bytes;
+  if (isWholeBuffer(bytes)) return bytes;
   const copy = new Uint8Array(bytes.byteLength);
   copy.set(bytes);
   return copy;
 }
-
-// Small buffers come from Node's shared 8 KiB pool, a view of which always leaves more slack
-// than this, so they are copied.
-const OWNED_SLACK = 16;
 
 /** Worker threads when the compiled worker script exists, otherwise inline (as in unit tests). */
 export function createBlobOpener(key: Buffer, threads: number = defaultSealThreads()): BlobOpener {

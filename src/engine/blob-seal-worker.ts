@@ -1,6 +1,7 @@
 /** Worker thread body of {@link WorkerBlobSealer}: compress and encrypt blobs off the main thread. */
 import { parentPort, workerData } from 'node:worker_threads';
 import { sealBlob, type BlobType } from './blob-codec.js';
+import { releaseBuffer } from './release-buffer.js';
 
 const { key, level } = workerData as { key: Uint8Array; level: number | null };
 const encryptionKey = Buffer.from(key);
@@ -22,6 +23,9 @@ parentPort?.on('message', (message: { batch: Request[] }) => {
       };
     } catch (error) {
       return { seq: request.seq, error: error instanceof Error ? error.message : String(error) };
+    } finally {
+      // The plaintext was transferred here for this request alone.
+      releaseBuffer(request.data);
     }
   });
   const transfer = results.flatMap((r) => (r.sealed ? [r.sealed.buffer as ArrayBuffer] : []));

@@ -1,7 +1,9 @@
 import { Packr } from 'msgpackr';
-import { Compressor, Decompressor } from 'zstd-napi';
+import { Decompressor } from 'zstd-napi';
+import zstd from 'zstd-napi/binding.js';
 import { HoldfastError } from '../core/index.js';
 import { seal, unseal, type RandomSource, secureRandom } from './crypto.js';
+import { releaseBuffer } from './release-buffer.js';
 
 // Plain MessagePack (no msgpackr records extension), so the format is documented and readable
 // by any MessagePack implementation.
@@ -28,17 +30,30 @@ export const PAYLOAD_ZSTD = 1;
 
 // One compression context per level and one decompression context per thread, reused: a fresh
 // context per call allocates megabytes each time, which the allocator keeps as resident memory.
-const compressors = new Map<number, Compressor>();
+const compressors = new Map<number, zstd.CCtx>();
 let decompressor: Decompressor | undefined;
+// Compressed bytes go to one scratch buffer per thread, grown to the largest bound needed.
+// zstd-napi's Compressor allocates a bound-sized buffer per call (and trims it with a second
+// copy), a chunk's worth of garbage per chunk that piles up until the thread's next collection.
+let scratch = Buffer.alloc(0);
 
+/**
+ * Compresses `data` at `level`. The result is a view of this thread's scratch buffer: valid
+ * until the next call, so callers copy what they keep.
+ */
 function compress(data: Uint8Array, level: number): Buffer {
   let compressor = compressors.get(level);
   if (!compressor) {
-    compressor = new Compressor();
-    compressor.setParameters({ compressionLevel: level });
+    compressor = new zstd.CCtx();
+    compressor.setParameter(zstd.CParameter.compressionLevel, level);
     compressors.set(level, compressor);
   }
-  return compressor.compress(data);
+  const bound = zstd.compressBound(data.byteLength);
+  if (scratch.byteLength < bound) {
+    releaseBuffer(scratch);
+    scratch = Buffer.allocUnsafeSlow(bound);
+  }
+  return scratch.subarray(0, compressor.compress2(scratch, data));
 }
 
 function decompress(data: Uint8Array): Buffer {

@@ -1,5 +1,6 @@
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes } from 'node:crypto';
 import { HoldfastError } from '../core/index.js';
+import { releaseBuffer } from './release-buffer.js';
 
 /** Bytes of random nonce in front of every sealed object. */
 export const NONCE_SIZE = 12;
@@ -50,7 +51,11 @@ export function seal(
   cipher.setAAD(aad);
   const body = cipher.update(plaintext);
   const final = cipher.final();
-  return Buffer.concat([nonce, body, final, cipher.getAuthTag()]);
+  const sealed = Buffer.concat([nonce, body, final, cipher.getAuthTag()]);
+  // The cipher's output buffer is dead once copied; freeing it now keeps sealing threads from
+  // piling up a blob's worth of garbage per blob until the next collection.
+  releaseBuffer(body);
+  return sealed;
 }
 
 /**
