@@ -3,8 +3,14 @@ import type { BlobType } from './blob-codec.js';
 import { blobIdOf } from './crypto.js';
 import type { BlobSealer } from './blob-sealer.js';
 import { PackBuilder, packObjectName, type PackedBlob } from './pack.js';
+import { releaseBuffer } from './release-buffer.js';
 import { encodeIndexFile } from './vault-index.js';
 import type { Vault } from './vault.js';
+
+/** A pack ends with the blob that reaches the pack size: room for a typical last blob. */
+const PACK_SLACK = 1024 * 1024;
+/** Buffers of stored packs kept for the next ones; more are needed only while uploads queue. */
+const SPARE_PACK_BUFFERS = 2;
 
 /** Outcome of saving one blob. */
 export interface SavedBlob {
@@ -50,6 +56,7 @@ export class BlobWriter {
   private queuedPackBytes = 0;
   private readonly waiters: Array<() => void> = [];
   private failure: { error: unknown } | undefined;
+  private readonly spareBuffers: Buffer[] = [];
 
   constructor(
     private readonly vault: Vault,
@@ -135,10 +142,15 @@ export class BlobWriter {
   private addToPack(type: BlobType, id: string, sealed: Buffer, rawLength: number): void {
     let builder = this.builders.get(type);
     if (!builder) {
-      builder = new PackBuilder();
+      // Data packs fill up one after another: each takes the buffer of a pack already stored.
+      // Tree packs are few and mostly small, and grow from a small buffer.
+      builder = new PackBuilder(type === 'data' ? this.packBuffer() : undefined);
       this.builders.set(type, builder);
     }
     builder.add(type, id, sealed, rawLength);
+    // The sealed copy in the pack is the one that counts; this one came from a sealer thread
+    // and is this writer's alone.
+    releaseBuffer(sealed);
     if (builder.byteLength >= this.vault.config.packSize) {
       this.builders.delete(type);
       this.track(this.upload(builder));
@@ -158,9 +170,19 @@ export class BlobWriter {
         this.stats.packs += 1;
         this.vault.index.addPack(pack.id, pack.blobs);
         this.unindexed.push({ id: pack.id, blobs: pack.blobs });
+        if (this.spareBuffers.length < SPARE_PACK_BUFFERS)
+          this.spareBuffers.push(builder.takeBuffer());
+        else releaseBuffer(builder.takeBuffer());
       })
       .finally(() => this.releaseQueued(size));
     if (this.unindexed.length >= (this.options.packsPerIndex ?? 4)) await this.writeIndex();
+  }
+
+  /** Room for one data pack: a stored pack's buffer, or a new one a little over the pack size. */
+  private packBuffer(): Buffer {
+    return (
+      this.spareBuffers.pop() ?? Buffer.allocUnsafeSlow(this.vault.config.packSize + PACK_SLACK)
+    );
   }
 
   private async writeIndex(): Promise<void> {

@@ -143,6 +143,30 @@ describe('format codecs (property-based)', () => {
     );
   });
 
+  it('packs are the same bytes whether their buffer starts tiny, grows, or is reused', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.uint8Array({ minLength: 1, maxLength: 3000 }), { maxLength: 12 }),
+        (blobs) => {
+          const build = (builder: PackBuilder): Buffer => {
+            let counter = 0;
+            const random = (size: number): Buffer => Buffer.alloc(size, (counter += 1));
+            for (const data of blobs) {
+              const blobId = blobIdOf(keys.id, data);
+              const sealed = sealBlob(keys.encryption, 'data', blobId, data, null, random);
+              builder.add('data', blobId, sealed, data.byteLength);
+            }
+            return Buffer.from(builder.finish(keys.encryption, random).bytes);
+          };
+          const first = new PackBuilder(Buffer.alloc(7));
+          const expected = build(first);
+          expect(build(new PackBuilder())).toEqual(expected);
+          expect(build(new PackBuilder(first.takeBuffer()))).toEqual(expected);
+        },
+      ),
+    );
+  });
+
   it('index files round-trip', () => {
     const blob = fc.record({
       type: fc.constantFrom<BlobType>('data', 'tree'),

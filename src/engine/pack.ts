@@ -3,6 +3,7 @@ import { HoldfastError } from '../core/index.js';
 import { blobTypeCode, blobTypeOf, type BlobType } from './blob-codec.js';
 import { sealObject, unsealObject } from './codec.js';
 import type { RandomSource } from './crypto.js';
+import { releaseBuffer } from './release-buffer.js';
 
 /** Where one blob sits inside a pack. */
 export interface PackedBlob {
@@ -25,11 +26,23 @@ export function packObjectName(packId: string): string {
   return `packs/${packId.slice(0, 2)}/${packId}`;
 }
 
-/** Collects sealed blobs of one type into one pack file. Not thread-safe; one per writer. */
+/**
+ * Collects sealed blobs of one type into one pack file. Not thread-safe; one per writer.
+ *
+ * Blobs are copied into one buffer as they arrive, so that finishing the pack needs no second
+ * copy of it (a concatenation would hold every pack twice while it uploads). The buffer can be
+ * handed in, and taken back with {@link takeBuffer} once the pack is stored, so a writer reuses
+ * the same few buffers for all its packs instead of leaving one per pack to the garbage collector.
+ */
 export class PackBuilder {
-  private readonly parts: Buffer[] = [];
+  private buffer: Buffer;
   private readonly entries: PackedBlob[] = [];
   private size = 0;
+
+  /** `buffer` is space to collect blobs in, the builder's alone from now on; it grows as needed. */
+  constructor(buffer: Buffer = Buffer.allocUnsafeSlow(INITIAL_CAPACITY)) {
+    this.buffer = buffer;
+  }
 
   /** Bytes of blob data collected so far. */
   get byteLength(): number {
@@ -41,14 +54,16 @@ export class PackBuilder {
     return this.entries.length;
   }
 
-  /** Appends one sealed blob. */
-  add(type: BlobType, id: string, sealed: Buffer, rawLength: number): void {
+  /** Appends (copies) one sealed blob. */
+  add(type: BlobType, id: string, sealed: Uint8Array, rawLength: number): void {
     this.entries.push({ type, id, offset: this.size, length: sealed.byteLength, rawLength });
-    this.parts.push(sealed);
-    this.size += sealed.byteLength;
+    this.append(sealed);
   }
 
-  /** Closes the pack: appends the sealed header and trailer, returns bytes, id and entries. */
+  /**
+   * Closes the pack: appends the sealed header and trailer, returns bytes, id and entries. The
+   * bytes are a view of this builder's buffer: valid until {@link takeBuffer} hands it on.
+   */
   finish(key: Buffer, random?: RandomSource): { id: string; bytes: Buffer; blobs: PackedBlob[] } {
     const header = sealObject(
       key,
@@ -65,11 +80,39 @@ export class PackBuilder {
     const trailer = Buffer.alloc(PACK_TRAILER_SIZE);
     trailer.writeUInt32LE(header.byteLength, 0);
     PACK_MAGIC.copy(trailer, 4);
-    const bytes = Buffer.concat([...this.parts, header, trailer]);
+    this.append(header);
+    this.append(trailer);
+    const bytes = this.buffer.subarray(0, this.size);
     const id = createHash('sha256').update(bytes).digest('hex');
     return { id, bytes, blobs: [...this.entries] };
   }
+
+  /** Gives up this builder's buffer, for another builder; this one MUST NOT be used after. */
+  takeBuffer(): Buffer {
+    const buffer = this.buffer;
+    this.buffer = Buffer.alloc(0);
+    return buffer;
+  }
+
+  private append(bytes: Uint8Array): void {
+    const needed = this.size + bytes.byteLength;
+    if (needed > this.buffer.byteLength) {
+      // Doubling keeps growth copies few for builders that start small; a pack that ends a
+      // little over its target size grows by little more than it needs.
+      const grown = Buffer.allocUnsafeSlow(
+        Math.max(needed, Math.min(this.buffer.byteLength * 2, needed + GROWTH_SLACK)),
+      );
+      this.buffer.copy(grown, 0, 0, this.size);
+      releaseBuffer(this.buffer);
+      this.buffer = grown;
+    }
+    this.buffer.set(bytes, this.size);
+    this.size = needed;
+  }
 }
+
+const INITIAL_CAPACITY = 64 * 1024;
+const GROWTH_SLACK = 1024 * 1024;
 
 /** Reads the header length from a pack's trailer (the last {@link PACK_TRAILER_SIZE} bytes). */
 export function parsePackTrailer(trailer: Buffer, packId: string, packSize: number): number {
