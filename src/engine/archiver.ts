@@ -70,7 +70,9 @@ export class Archiver {
   private readonly excludes: ExcludeMatcher;
   private readonly names = new IdNames();
   private readonly hardLinks = new Map<string, Promise<readonly ContentPiece[]>>();
-  private readonly largeReads = new Semaphore(2);
+  // One large file at a time: its reader keeps a read in flight while it chunks already, and
+  // holds two buffers of more than the largest chunk each.
+  private readonly largeReads = new Semaphore(1);
   private readonly fileReads = new Semaphore(8);
   private filesRead = 0;
   private others = 0;
@@ -282,7 +284,7 @@ export class Archiver {
       );
     // Directory walks nest their concurrency; file reads are bounded globally, so memory holds
     // at most a few read windows however wide and deep the tree is. Large files, whose windows
-    // are the largest chunk size, read at most two at a time.
+    // are the largest chunk size, read one at a time.
     const { content } = await this.fileReads.run(() =>
       isLargeFile(Number(stats.size)) ? this.largeReads.run(read) : read(),
     );

@@ -3,6 +3,7 @@ import { describeError, forEachLimit, HoldfastError } from '../core/index.js';
 import { InlineBlobOpener, type BlobOpener } from './blob-opener.js';
 import { BlobReader, packReads } from './blob-reader.js';
 import type { Point } from './point.js';
+import { releaseBuffer } from './release-buffer.js';
 import {
   planRestore,
   unsafeEntryError,
@@ -67,8 +68,12 @@ interface WantedBlob {
   readonly targets: BlobTarget[];
 }
 
-/** Files planned before their data is fetched; bounds memory on huge trees. */
-const BATCH_FILES = 20_000;
+/**
+ * Files planned before their data is fetched; bounds memory on huge trees. Planned files hold
+ * their tree nodes and paths (the largest part of a restore's heap); more files per batch would
+ * only save the few reads of packs whose blobs two batches share.
+ */
+const BATCH_FILES = 5_000;
 
 /** Ranged reads of {@link packReads} being read, opened or written at once. */
 const READS_IN_FLIGHT = 4;
@@ -289,6 +294,9 @@ export class Restorer {
       )) {
         const targets = blobs.get(result.id)?.targets ?? [];
         for (const t of targets) this.writeBlob(t, result.data, result.error);
+        // Written everywhere it belongs: free it now rather than at the next collection, so
+        // memory stays at what the reads in flight hold.
+        if (result.data) releaseBuffer(result.data);
       }
     });
     // Jobs that failed mid-way still hold open handles.
