@@ -3,6 +3,7 @@ import { open } from 'node:fs/promises';
 import type { Chunker } from './chunker.js';
 import { cutWindow, type ChunkingState, type ChunkSink, type ChunkWindow } from './chunk-window.js';
 import type { ContentPiece } from './tree.js';
+import { releaseBuffer } from './release-buffer.js';
 import { MIN_ZERO_RUN, ZERO_BLOCK } from './zero-runs.js';
 
 export type { ChunkSink } from './chunk-window.js';
@@ -85,8 +86,7 @@ export async function chunkFile(
   expectedSize: number,
   job: ChunkJob,
 ): Promise<FileContent> {
-  const { chunker, maxChunk, sink, onBytes, signal } = job;
-  const largest = tailReserve(maxChunk) + READ_AHEAD;
+  const largest = tailReserve(job.maxChunk) + READ_AHEAD;
   const window: ChunkWindow = {
     buffer: Buffer.allocUnsafeSlow(Math.min(expectedSize + 1, largest)),
     start: 0,
@@ -94,6 +94,22 @@ export async function chunkFile(
     base: 0,
     eof: false,
   };
+  try {
+    return await chunkGrowingWindow(readAt, window, job, largest);
+  } finally {
+    // Every chunk was copied or hashed before its save resolved: the window is ours alone.
+    releaseBuffer(window.buffer);
+  }
+}
+
+/** The loop of {@link chunkFile}; `window.buffer` is replaced when the window widens. */
+async function chunkGrowingWindow(
+  readAt: ReadAt,
+  window: ChunkWindow,
+  job: ChunkJob,
+  largest: number,
+): Promise<FileContent> {
+  const { chunker, maxChunk, sink, onBytes, signal } = job;
   const state: ChunkingState = { content: [], runOpen: false };
   for (;;) {
     const { buffer } = window;
@@ -122,6 +138,7 @@ export async function chunkFile(
       // The file grew beyond what stat said: widen the window.
       window.buffer = Buffer.allocUnsafeSlow(Math.min(buffer.byteLength * 2, largest));
       buffer.copy(window.buffer, 0, 0, window.end);
+      releaseBuffer(buffer);
     }
   }
 }
@@ -181,5 +198,7 @@ export async function chunkFileAhead(readAt: ReadAt, job: ChunkJob): Promise<Fil
   } finally {
     // Never leave a read running into a buffer (or a handle the caller is about to close).
     await pending.catch(() => undefined);
+    // Free the 12 MiB windows now rather than at some later garbage collection.
+    for (const buffer of buffers) releaseBuffer(buffer);
   }
 }
