@@ -76,16 +76,19 @@ export class BlobWriter {
     const id = blobIdOf(this.vault.keys.id, data);
     if (this.has(id)) return { id, rawLength: data.byteLength, isNew: false };
     this.known.add(id);
-    await this.reserve(data.byteLength);
+    // The caller may reuse or free `data` once this resolves: nothing below may look at it
+    // after the sealer has taken its copy.
+    const length = data.byteLength;
+    await this.reserve(length);
     this.track(
       this.options.sealer
         .seal(type, id, data)
-        .then((sealed) => this.addToPack(type, id, sealed, data.byteLength))
-        .finally(() => this.releaseBytes(data.byteLength)),
+        .then((sealed) => this.addToPack(type, id, sealed, length))
+        .finally(() => this.releaseBytes(length)),
     );
     this.stats.newBlobs += 1;
-    this.stats.newRawBytes += data.byteLength;
-    return { id, rawLength: data.byteLength, isNew: true };
+    this.stats.newRawBytes += length;
+    return { id, rawLength: length, isNew: true };
   }
 
   /** Uploads every pending pack and writes the index for them. After this, all saved blobs are durable. */
