@@ -70,7 +70,19 @@ export class WorkerBlobSealer implements BlobSealer {
   private sequence = 0;
   private flushScheduled = false;
 
-  constructor(key: Buffer, compression: CompressionSettings | null, threads: number, script: URL) {
+  /**
+   * Threads start with the first blob to seal: a backup in which nothing changed seals nothing,
+   * and starting a thread costs a core a tenth of a second.
+   */
+  constructor(
+    private readonly key: Buffer,
+    private readonly compression: CompressionSettings | null,
+    private readonly threads: number,
+    private readonly script: URL,
+  ) {}
+
+  private start(): void {
+    const { key, compression, threads, script } = this;
     for (let i = 0; i < threads; i += 1) {
       const worker = new Worker(fileURLToPath(script), {
         workerData: { key: new Uint8Array(key), level: compression?.level ?? null },
@@ -112,6 +124,7 @@ export class WorkerBlobSealer implements BlobSealer {
   }
 
   seal(type: BlobType, id: string, data: Uint8Array): Promise<Buffer> {
+    if (this.workers.length === 0) this.start();
     const target = this.workers.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
     const seq = (this.sequence += 1);
     return new Promise((resolve, reject) => {
