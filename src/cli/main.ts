@@ -6,8 +6,22 @@ import { registerMaintenance } from './commands/maintenance.js';
 import { registerRestore } from './commands/restore.js';
 import { CommandContext, EXIT, reportError, type GlobalOptions } from './context.js';
 
+/**
+ * A reader that stops early (`holdfast points | head`) closes the pipe: end quietly, as
+ * command-line tools do, instead of crashing on the write error.
+ */
+function exitQuietlyOnClosedPipe(): void {
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      throw error;
+    });
+  }
+}
+
 /** Runs the holdfast command line with `argv` (without node and script); returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
+  exitQuietlyOnClosedPipe();
   let exitCode: number = EXIT.ok;
   const program = new Command('holdfast')
     .description('Holdfast: encrypted, deduplicated backups you can restore exactly.')

@@ -2,10 +2,13 @@
  * What a user sees when something is wrong: credentials, vault location, format version, usage,
  * and file systems that fill up during a backup or a restore.
  */
+import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  CLI_BIN,
+  cliEnv,
   describeRun,
   mountTmpfs,
   PASSPHRASE,
@@ -178,4 +181,20 @@ describe('full file systems', () => {
     expect(r.stderr).toMatch(/full|no space/i);
     expect(r.stderr).toContain('RESTORE_WRITE_FAILED');
   }, 180_000);
+});
+
+describe('output into a closed pipe', () => {
+  it('ends quietly with exit 0 when the reader has gone (holdfast --help | head -0)', async () => {
+    const child = spawn(process.execPath, [CLI_BIN, 'restore', '--help'], {
+      env: cliEnv(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    // The reader goes away before the command has written anything.
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+  });
 });

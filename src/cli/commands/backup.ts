@@ -33,8 +33,8 @@ export function registerBackup(
     .command('backup')
     .summary('back up files and directories into a new recovery point')
     .description(
-      'Backs up the given paths into a new recovery point. Unchanged files (same size, mtime, ctime and inode as\n' +
-        'in the previous point of the same paths and host) are not read again. Files that cannot be read are\n' +
+      'Backs up the given paths into a new recovery point. Unchanged files (same size, mtime, ctime and inode as ' +
+        'in the previous point of the same paths and host) are not read again. Files that cannot be read are ' +
         'reported and left out; the backup still completes, with exit code 3.',
     )
     .argument('<path...>', 'files or directories to back up')

@@ -15,8 +15,8 @@ export function registerKeys(program: Command, run: Runner): void {
     .command('init')
     .summary('create a new vault')
     .description(
-      'Creates an encrypted vault at --vault / HOLDFAST_VAULT. A random master key is made and wrapped by\n' +
-        'the passphrase (HOLDFAST_PASSWORD, HOLDFAST_PASSWORD_FILE or a prompt) or, with --new-key-file, by a\n' +
+      'Creates an encrypted vault at --vault / HOLDFAST_VAULT. A random master key is made and wrapped by ' +
+        'the passphrase (HOLDFAST_PASSWORD, HOLDFAST_PASSWORD_FILE or a prompt) or, with --new-key-file, by a ' +
         'new random key file. Keep the passphrase or key file safe: without one, the data cannot be read.',
     )
     .option(

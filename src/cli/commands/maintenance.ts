@@ -38,8 +38,8 @@ export function registerMaintenance(program: Command, run: Runner): void {
     .command('check')
     .summary('verify the vault: structure, and with --read-data the data itself')
     .description(
-      'Checks that every index, pack and recovery point is present and consistent. With --read-data every pack\n' +
-        '(or a random sample, e.g. --read-data=10%) is downloaded and every blob authenticated. Damage is reported\n' +
+      'Checks that every index, pack and recovery point is present and consistent. With --read-data every pack ' +
+        '(or a random sample, e.g. --read-data=10%) is downloaded and every blob authenticated. Damage is reported ' +
         'as which packs, which blobs, and which files in which recovery points are affected. Exit code 4 on damage.',
     )
     .option('--read-data [percent]', 'download and authenticate packs: all, or a sample like 10%')

@@ -30,10 +30,10 @@ export function registerRestore(
     .command('restore')
     .summary('restore a recovery point into a directory')
     .description(
-      'Restores a recovery point (or part of it) under --target, recreating the absolute paths that were backed\n' +
-        'up below it. Restores sparse files as sparse, hard links, symlinks, empty directories, modes, times and\n' +
-        '(as root) ownership. Nothing is ever written outside the target. Entries that cannot be restored are\n' +
-        'listed and the restore goes on (exit code 3). Running the same restore again after an interruption\n' +
+      'Restores a recovery point (or part of it) under --target, recreating the absolute paths that were backed ' +
+        'up below it. Restores sparse files as sparse, hard links, symlinks, empty directories, modes, times and ' +
+        '(as root) ownership. Nothing is ever written outside the target. Entries that cannot be restored are ' +
+        'listed and the restore goes on (exit code 3). Running the same restore again after an interruption ' +
         'skips files that are already complete (--overwrite if-changed, the default).',
     )
     .argument('<point>', "'latest' or a point id (or a unique prefix of one)")
