@@ -336,7 +336,7 @@ describe('round trip of a nasty tree', () => {
     const interrupted = await started.result;
     expect(
       killed,
-      `the restore ended (exit ${String(interrupted.code)}) before it reached bulk/${dir}, so it was never interrupted`,
+      `the restore ended (exit ${String(interrupted.code)}) before it reached bulk/${dir}, so it was never interrupted\n${interrupted.stderr}`,
     ).toBe(true);
     expect(interrupted.signal).toBe('SIGKILL');
 
