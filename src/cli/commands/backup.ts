@@ -152,7 +152,7 @@ async function backup(ctx: CommandContext, paths: string[], flags: BackupFlags):
         `  ${s.files} files, ${s.dirs} dirs, ${formatBytes(s.bytes)} in total; ${s.filesRead} files read`,
       );
       ctx.say(
-        `  ${formatBytes(s.newBytes)} new data, ${formatBytes(s.storedBytes)} stored after compression and encryption`,
+        `  ${formatBytes(s.newBytes)} new (file content and directory listings), ${formatBytes(s.storedBytes)} stored after compression and encryption`,
       );
       ctx.say(
         `  took ${(s.durationMs / 1000).toFixed(1)}s${s.errors ? `; ${s.errors} entries could not be read (see warnings)` : ''}`,
