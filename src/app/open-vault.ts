@@ -1,7 +1,14 @@
 import { resolve } from 'node:path';
 import { LocalBackend, type Backend } from '../backends/index.js';
 import { HoldfastError } from '../core/index.js';
-import { Vault, type Credential, type VaultConfig, type VaultOptions } from '../engine/index.js';
+import { describeError } from '../core/index.js';
+import {
+  indexPacksFromHeaders,
+  Vault,
+  type Credential,
+  type VaultConfig,
+  type VaultOptions,
+} from '../engine/index.js';
 
 /**
  * Turns a vault location into a backend. Today: a local directory path (or `file://` URL).
@@ -33,6 +40,37 @@ export async function openVault(
   const vault = await Vault.open(openBackend(location), credential, options);
   if (options.loadIndex !== false) await vault.loadIndex();
   return vault;
+}
+
+/**
+ * Loads the index of a vault opened without it, for work that only reads (restore, browsing,
+ * copying out): a damaged index file is reported through `warn` and skipped, and the packs it
+ * listed are found again through their own headers, so that what is intact stays readable.
+ * Work that changes the vault loads the index strictly instead: prune would take the packs of
+ * a skipped index file for unused ones.
+ */
+export async function loadIndexForReading(
+  vault: Vault,
+  warn: (message: string) => void,
+  signal?: AbortSignal,
+): Promise<void> {
+  let damaged = 0;
+  await vault.loadIndex({
+    ...(signal ? { signal } : {}),
+    onDamage: (name, error) => {
+      damaged += 1;
+      warn(
+        `index ${name.slice(0, 12)} is damaged and was skipped: ${describeError(error)} Run 'holdfast check'.`,
+      );
+    },
+  });
+  if (damaged === 0) return;
+  const found = await indexPacksFromHeaders(vault, {
+    ...(signal ? { signal } : {}),
+    onDamage: (pack, error) =>
+      warn(`pack ${pack.slice(0, 12)}: header unreadable: ${describeError(error)}`),
+  });
+  warn(`read the headers of ${found.recovered} packs no intact index lists (${found.blobs} blobs)`);
 }
 
 /** Creates a vault at a location. */

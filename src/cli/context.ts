@@ -1,6 +1,6 @@
-import { listPoints, openVault } from '../app/index.js';
+import { listPoints, loadIndexForReading, openVault } from '../app/index.js';
 import { describeError, HoldfastError, isHoldfastError, type ErrorCode } from '../core/index.js';
-import { indexPacksFromHeaders, type Point, type Vault } from '../engine/index.js';
+import type { Point, Vault } from '../engine/index.js';
 import { mainSources, readCredential } from './credentials.js';
 import { progressMode, type ProgressMode } from './progress.js';
 
@@ -65,32 +65,12 @@ export class CommandContext {
   }
 
   /**
-   * Opens the vault for a command that only reads (restore, ls, diff, points, copy source):
-   * a damaged index file is reported and skipped, and the packs it listed are found again
-   * through their own headers, so that what is intact can still be read.
+   * Opens the vault for a command that only reads (restore, ls, diff, copy source): damage to
+   * the index is warned about, and what is intact stays readable (see loadIndexForReading).
    */
   async openVaultForReading(): Promise<Vault> {
     const vault = await this.openVault({ loadIndex: false });
-    let damaged = 0;
-    await vault.loadIndex({
-      signal: this.signal,
-      onDamage: (name, error) => {
-        damaged += 1;
-        this.warn(
-          `index ${name.slice(0, 12)} is damaged and was skipped: ${describeError(error)} Run 'holdfast check'.`,
-        );
-      },
-    });
-    if (damaged > 0) {
-      const found = await indexPacksFromHeaders(vault, {
-        signal: this.signal,
-        onDamage: (pack, error) =>
-          this.warn(`pack ${pack.slice(0, 12)}: header unreadable: ${describeError(error)}`),
-      });
-      this.warn(
-        `read the headers of ${found.recovered} packs no intact index lists (${found.blobs} blobs)`,
-      );
-    }
+    await loadIndexForReading(vault, (message) => this.warn(message), this.signal);
     return vault;
   }
 

@@ -252,9 +252,8 @@ export class Archiver {
       previous?.type === 'file' &&
       previous.content !== undefined &&
       previous.size === Number(stats.size) &&
-      previous.inode === Number(stats.ino) &&
+      sameInodeAndCtime(previous, stats) &&
       sameTime(previous.mtime, timestampFromNs(stats.mtimeNs)) &&
-      sameTime(previous.ctime, timestampFromNs(stats.ctimeNs)) &&
       previous.content.every((p) => typeof p === 'number' || this.writer.has(p))
     ) {
       return previous.content;
@@ -373,10 +372,16 @@ function xattrsOf(
   const unchanged =
     previous !== undefined &&
     previous.type === nodeType(stats) &&
-    previous.inode === Number(stats.ino) &&
-    sameTime(previous.ctime, timestampFromNs(stats.ctimeNs));
+    sameInodeAndCtime(previous, stats);
   const xattrs = unchanged ? previous.xattrs : readXattrs(path);
   return xattrs ? { xattrs } : {};
+}
+
+/** The parent point's entry is the same inode, and nothing about it changed since (ctime). */
+function sameInodeAndCtime(previous: TreeNode, stats: BigIntStats): boolean {
+  return (
+    previous.inode === Number(stats.ino) && sameTime(previous.ctime, timestampFromNs(stats.ctimeNs))
+  );
 }
 
 function nodeType(s: BigIntStats): NodeType {

@@ -108,10 +108,7 @@ class VaultCheck {
 
   /** Checks that every indexed pack exists and is long enough; returns the sound ones. */
   private async checkPacks(): Promise<string[]> {
-    const listed = new Map<string, number>();
-    for await (const info of this.vault.backend.list('packs/', this.op)) {
-      listed.set(info.name, info.size);
-    }
+    const listed = await this.vault.listPacks(this.options.signal);
     const extents = new Map<string, { end: number; blobs: number }>();
     for (const [, at] of this.vault.index.entries()) {
       const e = extents.get(at.pack) ?? { end: 0, blobs: 0 };
@@ -123,9 +120,8 @@ class VaultCheck {
     const intact = new Map<string, number>();
     const healthy: string[] = [];
     for (const pack of packs) {
-      const name = packObjectName(pack);
-      const size = listed.get(name);
-      listed.delete(name);
+      const size = listed.get(pack);
+      listed.delete(pack);
       const { end, blobs } = extents.get(pack) ?? { end: 0, blobs: 0 };
       if (size === undefined) {
         intact.set(pack, 0);
@@ -141,8 +137,7 @@ class VaultCheck {
       const kept = intact.get(at.pack);
       if (kept !== undefined && at.offset + at.length > kept) this.found.damagedBlobs.add(id);
     }
-    for (const name of listed.keys())
-      this.found.packUnindexed(name.slice(name.lastIndexOf('/') + 1));
+    for (const unindexed of listed.keys()) this.found.packUnindexed(unindexed);
     this.found.stats.packs = packs.length;
     this.progress('packs', packs.length, packs.length);
     return healthy;

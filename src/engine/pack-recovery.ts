@@ -23,11 +23,9 @@ export async function indexPacksFromHeaders(
 ): Promise<PackRecovery> {
   const op = options.signal ? { signal: options.signal } : {};
   const known = new Set(vault.index.packs());
-  const missing: Array<{ id: string; size: number }> = [];
-  for await (const info of vault.backend.list('packs/', op)) {
-    const id = info.name.slice(info.name.lastIndexOf('/') + 1);
-    if (!known.has(id)) missing.push({ id, size: info.size });
-  }
+  const missing = [...(await vault.listPacks(options.signal))]
+    .filter(([id]) => !known.has(id))
+    .map(([id, size]) => ({ id, size }));
   let recovered = 0;
   let blobs = 0;
   await forEachLimit(missing, 8, async ({ id, size }) => {

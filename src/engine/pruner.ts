@@ -117,7 +117,7 @@ export async function prune(vault: Vault, options: PruneOptions): Promise<PruneR
   try {
     const state = await readIndexState(vault, options);
     const { used, points } = await collectUsed(vault, state.index, options);
-    const plan = classify(state, used, await listPacks(vault, options.signal), threshold);
+    const plan = classify(state, used, await vault.listPacks(options.signal), threshold);
     // One index file and nothing to drop from it: rewriting it would gain nothing.
     const rewrite = plan.remove.length + plan.repack.length > 0 || state.files.length > 1;
     // Repacked bytes are estimated by a dry run: their used blobs, sealed as they are now.
@@ -334,13 +334,6 @@ async function repack(
   }
   for (const builder of builders.values()) await upload(builder);
   return written;
-}
-
-async function listPacks(vault: Vault, signal?: AbortSignal): Promise<Map<string, number>> {
-  const sizes = new Map<string, number>();
-  for await (const info of vault.backend.list('packs/', signal ? { signal } : {}))
-    sizes.set(info.name.slice(info.name.lastIndexOf('/') + 1), info.size);
-  return sizes;
 }
 
 async function deleteAll(

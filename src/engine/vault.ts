@@ -238,6 +238,14 @@ export class Vault {
     return ids;
   }
 
+  /** Every pack in the vault with its size in bytes, by listing the backend. */
+  async listPacks(signal?: AbortSignal): Promise<Map<string, number>> {
+    const sizes = new Map<string, number>();
+    for await (const info of this.backend.list('packs/', signal ? { signal } : {}))
+      sizes.set(info.name.slice(info.name.lastIndexOf('/') + 1), info.size);
+    return sizes;
+  }
+
   /**
    * Reads every index file into {@link index}. A damaged index file throws VAULT_INTEGRITY
    * unless `onDamage` is given, in which case it is reported and skipped.

@@ -1,7 +1,7 @@
 /**
  * Zero runs: stretches of a file that are all zero bytes, in whole {@link ZERO_BLOCK}s aligned
  * to the file's offsets, at least {@link MIN_ZERO_RUN} long. They are recorded as holes instead
- * of chunks (vault-format §4.1): a sparse disk image's empty space is then neither stored nor
+ * of chunks (vault-format §3): a sparse disk image's empty space is then neither stored nor
  * written back as data, and a chunk never mixes data with a long zero stretch, which would
  * otherwise defeat both compression sampling and sparse restore.
  */
