@@ -1,5 +1,6 @@
 // Enforces the layers of DESIGN.md §3: a layer may import the layers below it, never above.
-// Order, bottom up: core, backends, engine, workloads, catalog, jobs, app, server|cli.
+// Order, bottom up: core, backends, engine, workloads, catalog, jobs, app, server, cli.
+// The CLI sits above the server because it hosts the `holdfast server` command.
 const LAYERS = [
   'core',
   'backends',
@@ -11,14 +12,10 @@ const LAYERS = [
   'server',
   'cli',
 ];
-const TOP = new Set(['server', 'cli']);
 
 function above(layer) {
   const index = LAYERS.indexOf(layer);
-  // server and cli are peers at the top: neither may import the other.
-  return LAYERS.filter(
-    (other, i) => i > index || (TOP.has(layer) && TOP.has(other) && other !== layer),
-  );
+  return LAYERS.filter((_, i) => i > index);
 }
 
 const layerRules = LAYERS.map((layer) => ({
