@@ -1,7 +1,10 @@
-import { forEachLimit, HoldfastError } from '../core/index.js';
+import { forEachLimit, HoldfastError, isHoldfastError } from '../core/index.js';
 import { decodePoint, type Point, type Vault } from '../engine/index.js';
 
-/** Loads every recovery point of a vault, oldest first. Damaged ones go to `onDamage`. */
+/**
+ * Loads every recovery point of a vault, oldest first. Damaged ones go to `onDamage`; one
+ * forgotten between listing and loading (by a concurrent retention run) is simply gone.
+ */
 export async function listPoints(
   vault: Vault,
   onDamage?: (id: string, error: unknown) => void,
@@ -12,6 +15,7 @@ export async function listPoints(
     try {
       points.push(decodePoint(id, await vault.loadObject('point', id)));
     } catch (error) {
+      if (isHoldfastError(error, 'BACKEND_NOT_FOUND')) return;
       if (!onDamage) throw error;
       onDamage(id, error);
     }

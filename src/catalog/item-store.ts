@@ -105,6 +105,17 @@ export class ItemStore {
     return rows.map(toItem);
   }
 
+  /** Soft-deleted items whose purge date has come. */
+  async purgeDue(now: number): Promise<ItemRecord[]> {
+    const rows = await this.db
+      .selectFrom('items')
+      .selectAll()
+      .where('state', '=', 'soft_deleted')
+      .where('purge_at', '<=', now)
+      .execute();
+    return rows.map(toItem);
+  }
+
   /** Changes the given fields. */
   async update(id: ItemRef, change: ItemChange): Promise<void> {
     const set: ItemUpdate = { updated_at: this.clock.now() };

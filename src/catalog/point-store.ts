@@ -103,6 +103,38 @@ export class PointStore {
     await this.db.deleteFrom('points').where('id', '=', id).execute();
   }
 
+  /**
+   * Points of a vault with an expiry (vault tier, or snapshot tier while held) at or before
+   * `now`: what a retention run would look at.
+   */
+  async dueForRetention(vaultId: VaultRef, now: number): Promise<PointRecord[]> {
+    const rows = await this.db
+      .selectFrom('points')
+      .selectAll()
+      .where('vault_id', '=', vaultId)
+      .where((eb) =>
+        eb.or([
+          eb('expires_at', '<=', now),
+          eb.and([eb('snapshot_ref', 'is not', null), eb('snapshot_expires_at', '<=', now)]),
+        ]),
+      )
+      .execute();
+    return rows.map(toPoint);
+  }
+
+  /** The newest point of an item, if any. */
+  async newest(itemId: ItemRef): Promise<PointRecord | undefined> {
+    const row = await this.db
+      .selectFrom('points')
+      .selectAll()
+      .where('item_id', '=', itemId)
+      .orderBy('time', 'desc')
+      .orderBy('id', 'desc')
+      .limit(1)
+      .executeTakeFirst();
+    return row && toPoint(row);
+  }
+
   /** Number of points per vault. */
   async countForVault(vaultId: VaultRef): Promise<number> {
     const row = await this.db

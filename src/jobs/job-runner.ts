@@ -14,6 +14,22 @@ export interface RetrySettings {
 /** Defaults: 1 min, 2 min, 4 min… up to an hour. */
 export const DEFAULT_RETRY: RetrySettings = { baseDelayMs: 60_000, maxDelayMs: 3_600_000 };
 
+/**
+ * Failures another attempt cannot fix: retrying them only delays the alarm. Everything else
+ * (storage hiccups, a full disk, a lock held too long) is retried.
+ */
+export const PERMANENT_FAILURES: ReadonlySet<string> = new Set([
+  'USAGE_INVALID',
+  'POLICY_INVALID',
+  'STATE_CONFLICT',
+  'RESOURCE_NOT_FOUND',
+  'POINT_NOT_FOUND',
+  'VAULT_INTEGRITY',
+  'VAULT_WRONG_KEY',
+  'RESTORE_TARGET_INVALID',
+  'RESTORE_UNSAFE_ENTRY',
+]);
+
 /** Options of {@link JobRunner}. */
 export interface JobRunnerOptions {
   readonly catalog: Catalog;
@@ -183,7 +199,8 @@ export class JobRunner {
       p.state === 'done' || p.state === 'skipped' ? p : { name: p.name, state: 'pending' as const },
     );
     // A server restart is not the job's fault: an interrupted attempt is always retried.
-    if (outcome === 'interrupted' || job.retryCount < job.maxRetries) {
+    const retryable = !PERMANENT_FAILURES.has(attempt.error.code);
+    if (outcome === 'interrupted' || (retryable && job.retryCount < job.maxRetries)) {
       const delay = Math.min(
         this.options.retry.maxDelayMs,
         this.options.retry.baseDelayMs * 2 ** job.retryCount,

@@ -1,0 +1,166 @@
+import type { ItemRecord, PointRecord, VaultRecord } from '../catalog/index.js';
+import { describeError, HoldfastError } from '../core/index.js';
+import { copyPoints, createBlobSealer, type Point } from '../engine/index.js';
+import {
+  expiryWhenRecorded,
+  parsePolicySpec,
+  type JobContext,
+  type JobHandler,
+} from '../jobs/index.js';
+import { backupFiles } from './file-backup.js';
+import { jobSubject, type JobDeps } from './job-deps.js';
+import { listPoints } from './resolve-point.js';
+import { refreshVaultUsage } from './vault-usage.js';
+
+const DAY_MS = 86_400_000;
+
+/** Tags that tie a point in a vault to its item and to the job that made it. */
+export function pointTags(item: ItemRecord, jobId: string): string[] {
+  return [`item:${item.id}`, `job:${jobId}`];
+}
+
+/**
+ * The two-phase backup (docs/jobs.md): phase `snapshot` backs the item up into the local
+ * snapshot store and records the point (tier `snapshot`); phase `transfer` copies it into the
+ * vault (tier `snapshot` and `vault`). Each phase finds what an interrupted attempt already
+ * made — by the `job:` tag in the stores and the job id in the catalog — so a retry never makes
+ * a second point.
+ */
+export function backupJobHandler(deps: JobDeps): JobHandler {
+  return async (ctx) => {
+    const { item, vault } = await jobSubject(deps, ctx.job);
+    if (item === undefined) throw new HoldfastError('INTERNAL', 'A backup job needs an item.');
+    if (item.state === 'soft_deleted')
+      throw new HoldfastError(
+        'STATE_CONFLICT',
+        `Item '${item.name}' is deleted; undelete it first.`,
+      );
+    let point = await deps.catalog.points.byJob(ctx.job.id);
+    if (point === undefined) point = await takeSnapshot(deps, ctx, item, vault);
+    else await ctx.skipPhase('snapshot');
+    if (point.vaultRef === null) point = await transfer(deps, ctx, vault, point);
+    else await ctx.skipPhase('transfer');
+    return {
+      result: {
+        point: point.id,
+        files: point.files,
+        bytes: point.bytes,
+        storedBytes: point.storedBytes,
+        tiers: ['snapshot', 'vault'],
+      },
+    };
+  };
+}
+
+async function takeSnapshot(
+  deps: JobDeps,
+  ctx: JobContext,
+  item: ItemRecord,
+  vault: VaultRecord,
+): Promise<PointRecord> {
+  await ctx.startPhase('snapshot');
+  const time = deps.clock.now();
+  const store = await deps.access.openSnapshots(vault, { index: 'strict', create: true });
+  if (store === undefined) throw new HoldfastError('INTERNAL', 'The snapshot store is missing.');
+  const points = await listPoints(store);
+  let snapshot = points.find((p) => p.tags.includes(`job:${ctx.job.id}`));
+  if (snapshot === undefined) {
+    const parent = points.filter((p) => p.tags.includes(`item:${item.id}`)).pop();
+    snapshot = await backupFiles(store, {
+      paths: item.source.paths,
+      excludes: item.source.excludes,
+      oneFileSystem: item.source.oneFileSystem,
+      tags: pointTags(item, ctx.job.id),
+      signal: ctx.signal,
+      ...(parent ? { parent } : {}),
+      onError: (path, error) => ctx.itemError({ path, message: describeError(error) }),
+      onProgress: (p) => ctx.progress('snapshot', { bytes: p.bytes, items: p.files }),
+    });
+  }
+  const record = await recordPoint(deps, item, vault, snapshot, time, ctx.job.id);
+  await ctx.finishPhase('snapshot', { snapshotRef: snapshot.id, point: record.id });
+  return record;
+}
+
+async function recordPoint(
+  deps: JobDeps,
+  item: ItemRecord,
+  vault: VaultRecord,
+  snapshot: Point,
+  time: number,
+  jobId: string,
+): Promise<PointRecord> {
+  const policy =
+    item.policyId === null ? undefined : await deps.catalog.policies.byId(item.policyId);
+  if (policy === undefined)
+    throw new HoldfastError('STATE_CONFLICT', `Item '${item.name}' has no policy.`);
+  const spec = parsePolicySpec(policy.spec);
+  return deps.catalog.transaction(async (catalog) => {
+    const record = await catalog.points.create({
+      itemId: item.id,
+      vaultId: vault.id,
+      time,
+      snapshotRef: snapshot.id,
+      vaultRef: null,
+      consistency: snapshot.consistency,
+      files: snapshot.stats.files,
+      bytes: snapshot.stats.bytes,
+      storedBytes: snapshot.stats.storedBytes,
+      expiresAt: expiryWhenRecorded(
+        time,
+        item.lastSuccessAt ?? undefined,
+        spec.retention,
+        spec.timezone,
+      ),
+      snapshotExpiresAt: time + spec.snapshotDays * DAY_MS,
+      jobId: jobId as PointRecord['jobId'],
+      createdAt: deps.clock.now(),
+    });
+    await catalog.items.update(item.id, { lastBackupAt: deps.clock.now(), lastSuccessAt: time });
+    return record;
+  });
+}
+
+async function transfer(
+  deps: JobDeps,
+  ctx: JobContext,
+  vault: VaultRecord,
+  point: PointRecord,
+): Promise<PointRecord> {
+  await ctx.startPhase('transfer');
+  const store = await deps.access.openSnapshots(vault, { index: 'reading', create: false });
+  const source = store && (await listPoints(store)).find((p) => p.id === point.snapshotRef);
+  if (store === undefined || source === undefined)
+    throw new HoldfastError(
+      'VAULT_INTEGRITY',
+      `The snapshot of point ${point.id} is gone from the snapshot store; it cannot be transferred. Run a new backup.`,
+    );
+  const target = await deps.access.open(vault, { index: 'strict' });
+  let vaultRef = (await listPoints(target)).find((p) => p.tags.includes(`job:${ctx.job.id}`))?.id;
+  if (vaultRef === undefined) {
+    const sealer = createBlobSealer(target.keys.encryption, {
+      level: target.config.compressionLevel,
+    });
+    try {
+      const [copied] = await copyPoints(store, target, [source], {
+        sealer,
+        lockWaitMs: 10 * 60_000,
+        signal: ctx.signal,
+        onProgress: (p) =>
+          ctx.progress('transfer', {
+            bytes: p.bytes,
+            items: p.blobs,
+            totalBytes: source.stats.bytes,
+          }),
+      });
+      vaultRef = copied?.target;
+    } finally {
+      await sealer.close();
+    }
+  }
+  if (vaultRef === undefined) throw new HoldfastError('INTERNAL', 'The copy returned no point.');
+  await deps.catalog.points.update(point.id, { vaultRef });
+  await ctx.finishPhase('transfer', { vaultRef });
+  await refreshVaultUsage(deps.catalog, deps.clock, vault, target, ctx.signal);
+  return { ...point, vaultRef };
+}

@@ -1,0 +1,223 @@
+import type { ItemRecord } from '../catalog/index.js';
+import { HoldfastError } from '../core/index.js';
+import { BACKUP_PHASES, Scheduler } from '../jobs/index.js';
+import type { ItemView, JobView, PointView, ProtectInput, RestoreInput } from './api-model.js';
+import { itemNamed, nameLookup, policyNamed, vaultNamed } from './names.js';
+import { RESTORE_PHASES, type RestoreJobParams } from './restore-job.js';
+import { RETENTION_PHASES } from '../jobs/index.js';
+import type { ServiceDeps } from './service-deps.js';
+import { itemView, jobView, pointView } from './views.js';
+
+const DAY_MS = 86_400_000;
+
+/**
+ * Protected items and their life (docs/concepts.md): protect, change policy, stop (keeping or
+ * deleting data), undelete, resume; back up now; list points; restore.
+ */
+export class ItemService {
+  constructor(private readonly deps: ServiceDeps) {}
+
+  async protect(input: ProtectInput): Promise<ItemView> {
+    const { catalog, clock } = this.deps;
+    if (await catalog.items.byName(input.name))
+      throw new HoldfastError('RESOURCE_EXISTS', `An item named '${input.name}' already exists.`);
+    const vault = await vaultNamed(catalog, input.vault);
+    const policy = await policyNamed(catalog, input.policy);
+    const item = await catalog.items.create({
+      name: input.name,
+      workload: 'files',
+      source: {
+        paths: input.paths,
+        excludes: input.excludes ?? [],
+        oneFileSystem: input.oneFileSystem ?? false,
+      },
+      vaultId: vault.id,
+      policyId: policy.id,
+      nextRunAt: Scheduler.firstRun(policy.spec, clock.now()),
+    });
+    return this.view(item);
+  }
+
+  async list(): Promise<ItemView[]> {
+    const names = await nameLookup(this.deps.catalog);
+    const items = await this.deps.catalog.items.list();
+    return Promise.all(
+      items.map(async (i) =>
+        itemView(i, names, (await this.deps.catalog.points.forItem(i.id)).length),
+      ),
+    );
+  }
+
+  async show(name: string): Promise<ItemView> {
+    return this.view(await itemNamed(this.deps.catalog, name));
+  }
+
+  /** Moves an item to another policy; its next run follows the new schedule. */
+  async setPolicy(name: string, policyName: string): Promise<ItemView> {
+    const item = await itemNamed(this.deps.catalog, name);
+    const policy = await policyNamed(this.deps.catalog, policyName);
+    await this.deps.catalog.items.update(item.id, {
+      policyId: policy.id,
+      ...(item.state === 'protected'
+        ? { nextRunAt: Scheduler.firstRun(policy.spec, this.deps.clock.now()) }
+        : {}),
+    });
+    return this.show(name);
+  }
+
+  /**
+   * Stops protection. Keeping data: no new backups, points stay until their expiry. Deleting
+   * data: the item is soft-deleted and its points are purged after the vault's soft-delete
+   * days — or at once when soft delete is off.
+   */
+  async stop(name: string, deleteData: boolean): Promise<ItemView> {
+    const { catalog, clock } = this.deps;
+    const item = await itemNamed(catalog, name);
+    if (item.state === 'soft_deleted')
+      throw new HoldfastError(
+        'STATE_CONFLICT',
+        `Item '${name}' is already deleted (purge on ${new Date(item.purgeAt ?? 0).toISOString()}).`,
+      );
+    await this.cancelBackups(item);
+    if (!deleteData) {
+      if (item.state === 'stopped')
+        throw new HoldfastError('STATE_CONFLICT', `Protection of '${name}' is already stopped.`);
+      await catalog.items.update(item.id, { state: 'stopped', nextRunAt: null });
+      return this.show(name);
+    }
+    const vault = await catalog.vaults.byId(item.vaultId);
+    const now = clock.now();
+    const softDays = vault && vault.softDelete.state !== 'off' ? vault.softDelete.days : 0;
+    await catalog.items.update(item.id, {
+      state: 'soft_deleted',
+      nextRunAt: null,
+      deletedAt: now,
+      purgeAt: now + softDays * DAY_MS,
+    });
+    if (softDays === 0)
+      await catalog.jobs.create({
+        type: 'retention',
+        trigger: 'system',
+        vaultId: item.vaultId,
+        phases: RETENTION_PHASES,
+        maxRetries: this.deps.jobRetries,
+      });
+    this.deps.kick();
+    return this.show(name);
+  }
+
+  /** Brings a soft-deleted item back, protection stopped with its data kept (as Azure does). */
+  async undelete(name: string): Promise<ItemView> {
+    const item = await itemNamed(this.deps.catalog, name);
+    if (item.state !== 'soft_deleted')
+      throw new HoldfastError(
+        'STATE_CONFLICT',
+        `Item '${name}' is not deleted (state: ${item.state}).`,
+      );
+    await this.deps.catalog.items.update(item.id, {
+      state: 'stopped',
+      deletedAt: null,
+      purgeAt: null,
+    });
+    return this.show(name);
+  }
+
+  /** Resumes protection of a stopped item under its policy. */
+  async resume(name: string): Promise<ItemView> {
+    const { catalog, clock } = this.deps;
+    const item = await itemNamed(catalog, name);
+    if (item.state !== 'stopped')
+      throw new HoldfastError(
+        'STATE_CONFLICT',
+        item.state === 'soft_deleted'
+          ? `Item '${name}' is deleted: undelete it first.`
+          : `Item '${name}' is already protected.`,
+      );
+    const policy = item.policyId === null ? undefined : await catalog.policies.byId(item.policyId);
+    if (policy === undefined)
+      throw new HoldfastError('STATE_CONFLICT', `Item '${name}' has no policy: set one first.`);
+    await catalog.items.update(item.id, {
+      state: 'protected',
+      nextRunAt: Scheduler.firstRun(policy.spec, clock.now()),
+    });
+    return this.show(name);
+  }
+
+  /** Queues a backup now; refused while another backup of the item has not ended. */
+  async backupNow(name: string): Promise<JobView> {
+    const { catalog } = this.deps;
+    const item = await itemNamed(catalog, name);
+    if (item.state !== 'protected')
+      throw new HoldfastError(
+        'STATE_CONFLICT',
+        `Item '${name}' is not protected (state: ${item.state}); resume it first.`,
+      );
+    const active = await catalog.jobs.active('backup', { itemId: item.id });
+    if (active.length > 0)
+      throw new HoldfastError(
+        'STATE_CONFLICT',
+        `A backup of '${name}' is already ${active[0]!.state} (job ${active[0]!.id}).`,
+      );
+    const job = await catalog.jobs.create({
+      type: 'backup',
+      trigger: 'manual',
+      itemId: item.id,
+      vaultId: item.vaultId,
+      phases: BACKUP_PHASES,
+      maxRetries: this.deps.jobRetries,
+    });
+    this.deps.kick();
+    return jobView(job, await nameLookup(catalog));
+  }
+
+  async points(name: string): Promise<PointView[]> {
+    const item = await itemNamed(this.deps.catalog, name);
+    return (await this.deps.catalog.points.forItem(item.id)).map((p) => pointView(p, item.name));
+  }
+
+  /** Queues a restore of one of the item's points (`latest` or an id). */
+  async restore(name: string, input: RestoreInput): Promise<JobView> {
+    const { catalog } = this.deps;
+    const item = await itemNamed(catalog, name);
+    const points = await catalog.points.forItem(item.id);
+    const point =
+      input.point === 'latest' ? points.at(-1) : points.find((p) => p.id === input.point);
+    if (point === undefined)
+      throw new HoldfastError(
+        'POINT_NOT_FOUND',
+        input.point === 'latest'
+          ? `Item '${name}' has no recovery point yet.`
+          : `Item '${name}' has no point ${input.point}; list them with 'holdfast points ${name}'.`,
+      );
+    const params: RestoreJobParams = {
+      point: point.id,
+      target: input.target,
+      ...(input.include ? { include: input.include } : {}),
+      ...(input.exclude ? { exclude: input.exclude } : {}),
+      ...(input.overwrite ? { overwrite: input.overwrite } : {}),
+      ...(input.verify !== undefined ? { verify: input.verify } : {}),
+      ...(input.tier ? { tier: input.tier } : {}),
+    };
+    const job = await catalog.jobs.create({
+      type: 'restore',
+      trigger: 'manual',
+      itemId: item.id,
+      vaultId: item.vaultId,
+      params: { ...params },
+      phases: RESTORE_PHASES,
+      maxRetries: this.deps.jobRetries,
+    });
+    this.deps.kick();
+    return jobView(job, await nameLookup(catalog));
+  }
+
+  private async cancelBackups(item: ItemRecord): Promise<void> {
+    for (const job of await this.deps.catalog.jobs.active('backup', { itemId: item.id }))
+      await this.deps.runner.cancel(job.id).catch(() => undefined);
+  }
+
+  private async view(item: ItemRecord): Promise<ItemView> {
+    const names = await nameLookup(this.deps.catalog);
+    return itemView(item, names, (await this.deps.catalog.points.forItem(item.id)).length);
+  }
+}

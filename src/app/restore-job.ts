@@ -1,0 +1,147 @@
+import type { PointRecord, VaultRecord } from '../catalog/index.js';
+import { describeError, HoldfastError } from '../core/index.js';
+import {
+  acquireLock,
+  createBlobOpener,
+  Restorer,
+  verifyRestore,
+  type OverwriteMode,
+  type Point,
+  type Vault,
+} from '../engine/index.js';
+import type { JobContext, JobHandler } from '../jobs/index.js';
+import { jobSubject, type JobDeps } from './job-deps.js';
+import { listPoints } from './resolve-point.js';
+
+/** Phases of a restore job. */
+export const RESTORE_PHASES = ['restore', 'verify'] as const;
+
+/** Parameters a restore job is queued with (validated by the API before). */
+export interface RestoreJobParams {
+  readonly point: string;
+  readonly target: string;
+  readonly include?: string[];
+  readonly exclude?: string[];
+  readonly overwrite?: OverwriteMode;
+  readonly verify?: boolean;
+  readonly tier?: 'auto' | 'snapshot' | 'vault';
+}
+
+/**
+ * Restores an item's point into a target directory from the fastest tier that holds it: the
+ * local snapshot store when the point is still there, else the vault. An interrupted restore
+ * run again skips what is already correct (the engine's resumable restore).
+ */
+export function restoreJobHandler(deps: JobDeps): JobHandler {
+  return async (ctx) => {
+    const params = ctx.job.params as unknown as RestoreJobParams;
+    const { vault } = await jobSubject(deps, ctx.job);
+    const record = await deps.catalog.points.byId(params.point);
+    if (record === undefined)
+      throw new HoldfastError('POINT_NOT_FOUND', `Point ${params.point} no longer exists.`);
+    const source = await openTier(deps, vault, record, params.tier ?? 'auto');
+    await ctx.startPhase('restore');
+    const lock = await acquireLock(source.vault, {
+      exclusive: false,
+      purpose: 'restore',
+      waitMs: 10 * 60_000,
+      signal: ctx.signal,
+    });
+    try {
+      const progress = await runRestore(ctx, source.vault, source.point, params);
+      await ctx.finishPhase('restore');
+      let verified: { checked: number; bytes: number; mismatches: number } | null = null;
+      if (params.verify) {
+        await ctx.startPhase('verify');
+        verified = await verify(ctx, source.vault, source.point, params);
+        await ctx.finishPhase('verify');
+      } else await ctx.skipPhase('verify');
+      return {
+        result: {
+          point: record.id,
+          tier: source.tier,
+          target: params.target,
+          files: progress.files,
+          dirs: progress.dirs,
+          bytes: progress.bytes,
+          skipped: progress.skipped,
+          verified,
+        },
+      };
+    } finally {
+      await lock.release();
+    }
+  };
+}
+
+async function openTier(
+  deps: JobDeps,
+  vault: VaultRecord,
+  record: PointRecord,
+  tier: 'auto' | 'snapshot' | 'vault',
+): Promise<{ vault: Vault; point: Point; tier: 'snapshot' | 'vault' }> {
+  if (tier !== 'vault' && record.snapshotRef !== null) {
+    const store = await deps.access.openSnapshots(vault, { index: 'reading', create: false });
+    const point = store && (await listPoints(store)).find((p) => p.id === record.snapshotRef);
+    if (store && point) return { vault: store, point, tier: 'snapshot' };
+  }
+  if (tier === 'snapshot')
+    throw new HoldfastError('STATE_CONFLICT', `Point ${record.id} is not in the snapshot tier.`);
+  if (record.vaultRef === null)
+    throw new HoldfastError(
+      'POINT_NOT_FOUND',
+      `Point ${record.id} has reached no tier that is readable.`,
+    );
+  const opened = await deps.access.open(vault, { index: 'reading' });
+  const point = (await listPoints(opened, () => undefined)).find((p) => p.id === record.vaultRef);
+  if (point === undefined)
+    throw new HoldfastError(
+      'POINT_NOT_FOUND',
+      `Point ${record.id} is missing from vault '${vault.name}'. Run a verify job.`,
+    );
+  return { vault: opened, point, tier: 'vault' };
+}
+
+async function runRestore(ctx: JobContext, vault: Vault, point: Point, params: RestoreJobParams) {
+  const opener = createBlobOpener(vault.keys.encryption);
+  const restorer = new Restorer(vault, point, {
+    target: params.target,
+    include: params.include ?? [],
+    exclude: params.exclude ?? [],
+    overwrite: params.overwrite ?? 'if-changed',
+    signal: ctx.signal,
+    opener,
+    onError: (path, error) => ctx.itemError({ path, message: describeError(error) }),
+  });
+  const report = (): void =>
+    ctx.progress('restore', {
+      bytes: restorer.progress.bytes,
+      items: restorer.progress.files,
+      totalBytes: point.stats.bytes,
+      totalItems: point.stats.files,
+    });
+  const timer = setInterval(report, 1000);
+  try {
+    return await restorer.run();
+  } finally {
+    clearInterval(timer);
+    report();
+    await opener.close();
+  }
+}
+
+async function verify(ctx: JobContext, vault: Vault, point: Point, params: RestoreJobParams) {
+  let mismatches = 0;
+  const result = await verifyRestore(
+    vault,
+    point,
+    params.target,
+    { include: params.include ?? [], exclude: params.exclude ?? [] },
+    (path, reason) => {
+      mismatches += 1;
+      ctx.itemError({ path, message: `verify: ${reason}` });
+    },
+    ctx.signal,
+  );
+  return { ...result, mismatches };
+}

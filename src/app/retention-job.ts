@@ -1,0 +1,110 @@
+import type { Catalog, ItemRecord, PointRecord, VaultRecord } from '../catalog/index.js';
+import type { JobContext, JobHandler } from '../jobs/index.js';
+import { jobSubject, type JobDeps } from './job-deps.js';
+import { forgetPointIds, pruneVault } from './vault-maintenance.js';
+import { refreshVaultUsage } from './vault-usage.js';
+
+/** What one retention run decided for a vault. */
+interface RetentionPlan {
+  /** Points leaving every tier: their catalog rows go too. */
+  readonly remove: PointRecord[];
+  /** Points leaving only the snapshot tier (they stay in the vault). */
+  readonly dropSnapshot: PointRecord[];
+  /** Soft-deleted items past their purge date: removed with all their points. */
+  readonly purgeItems: ItemRecord[];
+}
+
+/**
+ * Enforces retention on one vault (docs/retention.md): points past their expiry leave the
+ * vault, snapshots past their snapshot days leave the snapshot store (once the vault holds the
+ * point), soft-deleted items past their purge date go with all their points; then both stores
+ * are pruned. Never: the newest point of a protected item, or any point of a soft-deleted item
+ * before its purge date. The catalog changes only after the stores did, so a run interrupted in
+ * between is finished by the next one.
+ */
+export function retentionJobHandler(deps: JobDeps): JobHandler {
+  return async (ctx) => {
+    const { vault } = await jobSubject(deps, ctx.job);
+    await ctx.startPhase('expire');
+    const plan = await planRetention(deps.catalog, vault, deps.clock.now());
+    const vaultRefs = plan.remove.flatMap((p) => (p.vaultRef ? [p.vaultRef] : []));
+    const snapshotRefs = [...plan.remove, ...plan.dropSnapshot].flatMap((p) =>
+      p.snapshotRef ? [p.snapshotRef] : [],
+    );
+    const target = await deps.access.open(vault, { index: 'none' });
+    const store = await deps.access.openSnapshots(vault, { index: 'none', create: false });
+    await forgetPointIds(target, vaultRefs, ctx.signal);
+    if (store) await forgetPointIds(store, snapshotRefs, ctx.signal);
+    await deps.catalog.transaction(async (catalog) => {
+      for (const point of plan.remove) await catalog.points.delete(point.id);
+      for (const point of plan.dropSnapshot)
+        await catalog.points.update(point.id, { snapshotRef: null });
+      for (const item of plan.purgeItems) await catalog.items.delete(item.id);
+    });
+    await ctx.finishPhase('expire', {
+      removed: plan.remove.length,
+      snapshotsDropped: plan.dropSnapshot.length,
+      itemsPurged: plan.purgeItems.length,
+    });
+    const pruned = await prune(
+      ctx,
+      vaultRefs.length > 0 ? target : undefined,
+      snapshotRefs.length > 0 ? store : undefined,
+    );
+    await target.loadIndex();
+    await refreshVaultUsage(deps.catalog, deps.clock, vault, target, ctx.signal);
+    return {
+      result: {
+        pointsRemoved: plan.remove.length,
+        snapshotsDropped: plan.dropSnapshot.length,
+        itemsPurged: plan.purgeItems.map((i) => i.name),
+        bytesFreed: pruned,
+      },
+    };
+  };
+}
+
+async function planRetention(
+  catalog: Catalog,
+  vault: VaultRecord,
+  now: number,
+): Promise<RetentionPlan> {
+  const purgeItems = (await catalog.items.purgeDue(now)).filter((i) => i.vaultId === vault.id);
+  const purged = new Set<string>(purgeItems.map((i) => i.id));
+  const remove: PointRecord[] = [];
+  const dropSnapshot: PointRecord[] = [];
+  for (const item of purgeItems) remove.push(...(await catalog.points.forItem(item.id)));
+  for (const point of await catalog.points.dueForRetention(vault.id, now)) {
+    if (purged.has(point.itemId)) continue;
+    const item = await catalog.items.byId(point.itemId);
+    const expired =
+      point.expiresAt !== null &&
+      point.expiresAt <= now &&
+      item?.state !== 'soft_deleted' &&
+      !(item?.state === 'protected' && (await catalog.points.newest(item.id))?.id === point.id);
+    if (expired) remove.push(point);
+    else if (
+      point.snapshotRef !== null &&
+      point.vaultRef !== null &&
+      point.snapshotExpiresAt !== null &&
+      point.snapshotExpiresAt <= now
+    )
+      dropSnapshot.push(point);
+  }
+  return { remove, dropSnapshot, purgeItems };
+}
+
+async function prune(
+  ctx: JobContext,
+  ...vaults: Array<Awaited<ReturnType<JobDeps['access']['open']>> | undefined>
+): Promise<number> {
+  await ctx.startPhase('prune');
+  let freed = 0;
+  for (const vault of vaults) {
+    if (vault === undefined) continue;
+    await vault.loadIndex();
+    freed += (await pruneVault(vault, ctx.signal)).bytesFreed;
+  }
+  await ctx.finishPhase('prune', { bytesFreed: freed });
+  return freed;
+}

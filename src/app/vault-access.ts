@@ -1,0 +1,62 @@
+import { join } from 'node:path';
+import type { VaultRecord } from '../catalog/index.js';
+import { HoldfastError, isHoldfastError } from '../core/index.js';
+import { DEFAULT_VAULT_CONFIG, Vault } from '../engine/index.js';
+import { loadIndexForReading, openBackend } from './open-vault.js';
+import { readKeyFile } from './server-keys.js';
+
+/**
+ * Opens the vaults the server manages: each vault through the server's own key file, and its
+ * local snapshot store (the instant-restore tier), a vault of the same format in the data dir.
+ */
+export class VaultAccess {
+  constructor(private readonly dataDir: string) {}
+
+  /** Where the snapshot store of a vault lives. */
+  snapshotLocation(vault: VaultRecord): string {
+    return join(this.dataDir, 'snapshots', vault.id);
+  }
+
+  /** Opens a vault; with `index`, loads it strictly (for work that writes). */
+  async open(
+    vault: VaultRecord,
+    options: { index: 'strict' | 'reading' | 'none' },
+  ): Promise<Vault> {
+    const credential = await readKeyFile(vault.keyFile);
+    const opened = await Vault.open(openBackend(vault.location), credential);
+    if (opened.id !== vault.vaultUid)
+      throw new HoldfastError(
+        'VAULT_INTEGRITY',
+        `The vault at ${vault.location} is not the one registered as '${vault.name}' (its id changed).`,
+      );
+    await loadIndex(opened, options.index);
+    return opened;
+  }
+
+  /** Opens (creating on first use) the snapshot store of a vault. */
+  async openSnapshots(
+    vault: VaultRecord,
+    options: { index: 'strict' | 'reading' | 'none'; create: boolean },
+  ): Promise<Vault | undefined> {
+    const credential = await readKeyFile(vault.keyFile);
+    const backend = openBackend(this.snapshotLocation(vault));
+    let store: Vault;
+    try {
+      store = await Vault.open(backend, credential);
+    } catch (error) {
+      if (!isHoldfastError(error, 'VAULT_NOT_FOUND')) throw error;
+      if (!options.create) return undefined;
+      // Fast over strong: this tier is local, short-lived and backed by the vault itself.
+      store = await Vault.init(backend, credential, {
+        config: { ...DEFAULT_VAULT_CONFIG, compressionLevel: 1 },
+      });
+    }
+    await loadIndex(store, options.index);
+    return store;
+  }
+}
+
+async function loadIndex(vault: Vault, mode: 'strict' | 'reading' | 'none'): Promise<void> {
+  if (mode === 'strict') await vault.loadIndex();
+  else if (mode === 'reading') await loadIndexForReading(vault, () => undefined);
+}

@@ -1,0 +1,131 @@
+import { join, resolve } from 'node:path';
+import type { SoftDeleteState, VaultRecord } from '../catalog/index.js';
+import { HoldfastError, isHoldfastError } from '../core/index.js';
+import { DEFAULT_VAULT_CONFIG, Vault, type Credential } from '../engine/index.js';
+import type { CreateVaultInput, UpdateVaultInput, VaultView } from './api-model.js';
+import { vaultNamed } from './names.js';
+import { openBackend } from './open-vault.js';
+import { createServerKeyFile, readKeyFile } from './server-keys.js';
+import type { ServiceDeps } from './service-deps.js';
+import { vaultView } from './views.js';
+
+/** Soft delete defaults (Azure's): on, 14 days, settable from 14 to 180. */
+export const SOFT_DELETE_DEFAULT = { state: 'on' as SoftDeleteState, days: 14 };
+
+/** Vaults: create or adopt, list, show, change settings, delete. */
+export class VaultService {
+  constructor(private readonly deps: ServiceDeps) {}
+
+  /**
+   * Creates a vault at `location` (default `<data-dir>/vaults/<name>`) unlocked by the given
+   * passphrase or key file, or adopts the vault already there when that credential opens it.
+   * Either way the server adds a key slot of its own for unattended work.
+   */
+  async create(input: CreateVaultInput): Promise<VaultView> {
+    const { catalog, dataDir } = this.deps;
+    if (await catalog.vaults.byName(input.name))
+      throw new HoldfastError('RESOURCE_EXISTS', `A vault named '${input.name}' already exists.`);
+    const location = resolve(input.location ?? join(dataDir, 'vaults', input.name));
+    if ((await catalog.vaults.list()).some((v) => v.location === location))
+      throw new HoldfastError(
+        'RESOURCE_EXISTS',
+        `Vault location ${location} is already registered.`,
+      );
+    const softDelete = checkSoftDelete(SOFT_DELETE_DEFAULT, input.softDelete ?? {});
+    const credential: Credential =
+      input.passphrase !== undefined
+        ? { kind: 'passphrase', passphrase: input.passphrase }
+        : await readKeyFile(input.keyFile ?? '');
+    const backend = openBackend(location);
+    let vault: Vault;
+    try {
+      vault = await Vault.open(backend, credential);
+    } catch (error) {
+      if (!isHoldfastError(error, 'VAULT_NOT_FOUND')) throw error;
+      vault = await Vault.init(backend, credential, {
+        config: {
+          ...DEFAULT_VAULT_CONFIG,
+          compressionLevel: input.compressionLevel ?? DEFAULT_VAULT_CONFIG.compressionLevel,
+        },
+      });
+    }
+    const key = await createServerKeyFile(dataDir, input.name);
+    await vault.addKey(key.credential, `holdfast server (${input.name})`);
+    const record = await catalog.vaults.create({
+      name: input.name,
+      location,
+      keyFile: key.path,
+      vaultUid: vault.id,
+      redundancy: 'lrs',
+      softDelete,
+    });
+    return vaultView(record, 0);
+  }
+
+  /** All vaults. */
+  async list(): Promise<VaultView[]> {
+    const items = await this.deps.catalog.items.list();
+    return (await this.deps.catalog.vaults.list()).map((v) =>
+      vaultView(v, items.filter((i) => i.vaultId === v.id).length),
+    );
+  }
+
+  /** One vault with its usage. */
+  async show(name: string): Promise<VaultView> {
+    const vault = await vaultNamed(this.deps.catalog, name);
+    return vaultView(vault, (await this.deps.catalog.items.list({ vaultId: vault.id })).length);
+  }
+
+  /** Changes soft-delete settings; `always_on` cannot be left. */
+  async update(name: string, input: UpdateVaultInput): Promise<VaultView> {
+    const vault = await vaultNamed(this.deps.catalog, name);
+    const next = checkSoftDelete(vault.softDelete, input.softDelete);
+    await this.deps.catalog.vaults.setSoftDelete(vault.id, next.state, next.days);
+    return this.show(name);
+  }
+
+  /** Deletes a vault from the catalog (its data stays where it is); refused while it holds items. */
+  async remove(name: string): Promise<void> {
+    const vault = await vaultNamed(this.deps.catalog, name);
+    const items = await this.deps.catalog.items.list({ vaultId: vault.id });
+    if (items.length > 0) {
+      const deleted = items.filter((i) => i.state === 'soft_deleted').map((i) => i.name);
+      throw new HoldfastError(
+        'RESOURCE_IN_USE',
+        `Vault '${name}' still holds ${items.length} item(s) (${items.map((i) => i.name).join(', ')})` +
+          (deleted.length
+            ? `, of which soft-deleted: ${deleted.join(', ')} — they are purged on their purge date`
+            : '') +
+          '. Stop protection with --delete-data and wait for the purge first.',
+      );
+    }
+    const active = await this.deps.catalog.jobs.list({
+      vaultId: vault.id,
+      states: ['queued', 'running', 'waiting_retry'],
+    });
+    if (active.length > 0)
+      throw new HoldfastError(
+        'RESOURCE_IN_USE',
+        `Vault '${name}' has ${active.length} job(s) not yet ended.`,
+      );
+    await this.deps.catalog.vaults.delete(vault.id);
+  }
+
+  /** The record behind a name (for other services). */
+  record(name: string): Promise<VaultRecord> {
+    return vaultNamed(this.deps.catalog, name);
+  }
+}
+
+function checkSoftDelete(
+  current: { state: SoftDeleteState; days: number },
+  change: { state?: SoftDeleteState | undefined; days?: number | undefined },
+): { state: SoftDeleteState; days: number } {
+  const state = change.state ?? current.state;
+  if (current.state === 'always_on' && state !== 'always_on')
+    throw new HoldfastError(
+      'SETTING_LOCKED',
+      "Soft delete is 'always_on' on this vault; it cannot be turned off again.",
+    );
+  return { state, days: change.days ?? current.days };
+}

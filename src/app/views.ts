@@ -1,0 +1,150 @@
+import type {
+  ItemRecord,
+  JobRecord,
+  PointRecord,
+  PolicyRecord,
+  TokenRecord,
+  VaultRecord,
+} from '../catalog/index.js';
+import { formatScheduleText, parsePolicySpec, policyTier } from '../jobs/index.js';
+import type {
+  ItemView,
+  JobView,
+  PointView,
+  PolicyView,
+  TokenView,
+  VaultView,
+} from './api-model.js';
+
+/** Epoch ms as ISO-8601, or null. */
+export function iso(ms: number): string;
+export function iso(ms: number | null): string | null;
+export function iso(ms: number | null): string | null {
+  return ms === null ? null : new Date(ms).toISOString();
+}
+
+/** Names of catalog ids, for views that show names instead of ids. */
+export interface NameLookup {
+  vault(id: string | null): string | null;
+  policy(id: string | null): string | null;
+  item(id: string | null): string | null;
+}
+
+export function vaultView(vault: VaultRecord, items: number): VaultView {
+  return {
+    id: vault.id,
+    name: vault.name,
+    location: vault.location,
+    redundancy: vault.redundancy,
+    softDelete: { ...vault.softDelete },
+    usage: { ...vault.usage, refreshedAt: iso(vault.usage.refreshedAt) },
+    items,
+    createdAt: iso(vault.createdAt),
+  };
+}
+
+export function policyView(policy: PolicyRecord, items: number): PolicyView {
+  const spec = parsePolicySpec(policy.spec);
+  return {
+    id: policy.id,
+    name: policy.name,
+    schedule: spec.schedule,
+    scheduleText: formatScheduleText(spec.schedule),
+    timezone: spec.timezone,
+    snapshotDays: spec.snapshotDays,
+    tier: policyTier(spec),
+    retention: { ...spec.retention } as Record<string, number>,
+    items,
+    createdAt: iso(policy.createdAt),
+    updatedAt: iso(policy.updatedAt),
+  };
+}
+
+export function itemView(item: ItemRecord, names: NameLookup, points: number): ItemView {
+  return {
+    id: item.id,
+    name: item.name,
+    workload: item.workload,
+    paths: item.source.paths,
+    excludes: item.source.excludes,
+    vault: names.vault(item.vaultId) ?? item.vaultId,
+    policy: names.policy(item.policyId),
+    state: item.state,
+    nextRunAt: iso(item.nextRunAt),
+    lastBackupAt: iso(item.lastBackupAt),
+    lastSuccessAt: iso(item.lastSuccessAt),
+    deletedAt: iso(item.deletedAt),
+    purgeAt: iso(item.purgeAt),
+    points,
+    createdAt: iso(item.createdAt),
+  };
+}
+
+export function pointView(point: PointRecord, itemName: string): PointView {
+  const tiers: Array<'snapshot' | 'vault'> = [];
+  if (point.snapshotRef !== null) tiers.push('snapshot');
+  if (point.vaultRef !== null) tiers.push('vault');
+  return {
+    id: point.id,
+    item: itemName,
+    time: iso(point.time),
+    tiers,
+    consistency: point.consistency,
+    files: point.files,
+    bytes: point.bytes,
+    storedBytes: point.storedBytes,
+    expiresAt: iso(point.expiresAt),
+    snapshotExpiresAt: iso(point.snapshotExpiresAt),
+  };
+}
+
+// Per-item errors shown in a job view; the full count is `errorCount`.
+const ERRORS_SHOWN = 100;
+
+export function jobView(job: JobRecord, names: NameLookup): JobView {
+  const errorCount =
+    typeof job.result?.['errorCount'] === 'number' ? job.result['errorCount'] : job.errors.length;
+  return {
+    id: job.id,
+    type: job.type,
+    state: job.state,
+    trigger: job.trigger,
+    item: names.item(job.itemId),
+    vault: names.vault(job.vaultId),
+    params: job.params,
+    phases: job.phases.map((p) => ({
+      name: p.name,
+      state: p.state,
+      startedAt: iso(p.startedAt ?? null),
+      endedAt: iso(p.endedAt ?? null),
+      progress: p.progress ?? null,
+    })),
+    result: job.result,
+    errorCount,
+    errors: job.errors.slice(0, ERRORS_SHOWN),
+    attempts: job.attempts.map((a) => ({
+      startedAt: iso(a.startedAt),
+      endedAt: iso(a.endedAt),
+      outcome: a.outcome,
+      error: a.error,
+    })),
+    retryCount: job.retryCount,
+    maxRetries: job.maxRetries,
+    runAfter: iso(job.runAfter),
+    cancelRequested: job.cancelRequested,
+    createdAt: iso(job.createdAt),
+    startedAt: iso(job.startedAt),
+    endedAt: iso(job.endedAt),
+  };
+}
+
+export function tokenView(token: TokenRecord, secret?: string): TokenView {
+  return {
+    id: token.id,
+    name: token.name,
+    createdAt: iso(token.createdAt),
+    lastUsedAt: iso(token.lastUsedAt),
+    revokedAt: iso(token.revokedAt),
+    ...(secret !== undefined ? { token: secret } : {}),
+  };
+}
