@@ -5,6 +5,9 @@ import { policyNamed } from './names.js';
 import type { ServiceDeps } from './service-deps.js';
 import { policyView } from './views.js';
 
+/** Instant-restore snapshots are kept 2 days unless a policy says otherwise (Azure's default). */
+export const DEFAULT_SNAPSHOT_DAYS = 2;
+
 /** Turns the API's policy body (schedule as object or text) into a validated spec. */
 export function policySpecOf(body: PolicyBody): PolicySpec {
   const schedule =
@@ -13,7 +16,7 @@ export function policySpecOf(body: PolicyBody): PolicySpec {
     schedule,
     retention: body.retention,
     ...(body.timezone !== undefined ? { timezone: body.timezone } : {}),
-    ...(body.snapshotDays !== undefined ? { snapshotDays: body.snapshotDays } : {}),
+    snapshotDays: body.snapshotDays ?? DEFAULT_SNAPSHOT_DAYS,
   });
 }
 

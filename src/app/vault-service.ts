@@ -2,12 +2,13 @@ import { join, resolve } from 'node:path';
 import type { SoftDeleteState, VaultRecord } from '../catalog/index.js';
 import { HoldfastError, isHoldfastError } from '../core/index.js';
 import { DEFAULT_VAULT_CONFIG, Vault, type Credential } from '../engine/index.js';
-import type { CreateVaultInput, UpdateVaultInput, VaultView } from './api-model.js';
-import { vaultNamed } from './names.js';
+import type { CreateVaultInput, JobView, UpdateVaultInput, VaultView } from './api-model.js';
+import { nameLookup, vaultNamed } from './names.js';
+import { VERIFY_PHASES } from './verify-job.js';
 import { openBackend } from './open-vault.js';
 import { createServerKeyFile, readKeyFile } from './server-keys.js';
 import type { ServiceDeps } from './service-deps.js';
-import { vaultView } from './views.js';
+import { jobView, vaultView } from './views.js';
 
 /** Soft delete defaults (Azure's): on, 14 days, settable from 14 to 180. */
 export const SOFT_DELETE_DEFAULT = { state: 'on' as SoftDeleteState, days: 14 };
@@ -109,6 +110,21 @@ export class VaultService {
         `Vault '${name}' has ${active.length} job(s) not yet ended.`,
       );
     await this.deps.catalog.vaults.delete(vault.id);
+  }
+
+  /** Queues a verify job reading `readDataPercent` of the packs. */
+  async verify(name: string, readDataPercent: number): Promise<JobView> {
+    const vault = await vaultNamed(this.deps.catalog, name);
+    const job = await this.deps.catalog.jobs.create({
+      type: 'verify',
+      trigger: 'manual',
+      vaultId: vault.id,
+      params: { readDataPercent },
+      phases: VERIFY_PHASES,
+      maxRetries: 0,
+    });
+    this.deps.kick();
+    return jobView(job, await nameLookup(this.deps.catalog));
   }
 
   /** The record behind a name (for other services). */

@@ -1,0 +1,84 @@
+import { z } from 'zod';
+import {
+  CREATE_VAULT_INPUT,
+  NAME,
+  UPDATE_VAULT_INPUT,
+  type ControlPlane,
+} from '../../app/index.js';
+import { defineRoute, type Route } from '../route.js';
+
+const BY_NAME = z.object({ name: NAME });
+const VERIFY_INPUT = z
+  .object({ readDataPercent: z.number().min(0).max(100).optional() })
+  .strict()
+  .optional();
+
+/** `/api/vaults`: create or adopt, list, show, settings, delete, verify. */
+export function vaultRoutes(plane: ControlPlane): Route[] {
+  return [
+    defineRoute({
+      method: 'POST',
+      url: '/api/vaults',
+      operationId: 'createVault',
+      summary: 'Create a vault (or adopt the vault already at the location)',
+      description:
+        'Unlocked by `passphrase` or `keyFile` (a path on the server). The server adds a key slot of its own for unattended work; the given credential stays the way in without the server.',
+      tags: ['vaults'],
+      body: CREATE_VAULT_INPUT,
+      status: 201,
+      handler: ({ body }) => plane.vaults.create(body),
+    }),
+    defineRoute({
+      method: 'GET',
+      url: '/api/vaults',
+      operationId: 'listVaults',
+      summary: 'List vaults with their usage',
+      tags: ['vaults'],
+      handler: async () => ({ data: await plane.vaults.list() }),
+    }),
+    defineRoute({
+      method: 'GET',
+      url: '/api/vaults/:name',
+      operationId: 'getVault',
+      summary: 'Show a vault: location, soft-delete settings, usage',
+      tags: ['vaults'],
+      params: BY_NAME,
+      handler: ({ params }) => plane.vaults.show(params.name),
+    }),
+    defineRoute({
+      method: 'PATCH',
+      url: '/api/vaults/:name',
+      operationId: 'updateVault',
+      summary: "Change a vault's soft-delete settings",
+      description: '`always_on` cannot be turned off again (SETTING_LOCKED).',
+      tags: ['vaults'],
+      params: BY_NAME,
+      body: UPDATE_VAULT_INPUT,
+      handler: ({ params, body }) => plane.vaults.update(params.name, body),
+    }),
+    defineRoute({
+      method: 'DELETE',
+      url: '/api/vaults/:name',
+      operationId: 'deleteVault',
+      summary: 'Remove a vault from the server (its data stays at its location)',
+      description: 'Refused while the vault holds items, soft-deleted data or unfinished jobs.',
+      tags: ['vaults'],
+      params: BY_NAME,
+      status: 204,
+      handler: async ({ params }) => {
+        await plane.vaults.remove(params.name);
+      },
+    }),
+    defineRoute({
+      method: 'POST',
+      url: '/api/vaults/:name/verify',
+      operationId: 'verifyVault',
+      summary: 'Queue a verify job: structure check plus reading a share of the packs',
+      tags: ['vaults', 'jobs'],
+      params: BY_NAME,
+      body: VERIFY_INPUT,
+      status: 202,
+      handler: ({ params, body }) => plane.vaults.verify(params.name, body?.readDataPercent ?? 10),
+    }),
+  ];
+}
