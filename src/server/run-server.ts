@@ -3,11 +3,7 @@ import { ControlPlane } from '../app/index.js';
 import { ManualClock, systemClock, HoldfastError } from '../core/index.js';
 import { ControlPlaneMetrics } from './control-plane-metrics.js';
 import { buildHttpServer } from './http-server.js';
-import { adminRoutes } from './routes/admin-routes.js';
-import { itemRoutes } from './routes/item-routes.js';
-import { jobRoutes } from './routes/job-routes.js';
-import { policyRoutes } from './routes/policy-routes.js';
-import { vaultRoutes } from './routes/vault-routes.js';
+import { apiRoutes } from './routes/api-routes.js';
 
 /** How `holdfast server` is started. */
 export interface ServerOptions {
@@ -54,13 +50,7 @@ export async function runServer(options: ServerOptions): Promise<RunningServer> 
   });
   metrics.attach(plane);
   const http = buildHttpServer({
-    routes: [
-      ...vaultRoutes(plane),
-      ...policyRoutes(plane),
-      ...itemRoutes(plane),
-      ...jobRoutes(plane),
-      ...adminRoutes(plane),
-    ],
+    routes: apiRoutes(plane),
     authenticate: async (secret) => {
       const token = await plane.authenticate(secret);
       return token && { tokenId: token.id, name: token.name };
