@@ -1,9 +1,15 @@
 import { Command, CommanderError } from 'commander';
 import { registerBackup } from './commands/backup.js';
 import { registerBrowse } from './commands/browse.js';
+import { registerItems } from './commands/items.js';
+import { registerJobs } from './commands/jobs.js';
 import { registerKeys } from './commands/keys.js';
 import { registerMaintenance } from './commands/maintenance.js';
+import { registerPolicies } from './commands/policies.js';
 import { registerRestore } from './commands/restore.js';
+import { registerServer } from './commands/server.js';
+import { registerTokens } from './commands/tokens.js';
+import { registerVaults } from './commands/vaults.js';
 import { CommandContext, EXIT, reportError, type GlobalOptions } from './context.js';
 
 /**
@@ -26,17 +32,43 @@ export async function main(argv: string[]): Promise<number> {
   const program = new Command('holdfast')
     .description('Holdfast: encrypted, deduplicated backups you can restore exactly.')
     .version('0.1.0')
-    .option('--vault <location>', 'vault location (default: $HOLDFAST_VAULT)')
+    .option(
+      '--vault <location>',
+      'direct access to the vault at this location, without the server (default: $HOLDFAST_VAULT)',
+    )
     .option('--key-file <file>', 'open the vault with a key file instead of a passphrase')
+    .option(
+      '--server <url>',
+      'the Holdfast server (default: $HOLDFAST_SERVER or http://127.0.0.1:8440)',
+    )
+    .option(
+      '--token-file <file>',
+      'API token for the server (default: $HOLDFAST_TOKEN, else <data-dir>/admin.token)',
+    )
+    .option(
+      '--data-dir <dir>',
+      "the server's data directory (default: $HOLDFAST_DATA_DIR or ~/.local/share/holdfast)",
+    )
     .option('--json', 'machine-readable output on stdout')
     .option('--json-progress', 'progress as JSON lines on stderr')
     .option('-q, --quiet', 'no progress, no informational output')
     .option('--debug', 'show the cause chain of errors')
     .addHelpText(
       'after',
-      '\nThe passphrase comes from HOLDFAST_PASSWORD, HOLDFAST_PASSWORD_FILE, or a prompt on a terminal.\n' +
-        'Exit codes: 0 ok, 1 error, 2 usage, 3 completed with warnings, 4 damage found, 130 interrupted.\n' +
-        "Start with 'holdfast init', then 'holdfast backup <path>'; 'holdfast <command> --help' explains each command.",
+      '\nTwo ways to work:\n' +
+        '  Through the server (no --vault, no HOLDFAST_VAULT): start `holdfast server`, then name things:\n' +
+        '    holdfast vault create main --location /srv/backup/main\n' +
+        "    holdfast policy create nightly --schedule 'daily 02:00' --retain-daily 30\n" +
+        '    holdfast protect /etc /home --vault main --policy nightly --name web01\n' +
+        '    holdfast backup-now web01 --wait; holdfast points web01\n' +
+        '    holdfast restore web01 --point latest --target /tmp/r --wait\n' +
+        '  Directly on a vault (--vault <location> or HOLDFAST_VAULT), when no server or catalog is left:\n' +
+        '    holdfast --vault /srv/backup/main points\n' +
+        '    holdfast --vault /srv/backup/main restore latest --target /tmp/r\n' +
+        '  A vault NAME is what the server knows; its LOCATION is the directory --vault opens directly.\n' +
+        '\nThe passphrase comes from HOLDFAST_PASSWORD, HOLDFAST_PASSWORD_FILE, or a prompt on a terminal.\n' +
+        'Exit codes: 0 ok, 1 error, 2 usage, 3 completed with warnings, 4 damage found, 130 interrupted or cancelled.\n' +
+        "'holdfast <command> --help' explains each command.",
     )
     .exitOverride()
     .configureOutput({ writeErr: (text) => process.stderr.write(text) });
@@ -55,6 +87,12 @@ export async function main(argv: string[]): Promise<number> {
       process.off('SIGTERM', onSignal);
     }
   };
+  registerServer(program, run);
+  registerVaults(program, run);
+  registerPolicies(program, run);
+  registerItems(program, run);
+  registerJobs(program, run);
+  registerTokens(program, run);
   registerKeys(program, run);
   registerBackup(program, run);
   registerRestore(program, run);

@@ -9,6 +9,11 @@ export interface ProgressSample {
   readonly totalBytes?: number | undefined;
   readonly errors: number;
   readonly current?: string | undefined;
+  /** Time the work has run, when the worker knows better than this process (a server job). */
+  readonly elapsedSeconds?: number | undefined;
+  /** Rate and ETA as the worker measured them; otherwise computed here from the counters. */
+  readonly bytesPerSecond?: number | undefined;
+  readonly etaSeconds?: number | undefined;
 }
 
 /** How progress is shown: a redrawn terminal line, JSON lines on stderr, or nothing. */
@@ -49,12 +54,13 @@ export class ProgressReporter {
 
   private render(): void {
     const s = this.sample();
-    const elapsed = (Date.now() - this.started) / 1000;
-    const rate = elapsed > 0 ? s.bytes / elapsed : 0;
+    const elapsed = s.elapsedSeconds ?? (Date.now() - this.started) / 1000;
+    const rate = s.bytesPerSecond ?? (elapsed > 0 ? s.bytes / elapsed : 0);
     const eta =
-      s.totalBytes !== undefined && rate > 0
+      s.etaSeconds ??
+      (s.totalBytes !== undefined && rate > 0
         ? Math.max(0, (s.totalBytes - s.bytes) / rate)
-        : undefined;
+        : undefined);
     if (this.mode === 'json') {
       process.stderr.write(
         JSON.stringify({

@@ -9,18 +9,30 @@ import {
   type Point,
   type TreeNode,
 } from '../../engine/index.js';
-import { EXIT, type CommandContext } from '../context.js';
-
-type Runner = (fn: (ctx: CommandContext) => Promise<number>) => Promise<void>;
+import { EXIT, type CommandContext, type Runner } from '../context.js';
+import { POINTS_HELP, serverPoints } from './item-points.js';
 
 /** Registers `points`, `ls` and `diff`: looking at what a vault holds. */
 export function registerBrowse(program: Command, run: Runner): void {
   program
     .command('points')
-    .summary('list recovery points')
-    .option('--host <name>', 'only points of this host')
-    .option('--tag <tag>', 'only points with this tag')
-    .action((flags: { host?: string; tag?: string }) => run((ctx) => points(ctx, flags)));
+    .summary('list recovery points: of a protected item (server), or in a vault (direct)')
+    .description(
+      'Without a vault location, lists the points of the protected item <item> as the server knows them ' +
+        '(ids to pass to restore --point). With --vault <location> or HOLDFAST_VAULT, reads the vault ' +
+        'directly and lists every point in it, no server needed.',
+    )
+    .argument('[item]', 'protected item (server form)')
+    .option('--host <name>', 'direct form: only points of this host')
+    .option('--tag <tag>', 'direct form: only points with this tag')
+    .addHelpText('after', POINTS_HELP)
+    .action((item: string | undefined, flags: { host?: string; tag?: string }) =>
+      run((ctx) =>
+        item === undefined && ctx.vaultLocationSource !== undefined
+          ? points(ctx, flags)
+          : serverPoints(ctx, item, flags),
+      ),
+    );
 
   program
     .command('ls')

@@ -9,62 +9,92 @@ import {
   verifyRestore,
   type OverwriteMode,
 } from '../../engine/index.js';
-import { EXIT, type CommandContext } from '../context.js';
+import { EXIT, type CommandContext, type Runner } from '../context.js';
+import { collect } from '../flags.js';
 import { ProgressReporter } from '../progress.js';
+import {
+  refuseServerRestoreFlags,
+  RESTORE_HELP,
+  serverRestore,
+  type ServerRestoreFlags,
+} from './item-points.js';
 
-interface RestoreFlags {
-  target: string;
-  include: string[];
-  exclude: string[];
-  verify?: boolean;
-  overwrite: string;
+interface RestoreFlags extends ServerRestoreFlags {
   host?: string;
 }
 
 /** Registers `holdfast restore`. */
-export function registerRestore(
-  program: Command,
-  run: (fn: (ctx: CommandContext) => Promise<number>) => Promise<void>,
-): void {
+export function registerRestore(program: Command, run: Runner): void {
   program
     .command('restore')
     .summary('restore a recovery point into a directory')
     .description(
-      'Restores a recovery point (or part of it) under --target, recreating the absolute paths that were backed ' +
+      'Without a vault location, asks the server to restore a point of the protected item <item> ' +
+        '(--point <id|latest>) as a job; --wait follows it to its end. With --vault <location> or ' +
+        'HOLDFAST_VAULT, restores directly from the vault, in this process, no server needed: then the argument ' +
+        'is the point.\n\n' +
+        'Restores a recovery point (or part of it) under --target, recreating the absolute paths that were backed ' +
         'up below it. Restores sparse files as sparse, hard links, symlinks, empty directories, modes, times and ' +
         '(as root) ownership. Nothing is ever written outside the target. Entries that cannot be restored are ' +
         'listed and the restore goes on (exit code 3). Running the same restore again after an interruption ' +
         'skips files that are already complete (--overwrite if-changed, the default).',
     )
-    .argument('<point>', "'latest' or a point id (or a unique prefix of one)")
+    .argument(
+      '<item|point>',
+      "server form: the protected item; direct form: 'latest' or a point id (or a unique prefix)",
+    )
     .requiredOption('--target <dir>', 'directory to restore into (created if missing)')
     .option('--include <glob>', 'restore only matching entries (repeatable)', collect, [])
     .option('--exclude <glob>', 'leave out matching entries (repeatable)', collect, [])
     .option(
       '--overwrite <mode>',
-      `existing files: ${OVERWRITE_MODES.join(' | ')} (if-changed compares size and mtime)`,
-      'if-changed',
+      `existing files: ${OVERWRITE_MODES.join(' | ')} (default if-changed: compares size and mtime)`,
     )
     .option('--verify', 'read back everything written and compare it with the point')
-    .option('--host <name>', "with 'latest': the newest point of this host")
+    .option('--point <id|latest>', 'server form: which point of the item')
+    .option(
+      '--tier <tier>',
+      'server form: auto | snapshot | vault (default: the fastest that has it)',
+    )
+    .option('--wait', 'server form: follow the restore job until it ends')
+    .option('--host <name>', "direct form, with 'latest': the newest point of this host")
     .addHelpText(
       'after',
-      "\nExamples:\n  holdfast restore latest --target /tmp/r\n  holdfast restore 3fa2c1 --target /srv/restore --include '/etc/nginx/**' --verify",
+      `${RESTORE_HELP}\n\nExamples:\n` +
+        '  holdfast restore www --point latest --target /tmp/r --wait\n' +
+        "  holdfast restore www --point rp_3fa2c1 --target /srv/restore --include '/etc/nginx/**' --verify\n" +
+        '  holdfast --vault /srv/backup/main restore latest --target /tmp/r   # no server',
     )
-    .action((point: string, flags: RestoreFlags) => run((ctx) => restore(ctx, point, flags)));
+    .action((arg: string, flags: RestoreFlags) =>
+      run((ctx) => {
+        if (ctx.vaultLocationSource === undefined) {
+          if (flags.host !== undefined) {
+            throw new HoldfastError(
+              'USAGE_INVALID',
+              '--host narrows latest among the points of a vault read directly (--vault <location>); the server form takes --point.',
+            );
+          }
+          checkOverwrite(flags.overwrite);
+          return serverRestore(ctx, arg, flags);
+        }
+        refuseServerRestoreFlags(ctx, flags);
+        return restore(ctx, arg, flags);
+      }),
+    );
 }
 
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
-}
-
-async function restore(ctx: CommandContext, ref: string, flags: RestoreFlags): Promise<number> {
-  if (!OVERWRITE_MODES.includes(flags.overwrite as OverwriteMode)) {
+function checkOverwrite(mode: string | undefined): void {
+  if (mode !== undefined && !OVERWRITE_MODES.includes(mode as OverwriteMode)) {
     throw new HoldfastError(
       'USAGE_INVALID',
       `--overwrite must be one of ${OVERWRITE_MODES.join(', ')}.`,
     );
   }
+}
+
+async function restore(ctx: CommandContext, ref: string, flags: RestoreFlags): Promise<number> {
+  checkOverwrite(flags.overwrite);
+  const overwrite = (flags.overwrite ?? 'if-changed') as OverwriteMode;
   const vault = await ctx.openVaultForReading();
   const point = resolvePoint(
     await ctx.readablePoints(vault),
@@ -84,7 +114,7 @@ async function restore(ctx: CommandContext, ref: string, flags: RestoreFlags): P
     const restorer = new Restorer(vault, point, {
       target: flags.target,
       ...filter,
-      overwrite: flags.overwrite as OverwriteMode,
+      overwrite,
       signal: ctx.signal,
       opener,
       onError: (path, error) => {

@@ -1,0 +1,152 @@
+import type {
+  CreatePolicyInput,
+  CreateVaultInput,
+  ItemView,
+  JobView,
+  ListView,
+  PointView,
+  PolicyBody,
+  PolicyView,
+  ProtectInput,
+  RestoreInput,
+  StopItemInput,
+  TokenView,
+  UpdateVaultInput,
+  VaultView,
+} from '../app/index.js';
+import type { ApiTransport } from './api-transport.js';
+
+/** Filters of `GET /api/jobs`. */
+export interface JobFilter {
+  readonly item?: string | undefined;
+  readonly state?: string | undefined;
+  readonly type?: string | undefined;
+  readonly limit?: number | undefined;
+}
+
+/** A name or id as one URL path segment. */
+function seg(value: string): string {
+  return encodeURIComponent(value);
+}
+
+/**
+ * The REST API of `holdfast server`, one method per call, typed with the API's own request and
+ * view types (docs/cli.md lists which command uses which call).
+ */
+export class ApiClient {
+  constructor(private readonly http: ApiTransport) {}
+
+  /** The server's base URL. */
+  get url(): string {
+    return this.http.access.url;
+  }
+
+  createVault(input: CreateVaultInput): Promise<VaultView> {
+    return this.http.request('POST', '/api/vaults', input);
+  }
+
+  listVaults(): Promise<ListView<VaultView>> {
+    return this.http.request('GET', '/api/vaults');
+  }
+
+  getVault(name: string): Promise<VaultView> {
+    return this.http.request('GET', `/api/vaults/${seg(name)}`);
+  }
+
+  updateVault(name: string, input: UpdateVaultInput): Promise<VaultView> {
+    return this.http.request('PATCH', `/api/vaults/${seg(name)}`, input);
+  }
+
+  deleteVault(name: string): Promise<void> {
+    return this.http.request('DELETE', `/api/vaults/${seg(name)}`);
+  }
+
+  createPolicy(input: CreatePolicyInput): Promise<PolicyView> {
+    return this.http.request('POST', '/api/policies', input);
+  }
+
+  listPolicies(): Promise<ListView<PolicyView>> {
+    return this.http.request('GET', '/api/policies');
+  }
+
+  getPolicy(name: string): Promise<PolicyView> {
+    return this.http.request('GET', `/api/policies/${seg(name)}`);
+  }
+
+  replacePolicy(name: string, body: PolicyBody): Promise<PolicyView> {
+    return this.http.request('PUT', `/api/policies/${seg(name)}`, body);
+  }
+
+  deletePolicy(name: string): Promise<void> {
+    return this.http.request('DELETE', `/api/policies/${seg(name)}`);
+  }
+
+  protect(input: ProtectInput): Promise<ItemView> {
+    return this.http.request('POST', '/api/items', input);
+  }
+
+  listItems(): Promise<ListView<ItemView>> {
+    return this.http.request('GET', '/api/items');
+  }
+
+  getItem(name: string): Promise<ItemView> {
+    return this.http.request('GET', `/api/items/${seg(name)}`);
+  }
+
+  setItemPolicy(name: string, policy: string): Promise<ItemView> {
+    return this.http.request('PATCH', `/api/items/${seg(name)}`, { policy });
+  }
+
+  stopItem(name: string, input: StopItemInput): Promise<ItemView> {
+    return this.http.request('POST', `/api/items/${seg(name)}/stop`, input);
+  }
+
+  undeleteItem(name: string): Promise<ItemView> {
+    return this.http.request('POST', `/api/items/${seg(name)}/undelete`);
+  }
+
+  resumeItem(name: string): Promise<ItemView> {
+    return this.http.request('POST', `/api/items/${seg(name)}/resume`);
+  }
+
+  backupNow(name: string): Promise<JobView> {
+    return this.http.request('POST', `/api/items/${seg(name)}/backup`);
+  }
+
+  listPoints(name: string): Promise<ListView<PointView>> {
+    return this.http.request('GET', `/api/items/${seg(name)}/points`);
+  }
+
+  restore(name: string, input: RestoreInput): Promise<JobView> {
+    return this.http.request('POST', `/api/items/${seg(name)}/restore`, input);
+  }
+
+  listJobs(filter: JobFilter = {}): Promise<ListView<JobView>> {
+    const query = new URLSearchParams();
+    for (const [key, value] of Object.entries(filter)) {
+      if (value !== undefined) query.set(key, String(value));
+    }
+    const text = query.toString();
+    return this.http.request('GET', `/api/jobs${text ? `?${text}` : ''}`);
+  }
+
+  getJob(id: string): Promise<JobView> {
+    return this.http.request('GET', `/api/jobs/${seg(id)}`);
+  }
+
+  cancelJob(id: string): Promise<JobView> {
+    return this.http.request('POST', `/api/jobs/${seg(id)}/cancel`);
+  }
+
+  listTokens(): Promise<ListView<TokenView>> {
+    return this.http.request('GET', '/api/tokens');
+  }
+
+  createToken(name: string): Promise<TokenView> {
+    return this.http.request('POST', '/api/tokens', { name });
+  }
+
+  revokeToken(id: string): Promise<void> {
+    return this.http.request('DELETE', `/api/tokens/${seg(id)}`);
+  }
+}

@@ -1,0 +1,78 @@
+import type { Command } from 'commander';
+import { EXIT, type CommandContext, type Runner } from '../context.js';
+import { localTime, table } from '../format.js';
+
+/** Registers `token create|list|revoke`: API tokens of the server. */
+export function registerTokens(program: Command, run: Runner): void {
+  const token = program
+    .command('token')
+    .summary('manage API tokens (for scripts, other hosts, the web console)')
+    .description(
+      'Bearer tokens for the REST API. The CLI takes its token from HOLDFAST_TOKEN, else --token-file, else ' +
+        '<data-dir>/admin.token (written by the server on its first start).',
+    );
+
+  token
+    .command('create')
+    .summary('create a token; its secret is shown only once')
+    .argument('<name>', 'what the token is for, e.g. ci or web02')
+    .addHelpText(
+      'after',
+      '\nExamples:\n' +
+        '  holdfast token create ci\n' +
+        '  holdfast --json token create web02 | jq -r .token > web02.token   # then: --token-file web02.token',
+    )
+    .action((name: string) => run((ctx) => create(ctx, name)));
+
+  token
+    .command('list')
+    .summary('list tokens (never their secrets)')
+    .action(() => run(list));
+
+  token
+    .command('revoke')
+    .summary('revoke a token: requests with it are refused from now on')
+    .argument('<id>', 'token id (from token list)')
+    .action((id: string) =>
+      run(async (ctx) => {
+        await (await ctx.api()).revokeToken(id);
+        if (ctx.options.json) ctx.json({ id, revoked: true });
+        else ctx.say(`token ${id} revoked`);
+        return EXIT.ok;
+      }),
+    );
+}
+
+async function create(ctx: CommandContext, name: string): Promise<number> {
+  const view = await (await ctx.api()).createToken(name);
+  if (ctx.options.json) {
+    ctx.json(view);
+    return EXIT.ok;
+  }
+  // The new secret is this command's output, so it is printed even with --quiet.
+  process.stdout.write(
+    `token ${view.id} created for ${view.name}; its secret is shown only now:\n${view.token ?? ''}\n`,
+  );
+  return EXIT.ok;
+}
+
+async function list(ctx: CommandContext): Promise<number> {
+  const answer = await (await ctx.api()).listTokens();
+  if (ctx.options.json) {
+    ctx.json(answer);
+    return EXIT.ok;
+  }
+  if (answer.data.length === 0) {
+    ctx.say('no tokens');
+    return EXIT.ok;
+  }
+  const rows = answer.data.map((t) => [
+    t.id,
+    t.name,
+    localTime(t.createdAt),
+    localTime(t.lastUsedAt),
+    localTime(t.revokedAt),
+  ]);
+  for (const line of table(['ID', 'NAME', 'CREATED', 'LAST USED', 'REVOKED'], rows)) ctx.say(line);
+  return EXIT.ok;
+}

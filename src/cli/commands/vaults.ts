@@ -1,0 +1,218 @@
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import type { CreateVaultInput, VaultView } from '../../app/index.js';
+import { HoldfastError } from '../../core/index.js';
+import { EXIT, type CommandContext, type Runner } from '../context.js';
+import { mainSources, readCredential } from '../credentials.js';
+import { defined, vaultName, wholeNumber } from '../flags.js';
+import { bytesCell, details, localTime, table } from '../format.js';
+
+interface SoftDeleteFlags {
+  softDelete?: string;
+  softDeleteDays?: string;
+}
+
+interface CreateFlags extends SoftDeleteFlags {
+  location?: string;
+  compression?: string;
+}
+
+const SOFT_DELETE_HELP = 'on | off | always-on (always-on can never be turned off again)';
+
+/** Registers `vault create|list|show|update|delete`: vaults the server knows by name. */
+export function registerVaults(program: Command, run: Runner): void {
+  const vault = program
+    .command('vault')
+    .summary('manage the vaults of the server, by name')
+    .description(
+      'Vaults the server knows, each by a NAME. A vault also has a LOCATION (the directory its data is in); ' +
+        'the name is what server commands take (protect --vault <name>), the location is what direct access ' +
+        'takes (--vault <location> with backup, points, restore… when no server is available).',
+    );
+
+  vault
+    .command('create')
+    .summary('create a vault (or adopt an existing one at --location) and name it')
+    .description(
+      'Creates an encrypted vault named <name> at --location (default: <data-dir>/vaults/<name> on the server), ' +
+        'or adopts an existing vault found there. The passphrase comes from HOLDFAST_PASSWORD, ' +
+        'HOLDFAST_PASSWORD_FILE or a prompt, and is sent to the server, which keeps what it needs to unlock the ' +
+        'vault; --key-file names a key file on the server host instead. Keep the passphrase or key file: with ' +
+        "it and the location alone, 'holdfast --vault <location> restore' works without the server.",
+    )
+    .argument('<name>', 'name of the vault on the server')
+    .option('--location <dir>', 'directory of the vault (relative paths are made absolute here)')
+    .option('--soft-delete <state>', SOFT_DELETE_HELP)
+    .option('--soft-delete-days <n>', 'days deleted backup data stays recoverable (14-180)')
+    .option('--compression <level>', 'zstd level 1-19 (default 3)')
+    .option('--key-file <file>', 'unlock with this key file on the server host, not a passphrase')
+    .addHelpText(
+      'after',
+      '\nExamples:\n' +
+        '  holdfast vault create main --location /srv/backup/main\n' +
+        '  holdfast vault create offsite --location /mnt/usb/vault --soft-delete always-on --soft-delete-days 30\n' +
+        '  HOLDFAST_PASSWORD_FILE=/root/vault.pass holdfast vault create main',
+    )
+    .action((name: string, flags: CreateFlags) => run((ctx) => create(ctx, name, flags)));
+
+  vault
+    .command('list')
+    .summary('list vaults with their usage')
+    .action(() => run(list));
+
+  vault
+    .command('show')
+    .summary('show one vault')
+    .argument('<name>', 'vault name')
+    .action((name: string) =>
+      run(async (ctx) => printVault(ctx, await (await ctx.api()).getVault(name))),
+    );
+
+  vault
+    .command('update')
+    .summary("change a vault's soft-delete settings")
+    .argument('<name>', 'vault name')
+    .option('--soft-delete <state>', SOFT_DELETE_HELP)
+    .option('--soft-delete-days <n>', 'days deleted backup data stays recoverable (14-180)')
+    .addHelpText(
+      'after',
+      '\nExample:\n  holdfast vault update main --soft-delete on --soft-delete-days 30',
+    )
+    .action((name: string, flags: SoftDeleteFlags) => run((ctx) => update(ctx, name, flags)));
+
+  vault
+    .command('delete')
+    .summary('remove a vault from the server (refused while it holds items)')
+    .argument('<name>', 'vault name')
+    .action((name: string) => run((ctx) => remove(ctx, name)));
+}
+
+function softDeleteInput(flags: SoftDeleteFlags): CreateVaultInput['softDelete'] {
+  let state: 'on' | 'off' | 'always_on' | undefined;
+  if (flags.softDelete !== undefined) {
+    const value = flags.softDelete.replace('_', '-');
+    if (value !== 'on' && value !== 'off' && value !== 'always-on') {
+      throw new HoldfastError(
+        'USAGE_INVALID',
+        `--soft-delete takes on, off or always-on, not '${flags.softDelete}'.`,
+      );
+    }
+    state = value === 'always-on' ? 'always_on' : value;
+  }
+  const days = wholeNumber('soft-delete-days', flags.softDeleteDays, 1);
+  if (state === undefined && days === undefined) return undefined;
+  return { ...defined('state', state), ...defined('days', days) };
+}
+
+async function create(ctx: CommandContext, name: string, flags: CreateFlags): Promise<number> {
+  vaultName(name, "'vault create'");
+  const softDelete = softDeleteInput(flags);
+  const compressionLevel = wholeNumber('compression', flags.compression, 1);
+  // Where the server reads from is the server's host; for the usual local server, paths
+  // relative to this shell are what the user means. URLs of other backends pass unchanged.
+  const location =
+    flags.location === undefined || /^[a-z][a-z0-9+.-]*:\/\//i.test(flags.location)
+      ? flags.location
+      : resolve(flags.location);
+  // --key-file is also a global option, so commander hands it to the program.
+  const api = await ctx.api();
+  const keyFile = ctx.options.keyFile;
+  const unlock = keyFile !== undefined ? { keyFile: resolve(keyFile) } : await passphrase();
+  const view = await api.createVault({
+    name,
+    ...defined('location', location),
+    ...unlock,
+    ...defined('softDelete', softDelete),
+    ...defined('compressionLevel', compressionLevel),
+  });
+  if (ctx.options.json) {
+    ctx.json(view);
+    return EXIT.ok;
+  }
+  ctx.say(`vault ${view.name} created at ${view.location} (soft delete ${softDeleteText(view)})`);
+  ctx.say(
+    `  protect paths into it: holdfast protect <path>... --vault ${view.name} --policy <policy> --name <item>`,
+  );
+  return EXIT.ok;
+}
+
+async function passphrase(): Promise<{ passphrase: string }> {
+  const credential = await readCredential(mainSources(), true);
+  if (credential.kind !== 'passphrase') {
+    throw new HoldfastError('USAGE_INVALID', 'Give a passphrase or --key-file.');
+  }
+  return { passphrase: credential.passphrase };
+}
+
+function softDeleteText(v: VaultView): string {
+  return `${v.softDelete.state.replace('_', '-')}, ${v.softDelete.days} days`;
+}
+
+async function list(ctx: CommandContext): Promise<number> {
+  const answer = await (await ctx.api()).listVaults();
+  if (ctx.options.json) {
+    ctx.json(answer);
+    return EXIT.ok;
+  }
+  if (answer.data.length === 0) {
+    ctx.say("no vaults: create one with 'holdfast vault create <name> --location <dir>'");
+    return EXIT.ok;
+  }
+  const rows = answer.data.map((v) => [
+    v.name,
+    v.location,
+    softDeleteText(v),
+    String(v.items),
+    String(v.usage.points),
+    bytesCell(v.usage.protectedBytes),
+    bytesCell(v.usage.storedBytes),
+    localTime(v.createdAt),
+  ]);
+  const headers = ['NAME', 'LOCATION', 'SOFT DELETE', 'ITEMS', 'POINTS', 'PROTECTED', 'STORED'];
+  for (const line of table([...headers, 'CREATED'], rows)) ctx.say(line);
+  return EXIT.ok;
+}
+
+function printVault(ctx: CommandContext, v: VaultView): number {
+  if (ctx.options.json) {
+    ctx.json(v);
+    return EXIT.ok;
+  }
+  const lines = details([
+    ['vault', v.name],
+    ['id', v.id],
+    ['location', v.location],
+    ['redundancy', v.redundancy],
+    ['soft delete', softDeleteText(v)],
+    ['items', String(v.items)],
+    ['points', String(v.usage.points)],
+    ['protected', bytesCell(v.usage.protectedBytes)],
+    ['stored', bytesCell(v.usage.storedBytes)],
+    ['dedup ratio', `${v.usage.dedupRatio.toFixed(2)}x`],
+    ['usage as of', localTime(v.usage.refreshedAt)],
+    ['created', localTime(v.createdAt)],
+  ]);
+  for (const line of lines) ctx.say(line);
+  return EXIT.ok;
+}
+
+async function update(ctx: CommandContext, name: string, flags: SoftDeleteFlags): Promise<number> {
+  const softDelete = softDeleteInput(flags);
+  if (softDelete === undefined) {
+    throw new HoldfastError(
+      'USAGE_INVALID',
+      'Nothing to change: give --soft-delete <state> and/or --soft-delete-days <n>.',
+    );
+  }
+  const view = await (await ctx.api()).updateVault(name, { softDelete });
+  if (ctx.options.json) ctx.json(view);
+  else ctx.say(`vault ${view.name} updated: soft delete ${softDeleteText(view)}`);
+  return EXIT.ok;
+}
+
+async function remove(ctx: CommandContext, name: string): Promise<number> {
+  await (await ctx.api()).deleteVault(name);
+  if (ctx.options.json) ctx.json({ name, deleted: true });
+  else ctx.say(`vault ${name} deleted`);
+  return EXIT.ok;
+}
