@@ -1,0 +1,261 @@
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import {
+  expectExit,
+  killStartedProcesses,
+  parseJson,
+  PASSPHRASE,
+  run,
+  writeSeededTree,
+  writeTree,
+} from './cli.testkit.js';
+import { ended, poll, startServer, waitForJob, type ServerProcess } from './server.testkit.js';
+import { diffTrees, snapshotTree } from './tree.testkit.js';
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+const dirs: string[] = [];
+const servers: ServerProcess[] = [];
+
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'holdfast-server-e2e-'));
+  dirs.push(dir);
+  return dir;
+}
+
+afterEach(async () => {
+  for (const server of servers.splice(0)) await server.stop().catch(() => undefined);
+});
+afterAll(() => {
+  killStartedProcesses();
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+interface PointView {
+  id: string;
+  time: string;
+  tiers: string[];
+  files: number;
+  expiresAt: string;
+}
+
+describe('holdfast server driven through the CLI', () => {
+  it('protects a tree, backs up on schedule and on demand, restores, soft-deletes, undeletes and resumes', async () => {
+    const root = tempDir();
+    const source = join(root, 'source');
+    writeTree(source, {
+      'a.txt': 'alpha\n',
+      'deep/b.txt': 'bravo\n'.repeat(1000),
+      'deep/er/c.bin': Buffer.alloc(200_000, 3),
+    });
+    const location = join(root, 'vault');
+    // Monday 2026-01-05 00:30 UTC; the clock moves only when the test says.
+    const server = await startServer(join(root, 'data'), { fakeClock: '2026-01-05T00:30:00Z' });
+    servers.push(server);
+    const pass = { HOLDFAST_PASSWORD: PASSPHRASE };
+
+    await server.json(['vault', 'create', 'main', '--location', location], pass);
+    const policy = await server.json<{ scheduleText: string; retention: Record<string, number> }>([
+      'policy',
+      'create',
+      'nightly',
+      '--schedule',
+      'daily 02:00',
+      '--snapshot-days',
+      '2',
+      '--retain-daily',
+      '7',
+      '--retain-weekly',
+      '4',
+    ]);
+    expect(policy.scheduleText).toBe('daily 02:00');
+    const item = await server.json<{ nextRunAt: string; state: string }>([
+      'protect',
+      source,
+      '--vault',
+      'main',
+      '--policy',
+      'nightly',
+      '--name',
+      'docs',
+    ]);
+    expect(item).toMatchObject({ state: 'protected', nextRunAt: '2026-01-05T02:00:00.000Z' });
+
+    // The schedule: nothing before 02:00, one backup after it.
+    await server.advance(HOUR);
+    expect(await server.list<PointView>(['points', 'docs'])).toEqual([]);
+    await server.advance(HOUR);
+    await poll(
+      async () =>
+        (await server.list<PointView>(['points', 'docs'])).some((p) => p.tiers.length === 2),
+      60_000,
+      'the scheduled backup',
+    );
+    const scheduled = await server.list<{ trigger: string; state: string }>([
+      'job',
+      'list',
+      '--item',
+      'docs',
+    ]);
+    expect(scheduled.map((j) => [j.trigger, j.state])).toEqual([['schedule', 'completed']]);
+
+    // On demand, waiting with progress.
+    writeTree(source, { 'new.txt': 'added later\n' });
+    expectExit(
+      ['backup-now', 'docs', '--wait'],
+      await server.cli(['backup-now', 'docs', '--wait']),
+      0,
+    );
+    const points = await server.list<PointView>(['points', 'docs']);
+    expect(points).toHaveLength(2);
+    expect(points.map((p) => p.tiers)).toEqual([
+      ['snapshot', 'vault'],
+      ['snapshot', 'vault'],
+    ]);
+    expect(points[1]?.files).toBe(4);
+
+    // Restore the newest point and compare with the source.
+    const target = join(root, 'restored');
+    const restoreArgs = [
+      'restore',
+      'docs',
+      '--point',
+      'latest',
+      '--target',
+      target,
+      '--verify',
+      '--wait',
+    ];
+    expectExit(restoreArgs, await server.cli(restoreArgs), 0);
+    expect(
+      diffTrees(snapshotTree(source), snapshotTree(join(target, source)), { dirMtimes: false }),
+    ).toEqual([]);
+
+    // Stop with delete: soft-deleted with its purge date, no backup possible.
+    const deleted = await server.json<{ state: string; purgeAt: string }>([
+      'item',
+      'stop',
+      'docs',
+      '--delete-data',
+    ]);
+    expect(deleted.state).toBe('soft_deleted');
+    expect(deleted.purgeAt).toBe(
+      new Date(Date.parse('2026-01-05T02:30:00Z') + 14 * DAY).toISOString(),
+    );
+    const refused = await server.cli(['backup-now', 'docs']);
+    expect(refused.code, refused.stderr).not.toBe(0);
+    expect(refused.stderr).toMatch(/STATE_CONFLICT/);
+    // Soft-deleted points are kept, past their own expiry, until the purge date.
+    await server.advance(10 * DAY);
+    expect(await server.list<PointView>(['points', 'docs'])).toHaveLength(2);
+
+    // Undelete, resume, back up again.
+    expect((await server.json<{ state: string }>(['item', 'undelete', 'docs'])).state).toBe(
+      'stopped',
+    );
+    expect((await server.json<{ state: string }>(['item', 'resume', 'docs'])).state).toBe(
+      'protected',
+    );
+    expectExit(
+      ['backup-now', 'docs', '--wait'],
+      await server.cli(['backup-now', 'docs', '--wait']),
+      0,
+    );
+    // Undelete made the item `stopped`: its second point, past its 7 days, was expired then.
+    await poll(
+      async () =>
+        (await server.list<unknown>(['job', 'list', '--state', 'queued,running,waiting_retry']))
+          .length === 0,
+      60_000,
+      'the jobs to end',
+    );
+    const after = await server.list<PointView>(['points', 'docs']);
+    expect(after.length).toBeGreaterThanOrEqual(2);
+    expect(after.at(-1)?.tiers).toEqual(['snapshot', 'vault']);
+
+    // The disaster-recovery path: the bare CLI reads the vault with the operator's passphrase.
+    const direct = await run(['points', '--json'], { HOLDFAST_VAULT: location, ...pass });
+    const vaultPoints = parseJson<Array<{ tags: string[] }>>(
+      ['points'],
+      expectExit(['points'], direct, 0),
+    );
+    expect(vaultPoints).toHaveLength(after.length);
+    expect(vaultPoints.every((p) => p.tags.some((t) => t.startsWith('item:')))).toBe(true);
+  });
+
+  it('after kill -9 during a backup, the job shows interrupted, is retried once, and the vault checks clean', async () => {
+    const root = tempDir();
+    const source = join(root, 'source');
+    writeSeededTree(source, { count: 12, minSize: 15 << 20, maxSize: 25 << 20, seed: 7 });
+    const location = join(root, 'vault');
+    const dataDir = join(root, 'data');
+    let server = await startServer(dataDir);
+    servers.push(server);
+    const pass = { HOLDFAST_PASSWORD: PASSPHRASE };
+    await server.json(['vault', 'create', 'main', '--location', location], pass);
+    await server.json([
+      'policy',
+      'create',
+      'weekly',
+      '--schedule',
+      'weekly sun 03:00',
+      '--retain-daily',
+      '30',
+    ]);
+    await server.json([
+      'protect',
+      source,
+      '--vault',
+      'main',
+      '--policy',
+      'weekly',
+      '--name',
+      'big',
+    ]);
+    const job = await server.json<{ id: string }>(['backup-now', 'big']);
+    const running = await waitForJob(
+      server,
+      job.id,
+      (j) =>
+        j.state === 'running' &&
+        j.phases.some((p: any) => p.state === 'running' && p.progress?.bytes > 0),
+      60_000,
+    );
+    const killed = await server.kill9();
+    expect(killed.signal).toBe('SIGKILL');
+    servers.pop();
+
+    server = await startServer(dataDir);
+    servers.push(server);
+    const final = await waitForJob(server, job.id, ended, 300_000);
+    expect(final.state, JSON.stringify(final)).toBe('completed');
+    expect(final.attempts.map((a: any) => a.outcome)).toEqual(['interrupted']);
+    expect(final.retryCount).toBe(1);
+    // One point, in both tiers — never a second one from the retry.
+    const points = await server.list<PointView>(['points', 'big']);
+    expect(points).toHaveLength(1);
+    expect(points[0]?.tiers).toEqual(['snapshot', 'vault']);
+    const direct = await run(['points', '--json'], { HOLDFAST_VAULT: location, ...pass });
+    expect(parseJson<unknown[]>(['points'], expectExit(['points'], direct, 0))).toHaveLength(1);
+    const check = await run(['check', '--read-data'], { HOLDFAST_VAULT: location, ...pass });
+    expectExit(['check', '--read-data'], check, 0);
+    // The snapshot store, read with the server's own key file, holds exactly that one point too.
+    const snapshots = join(dataDir, 'snapshots');
+    const [store] = readdirSync(snapshots);
+    const [key] = readdirSync(join(dataDir, 'keys'));
+    const storeArgs = [
+      '--vault',
+      join(snapshots, store!),
+      '--key-file',
+      join(dataDir, 'keys', key!),
+    ];
+    const storePoints = await run([...storeArgs, 'points', '--json']);
+    expect(parseJson<unknown[]>(['points'], expectExit(['points'], storePoints, 0))).toHaveLength(
+      1,
+    );
+    expectExit(['check'], await run([...storeArgs, 'check']), 0);
+    void running;
+  });
+});
