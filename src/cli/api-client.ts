@@ -61,6 +61,10 @@ export class ApiClient {
     return this.http.request('DELETE', `/api/vaults/${seg(name)}`);
   }
 
+  verifyVault(name: string, input: { readDataPercent?: number }): Promise<JobView> {
+    return this.http.request('POST', `/api/vaults/${seg(name)}/verify`, input);
+  }
+
   createPolicy(input: CreatePolicyInput): Promise<PolicyView> {
     return this.http.request('POST', '/api/policies', input);
   }

@@ -206,6 +206,10 @@ describe('requests and answers', () => {
     expect(token.stdout).toContain('the-new-secret');
     expect(api.seen('POST', '/api/tokens')[0]?.body).toEqual({ name: 'ci' });
     await cli(['token', 'revoke', 'tok_1'], 0);
+    api.on('POST', '/api/vaults/main/verify', { status: 202, body: jobView('job_v', 'queued') });
+    await cli(['vault', 'verify', 'main', '--read-data', '50%'], 0);
+    expect(api.seen('POST', '/api/vaults/main/verify')[0]?.body).toEqual({ readDataPercent: 50 });
+    await cli(['vault', 'verify', 'main', '--read-data', 'all'], 2);
     expect(api.seen('DELETE', '/api/tokens/tok_1')).toHaveLength(1);
   });
 });

@@ -6,6 +6,7 @@ import { EXIT, type CommandContext, type Runner } from '../context.js';
 import { mainSources, readCredential } from '../credentials.js';
 import { defined, vaultName, wholeNumber } from '../flags.js';
 import { bytesCell, details, localTime, table } from '../format.js';
+import { followJob } from '../job-waiter.js';
 
 interface SoftDeleteFlags {
   softDelete?: string;
@@ -82,9 +83,42 @@ export function registerVaults(program: Command, run: Runner): void {
 
   vault
     .command('delete')
-    .summary('remove a vault from the server (refused while it holds items)')
+    .summary('remove a vault from the server; its data stays at its location')
+    .description(
+      'Removes the vault from the server. Its data stays at its location, readable with --vault <location>, ' +
+        'and can be adopted again with vault create --location. Refused while the vault holds items, ' +
+        'soft-deleted data or unfinished jobs (RESOURCE_IN_USE).',
+    )
     .argument('<name>', 'vault name')
     .action((name: string) => run((ctx) => remove(ctx, name)));
+
+  vault
+    .command('verify')
+    .summary('check a vault on the server: structure, and a share of its data')
+    .description(
+      'Queues a verify job: the structure check of every index, pack and point, and --read-data percent of ' +
+        'the packs downloaded and authenticated (default 10). With --wait, follows it: exit 0 clean, ' +
+        '3 with warnings, 1 failed.',
+    )
+    .argument('<name>', 'vault name')
+    .option('--read-data <percent>', 'share of the packs to read, 0-100 (default 10)')
+    .option('--wait', 'follow the job until it ends')
+    .addHelpText('after', '\nExample:\n  holdfast vault verify main --read-data 100 --wait')
+    .action((name: string, flags: { readData?: string; wait?: boolean }) =>
+      run(async (ctx) => {
+        const percent = flags.readData?.replace(/%$/, '');
+        const readDataPercent = percent === undefined ? undefined : Number(percent);
+        if (readDataPercent !== undefined && !(readDataPercent >= 0 && readDataPercent <= 100)) {
+          throw new HoldfastError(
+            'USAGE_INVALID',
+            `--read-data takes a percentage from 0 to 100, not '${flags.readData ?? ''}'.`,
+          );
+        }
+        const api = await ctx.api();
+        const job = await api.verifyVault(name, defined('readDataPercent', readDataPercent));
+        return followJob(ctx, api, job, flags.wait === true);
+      }),
+    );
 }
 
 function softDeleteInput(flags: SoftDeleteFlags): CreateVaultInput['softDelete'] {
