@@ -35,7 +35,11 @@ module.exports = {
         'Other folders import a layer through its index.ts, not its insides (STYLE.md Layout)',
       severity: 'error',
       from: { path: '^src/([^/]+)/' },
-      to: { path: '^src/([^/]+)/.+', pathNot: ['^src/$1/', '^src/[^/]+/index\\.ts$'] },
+      // Test kits are shared by tests of other folders; product code may not import them at all.
+      to: {
+        path: '^src/([^/]+)/.+',
+        pathNot: ['^src/$1/', '^src/[^/]+/index\\.ts$', '\\.testkit\\.ts$'],
+      },
     },
     {
       name: 'no-circular',
