@@ -4,12 +4,12 @@ import { HoldfastError, formatBytes, formatDuration } from '../core/index.js';
 import { EMAIL_CHANNEL_ID, type DeliveryResult, type JobNotice } from './job-notice.js';
 import type { EmailSettings } from './notification-settings.js';
 import {
-  backoffDelay,
   cancelledError,
   describeNotice,
   oneLine,
   scrubSecrets,
   type DeliveryContext,
+  waitToRetry,
 } from './notify-delivery.js';
 
 /** Subject and plain-text body of a notification e-mail. */
@@ -105,18 +105,8 @@ export async function deliverEmail(
     if (context.signal?.aborted) return failed(attempts, cancelledError(context.signal));
     const failure = describeSmtpError(email, error);
     if (!failure.retryable || attempts > context.retries) return failed(attempts, failure.error);
-    const waitMs = backoffDelay(context.backoffMs, attempts);
-    context.log('warn', 'e-mail attempt failed, will retry', {
-      ...fields,
-      attempt: attempts,
-      waitMs,
-      error: failure.error.message,
-    });
-    try {
-      await context.sleep(waitMs, context.signal);
-    } catch {
+    if (!(await waitToRetry(context, 'e-mail', attempts, fields, failure.error)))
       return failed(attempts, cancelledError(context.signal));
-    }
   }
 }
 

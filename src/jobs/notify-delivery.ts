@@ -75,3 +75,29 @@ export function cancelledError(signal: AbortSignal | undefined): HoldfastError {
     cause: signal?.reason,
   });
 }
+
+/**
+ * Logs a failed delivery attempt and waits the backoff before the next one; false when the
+ * wait was cancelled (the caller then gives up with a cancelled result).
+ */
+export async function waitToRetry(
+  context: DeliveryContext,
+  channel: string,
+  attempts: number,
+  fields: Record<string, unknown>,
+  error: HoldfastError,
+): Promise<boolean> {
+  const waitMs = backoffDelay(context.backoffMs, attempts);
+  context.log('warn', `${channel} attempt failed, will retry`, {
+    ...fields,
+    attempt: attempts,
+    waitMs,
+    error: error.message,
+  });
+  try {
+    await context.sleep(waitMs, context.signal);
+    return true;
+  } catch {
+    return false;
+  }
+}

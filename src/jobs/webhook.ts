@@ -3,12 +3,12 @@ import { HoldfastError, describeError } from '../core/index.js';
 import { webhookChannelId, type DeliveryResult, type JobNotice } from './job-notice.js';
 import type { EventKind, WebhookSettings } from './notification-settings.js';
 import {
-  backoffDelay,
   cancelledError,
   describeNotice,
   oneLine,
   scrubSecrets,
   type DeliveryContext,
+  waitToRetry,
 } from './notify-delivery.js';
 
 /** How far a signed timestamp may be from the receiver's clock, by default: five minutes. */
@@ -161,18 +161,8 @@ export async function deliverWebhook(
       return { channel, kind: 'webhook', ok: true, attempts };
     }
     if (!attempt.retryable || attempts > context.retries) return failed(attempts, attempt.error);
-    const waitMs = backoffDelay(context.backoffMs, attempts);
-    context.log('warn', 'webhook attempt failed, will retry', {
-      ...fields,
-      attempt: attempts,
-      waitMs,
-      error: attempt.error.message,
-    });
-    try {
-      await context.sleep(waitMs, context.signal);
-    } catch {
+    if (!(await waitToRetry(context, 'webhook', attempts, fields, attempt.error)))
       return failed(attempts, cancelledError(context.signal));
-    }
   }
 }
 
