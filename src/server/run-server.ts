@@ -3,6 +3,7 @@ import { ControlPlane } from '../app/index.js';
 import { ManualClock, systemClock, HoldfastError } from '../core/index.js';
 import { ControlPlaneMetrics } from './control-plane-metrics.js';
 import { buildHttpServer } from './http-server.js';
+import { REDACTED_LOG_PATHS } from './http-logger.js';
 import { apiRoutes } from './routes/api-routes.js';
 
 /** How `holdfast server` is started. */
@@ -36,7 +37,11 @@ export interface RunningServer {
 export async function runServer(options: ServerOptions): Promise<RunningServer> {
   const { host, port } = parseListen(options.listen);
   const logger: Logger = pino(
-    { level: options.logLevel ?? 'info', base: { service: 'holdfast' } },
+    {
+      level: options.logLevel ?? 'info',
+      base: { service: 'holdfast' },
+      redact: { paths: [...REDACTED_LOG_PATHS], censor: '[redacted]' },
+    },
     options.logDestination ?? process.stdout,
   );
   const clock =
