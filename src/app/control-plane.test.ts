@@ -77,6 +77,9 @@ describe('ControlPlane', () => {
     const backups = await plane.jobs.list({ type: 'backup' });
     expect(backups.map((j) => j.state)).toEqual(['completed', 'completed']);
     expect(backups[0]?.phases.map((p) => p.state)).toEqual(['done', 'done']);
+    // The snapshot store shares the vault's keys: the first transfer read all 300,006 bytes,
+    // the second (nothing changed) none.
+    expect(backups.map((j) => j.phases[1]?.progress?.bytes)).toEqual([0, 300_006]);
     const target = join(root, 'restored');
     const job = await plane.items.restore('docs', { point: 'latest', target, verify: true });
     await plane.settle();

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { VaultRecord } from '../catalog/index.js';
 import { HoldfastError, isHoldfastError } from '../core/index.js';
-import { DEFAULT_VAULT_CONFIG, Vault } from '../engine/index.js';
+import { Vault } from '../engine/index.js';
 import { loadIndexForReading, openBackend } from './open-vault.js';
 import { readKeyFile } from './server-keys.js';
 
@@ -46,9 +46,12 @@ export class VaultAccess {
     } catch (error) {
       if (!isHoldfastError(error, 'VAULT_NOT_FOUND')) throw error;
       if (!options.create) return undefined;
-      // Fast over strong: this tier is local, short-lived and backed by the vault itself.
+      // Sharing the vault's keys makes blob ids comparable: a transfer then reads only the
+      // data the vault lacks. zstd level 1: this tier is local and short-lived.
+      const parent = await Vault.open(openBackend(vault.location), credential);
       store = await Vault.init(backend, credential, {
-        config: { ...DEFAULT_VAULT_CONFIG, compressionLevel: 1 },
+        config: { ...parent.config, compressionLevel: 1 },
+        shareKeysWith: parent,
       });
     }
     await loadIndex(store, options.index);

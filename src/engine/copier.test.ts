@@ -160,6 +160,50 @@ describe('copyPoints', () => {
     expect(fingerprint(targetBackend)).toEqual(snapshot);
   });
 
+  it('reads only the data the target lacks when both vaults share keys (a vault and its snapshot store)', async () => {
+    const vault = await makeTestVault(new MemoryBackend('vault'));
+    const storeBackend = new MemoryBackend('snapshots');
+    const key = { kind: 'keyfile', secret: Buffer.alloc(32, 9) } as const;
+    await vault.addKey(key, 'server');
+    const store = await Vault.init(storeBackend, key, {
+      config: { ...TEST_CONFIG, compressionLevel: 1 },
+      shareKeysWith: vault,
+    });
+    expect(store.id).not.toBe(vault.id);
+    expect(store.keyScope).toBe(vault.id);
+    const src = join(dir.path, 'src');
+    const files = {
+      'big.bin': randomBytesSeeded(400_000, 1),
+      'small.bin': randomBytesSeeded(50_000, 3),
+    };
+    await writeTree(src, files);
+    const p1 = await backupPaths(store, [src]);
+    const progress: CopyProgress[] = [];
+    const first = await copyPoints(store, vault, [p1], {
+      sealer: sealerFor(vault),
+      onProgress: (p) => progress.push(p),
+    });
+    expect(progress.at(-1)?.bytes).toBe(450_000);
+    const changed = { ...files, 'small.bin': randomBytesSeeded(50_000, 4) };
+    await writeTree(src, changed);
+    const p2 = await backupPaths(store, [src], { parent: p1 });
+    progress.length = 0;
+    const second = await copyPoints(store, vault, [p2], {
+      sealer: sealerFor(vault),
+      onProgress: (p) => progress.push(p),
+    });
+    // Only the changed file's data was read from the snapshot store.
+    expect(progress.at(-1)?.bytes).toBe(50_000);
+    // Reopened from disk with the key file, the store keeps sharing the vault's keys.
+    const reopenedStore = await Vault.open(storeBackend, key);
+    expect(reopenedStore.keys.id.equals(vault.keys.id)).toBe(true);
+    const reopened = await reopenTestVault(vault.backend as MemoryBackend);
+    const load = async (id: string) => decodePoint(id, await reopened.loadObject('point', id));
+    expect((await load(second[0]!.target)).tree).toBe(p2.tree);
+    await expectRestores(reopened, await load(first[0]!.target), src, files);
+    await expectRestores(reopened, await load(second[0]!.target), src, changed);
+  });
+
   it('refuses to copy a vault into itself', async () => {
     const backend = new MemoryBackend();
     const vault = await makeTestVault(backend);

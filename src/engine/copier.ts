@@ -109,6 +109,12 @@ class PointCopier {
   // Bounds ranged reads in flight (each up to a pack), however wide the trees fan out.
   private readonly reads = new Semaphore(4);
   private progress: CopyProgress = { points: 0, pointsTotal: 0, blobs: 0, bytes: 0 };
+  /**
+   * True when the two vaults share working keys (a vault and its snapshot store): a blob has
+   * the same id in both, so data the target already holds is never read. Trees are still
+   * walked: a tree in the target's index does not prove its children are there too.
+   */
+  private readonly sharedKeys: boolean;
 
   constructor(
     private readonly source: Vault,
@@ -119,7 +125,9 @@ class PointCopier {
     this.targetReader = new BlobReader(target);
     const signal = options.signal;
     this.writer = new BlobWriter(target, { sealer: options.sealer, ...(signal ? { signal } : {}) });
+    this.sharedKeys = source.keys.id.equals(target.keys.id);
   }
+
 
   async run(points: readonly Point[]): Promise<CopiedPoint[]> {
     await this.loadExisting();
@@ -225,6 +233,10 @@ class PointCopier {
     const wanted = new Set<string>();
     for (const piece of content) {
       if (typeof piece !== 'string' || this.ids.has(piece) || wanted.has(piece)) continue;
+      if (this.sharedKeys && this.target.index.has(piece)) {
+        this.ids.set(piece, piece);
+        continue;
+      }
       wanted.add(piece);
       const location = this.sourceReader.locate(piece);
       const list = byPack.get(location.pack);

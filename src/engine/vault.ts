@@ -67,6 +67,11 @@ export class Vault {
     readonly keys: VaultKeys,
     readonly config: VaultConfig,
     private readonly masterKey: Buffer,
+    /**
+     * The id the working keys are derived with: the vault's own, or that of the vault it
+     * shares keys with (docs/vault-format.md §2), so blob ids of the two can be compared.
+     */
+    readonly keyScope: string,
     /** Name of the key slot that opened the vault. */
     readonly keySlotName: string,
     readonly clock: Clock,
@@ -78,7 +83,17 @@ export class Vault {
   static async init(
     backend: Backend,
     credential: Credential,
-    options: VaultOptions & { config?: VaultConfig; signal?: AbortSignal } = {},
+    options: VaultOptions & {
+      config?: VaultConfig;
+      signal?: AbortSignal;
+      /**
+       * Makes a vault that shares this one's master key and working keys (and so its blob ids
+       * and chunk boundaries; the chunker sizes are taken from it too): blobs move between
+       * the two without being read when the other already has them. Each keeps its own id,
+       * key slots and config otherwise.
+       */
+      shareKeysWith?: Vault;
+    } = {},
   ): Promise<Vault> {
     const signal = options.signal ? { signal: options.signal } : {};
     if (await exists(backend, MARKER_NAME)) {
@@ -87,9 +102,12 @@ export class Vault {
     const random = options.random ?? secureRandom;
     const clock = options.clock ?? systemClock;
     const id = random(32).toString('hex');
-    const masterKey = random(32);
-    const config = options.config ?? DEFAULT_VAULT_CONFIG;
-    const keys = deriveVaultKeys(masterKey, id);
+    const sibling = options.shareKeysWith;
+    const masterKey = sibling ? Buffer.from(sibling.masterKey) : random(32);
+    const keyScope = sibling ? sibling.keyScope : id;
+    const chosen = options.config ?? DEFAULT_VAULT_CONFIG;
+    const config = sibling ? { ...chosen, chunker: sibling.config.chunker } : chosen;
+    const keys = deriveVaultKeys(masterKey, keyScope);
     // Order matters (docs/vault-format.md): key slot and config first, the marker last, so a
     // location with a marker always has everything needed to open it.
     const slot = await createKeySlot(
@@ -106,13 +124,25 @@ export class Vault {
       format: 'holdfast-vault',
       version: VAULT_FORMAT_VERSION,
       id,
+      ...(keyScope !== id ? { keyScope } : {}),
       created: iso(clock),
     };
     await backend.put(MARKER_NAME, Buffer.from(JSON.stringify(marker, null, 2) + '\n'), {
       ...signal,
       ifNotExists: true,
     });
-    return new Vault(backend, id, keys, config, masterKey, slotName, clock, random, options);
+    return new Vault(
+      backend,
+      id,
+      keys,
+      config,
+      masterKey,
+      keyScope,
+      slotName,
+      clock,
+      random,
+      options,
+    );
   }
 
   /** Opens an existing vault with a passphrase or key file. */
@@ -132,7 +162,7 @@ export class Vault {
         if (isHoldfastError(error, 'VAULT_WRONG_KEY')) continue;
         throw error;
       }
-      const keys = deriveVaultKeys(masterKey, marker.id);
+      const keys = deriveVaultKeys(masterKey, marker.keyScope);
       const config = decodeConfig(
         unsealObject(keys.encryption, 'config', await backend.get('config'), 'vault config'),
       );
@@ -142,6 +172,7 @@ export class Vault {
         keys,
         config,
         masterKey,
+        marker.keyScope,
         name,
         options.clock ?? systemClock,
         options.random ?? secureRandom,
@@ -314,7 +345,9 @@ async function exists(backend: Backend, name: string): Promise<boolean> {
   }
 }
 
-async function readMarker(backend: Backend): Promise<{ id: string; version: number }> {
+async function readMarker(
+  backend: Backend,
+): Promise<{ id: string; version: number; keyScope: string }> {
   let bytes: Buffer;
   try {
     bytes = await backend.get(MARKER_NAME);
@@ -328,7 +361,7 @@ async function readMarker(backend: Backend): Promise<{ id: string; version: numb
     }
     throw error;
   }
-  let marker: { format?: unknown; version?: unknown; id?: unknown };
+  let marker: { format?: unknown; version?: unknown; id?: unknown; keyScope?: unknown };
   try {
     marker = JSON.parse(bytes.toString('utf8')) as typeof marker;
   } catch (error) {
@@ -341,7 +374,9 @@ async function readMarker(backend: Backend): Promise<{ id: string; version: numb
   if (
     marker.format !== 'holdfast-vault' ||
     typeof marker.id !== 'string' ||
-    !/^[0-9a-f]{64}$/.test(marker.id)
+    !/^[0-9a-f]{64}$/.test(marker.id) ||
+    (marker.keyScope !== undefined &&
+      (typeof marker.keyScope !== 'string' || !/^[0-9a-f]{64}$/.test(marker.keyScope)))
   ) {
     throw new HoldfastError(
       'VAULT_INTEGRITY',
@@ -354,7 +389,11 @@ async function readMarker(backend: Backend): Promise<{ id: string; version: numb
       `The vault at ${backend.location} has format version ${String(marker.version)}; this Holdfast reads version ${VAULT_FORMAT_VERSION}. Use a Holdfast release that supports it.`,
     );
   }
-  return { id: marker.id, version: marker.version };
+  return {
+    id: marker.id,
+    version: marker.version,
+    keyScope: typeof marker.keyScope === 'string' ? marker.keyScope : marker.id,
+  };
 }
 
 function decodeConfig(value: unknown): VaultConfig {
