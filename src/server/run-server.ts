@@ -21,6 +21,8 @@ export interface ServerOptions {
   readonly logLevel?: string;
   /** Where JSON log lines go (default stdout). */
   readonly logDestination?: NodeJS.WritableStream;
+  /** Job settings (defaults: 2 at once, 3 retries, first retry after a minute). */
+  readonly jobs?: { maxConcurrent?: number; retries?: number; retryDelayMs?: number };
 }
 
 /** A running server. */
@@ -51,6 +53,13 @@ export async function runServer(options: ServerOptions): Promise<RunningServer> 
     dataDir: options.dataDir,
     clock,
     log: (level, message, fields) => logger[level](fields, message),
+    ...(options.jobs?.maxConcurrent !== undefined
+      ? { maxConcurrentJobs: options.jobs.maxConcurrent }
+      : {}),
+    ...(options.jobs?.retries !== undefined ? { jobRetries: options.jobs.retries } : {}),
+    ...(options.jobs?.retryDelayMs !== undefined
+      ? { retry: { baseDelayMs: options.jobs.retryDelayMs, maxDelayMs: 3_600_000 } }
+      : {}),
     onJobFinished: (job) => metrics.jobFinished(job),
   });
   metrics.attach(plane);

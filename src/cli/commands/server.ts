@@ -9,6 +9,9 @@ interface ServerFlags {
   listen?: string;
   logLevel?: string;
   fakeClock?: string;
+  maxJobs: string;
+  jobRetries: string;
+  retryDelay: string;
 }
 
 /** Registers `holdfast server`. */
@@ -32,6 +35,13 @@ export function registerServer(program: Command, run: Runner): void {
       `address of the REST API; port 0 picks a free one (default: ${DEFAULT_LISTEN})`,
     )
     .option('--log-level <level>', 'trace, debug, info, warn, error or fatal (default: info)')
+    .option('--max-jobs <n>', 'jobs run at once on this host', '2')
+    .option('--job-retries <n>', 'retries of a failed job before it fails for good', '3')
+    .option(
+      '--retry-delay <seconds>',
+      'wait before the first retry; it doubles with each retry, up to an hour',
+      '60',
+    )
     .addOption(new Option('--fake-clock <time>', 'tests: start a fake clock here').hideHelp())
     .addHelpText(
       'after',
@@ -53,6 +63,16 @@ function parseListen(value: string): string {
     );
   }
   return value;
+}
+
+function count(option: string, value: string, min: number, max: number): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new HoldfastError(
+      'USAGE_INVALID',
+      `${option} takes a whole number from ${min} to ${max}, not '${value}'.`,
+    );
+  return n;
 }
 
 function parseClock(value: string): number {
@@ -83,6 +103,11 @@ async function serve(ctx: CommandContext, flags: ServerFlags): Promise<number> {
     listen,
     ...(fakeClockStart !== undefined ? { fakeClockStart } : {}),
     ...(flags.logLevel !== undefined ? { logLevel: flags.logLevel } : {}),
+    jobs: {
+      maxConcurrent: count('--max-jobs', flags.maxJobs, 1, 64),
+      retries: count('--job-retries', flags.jobRetries, 0, 100),
+      retryDelayMs: count('--retry-delay', flags.retryDelay, 0, 86_400) * 1000,
+    },
   });
   ctx.info(`holdfast server listening on ${server.url} (data directory ${dataDir})`);
   if (server.adminTokenCreated !== undefined) {
