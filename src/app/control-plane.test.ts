@@ -1,4 +1,12 @@
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
+import {
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -139,6 +147,36 @@ describe('ControlPlane', () => {
     const retention = await plane.jobs.list({ type: 'retention' });
     expect(retention.length).toBeGreaterThan(0);
     expect(retention.every((j) => j.state === 'completed')).toBe(true);
+  });
+
+  it('keeps a usable snapshot point when the transfer fails, and finishes it on retry', async () => {
+    const { root, source, clock, plane } = await setup();
+    await plane.items.protect({ name: 'docs', paths: [source], vault: 'main', policy: 'nightly' });
+    const location = join(root, 'data', 'vaults', 'main');
+    renameSync(location, `${location}.away`);
+    const job = await plane.items.backupNow('docs');
+    await plane.settle();
+    const waiting = await plane.jobs.show(job.id);
+    expect(waiting.state).toBe('waiting_retry');
+    expect(waiting.phases.map((p) => p.state)).toEqual(['done', 'pending']);
+    expect(waiting.attempts[0]?.outcome).toBe('failed');
+    const [point] = await plane.items.points('docs');
+    expect(point?.tiers).toEqual(['snapshot']);
+    // The snapshot tier alone serves a restore meanwhile.
+    const target = join(root, 'from-snapshot');
+    const restore = await plane.items.restore('docs', { point: point!.id, target });
+    await plane.settle();
+    expect((await plane.jobs.show(restore.id)).result?.['tier']).toBe('snapshot');
+    expect(readFileSync(join(target, source, 'a.txt'), 'utf8')).toBe('alpha\n');
+    renameSync(`${location}.away`, location);
+    clock.advance(60_000);
+    await plane.settle();
+    const done = await plane.jobs.show(job.id);
+    expect(done.state).toBe('completed');
+    expect(done.retryCount).toBe(1);
+    expect(done.phases.map((p) => p.state)).toEqual(['skipped', 'done']);
+    const points = await plane.items.points('docs');
+    expect(points.map((p) => [p.id, p.tiers])).toEqual([[point!.id, ['snapshot', 'vault']]]);
   });
 
   it('soft-deletes on stop with delete, undeletes, resumes, and purges after the soft-delete days', async () => {

@@ -46,16 +46,27 @@ export class VaultAccess {
     } catch (error) {
       if (!isHoldfastError(error, 'VAULT_NOT_FOUND')) throw error;
       if (!options.create) return undefined;
-      // Sharing the vault's keys makes blob ids comparable: a transfer then reads only the
-      // data the vault lacks. zstd level 1: this tier is local and short-lived.
-      const parent = await Vault.open(openBackend(vault.location), credential);
-      store = await Vault.init(backend, credential, {
-        config: { ...parent.config, compressionLevel: 1 },
-        shareKeysWith: parent,
-      });
+      store = await this.createSnapshots(
+        vault,
+        await Vault.open(openBackend(vault.location), credential),
+      );
     }
     await loadIndex(store, options.index);
     return store;
+  }
+
+  /**
+   * Creates the snapshot store of a vault, sharing its keys: blob ids become comparable, so a
+   * transfer reads only the data the vault lacks. Made with the vault, so that a backup's first
+   * phase never needs the vault itself to be reachable. zstd level 1: this tier is local and
+   * short-lived.
+   */
+  async createSnapshots(vault: VaultRecord, opened: Vault): Promise<Vault> {
+    const credential = await readKeyFile(vault.keyFile);
+    return Vault.init(openBackend(this.snapshotLocation(vault)), credential, {
+      config: { ...opened.config, compressionLevel: 1 },
+      shareKeysWith: opened,
+    });
   }
 }
 

@@ -60,6 +60,7 @@ export class VaultService {
       redundancy: 'lrs',
       softDelete,
     });
+    await this.deps.access.createSnapshots(record, vault);
     return vaultView(record, 0);
   }
 
