@@ -101,7 +101,8 @@ describe('holdfast server driven through the CLI', () => {
     ]);
     expect(scheduled.map((j) => [j.trigger, j.state])).toEqual([['schedule', 'completed']]);
 
-    // On demand, waiting with progress.
+    // On demand, waiting with progress (a minute later: points are ordered by time).
+    await server.advance(60_000);
     writeTree(source, { 'new.txt': 'added later\n' });
     expectExit(
       ['backup-now', 'docs', '--wait'],
@@ -174,6 +175,15 @@ describe('holdfast server driven through the CLI', () => {
     const after = await server.list<PointView>(['points', 'docs']);
     expect(after.length).toBeGreaterThanOrEqual(2);
     expect(after.at(-1)?.tiers).toEqual(['snapshot', 'vault']);
+
+    // Metrics tell the same story.
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    expect(metrics).toMatch(/^holdfast_jobs\{type="backup",state="completed"\} 3$/m);
+    expect(metrics).toMatch(/^holdfast_vault_points\{vault="main"\} \d+$/m);
+    expect(metrics).toMatch(/^holdfast_item_last_success_age_seconds\{item="docs"\} 0$/m);
+    expect(metrics).toMatch(
+      /^holdfast_job_duration_seconds_count\{type="backup",state="completed"\} 3$/m,
+    );
 
     // The disaster-recovery path: the bare CLI reads the vault with the operator's passphrase.
     const direct = await run(['points', '--json'], { HOLDFAST_VAULT: location, ...pass });
@@ -257,5 +267,37 @@ describe('holdfast server driven through the CLI', () => {
     );
     expectExit(['check'], await run([...storeArgs, 'check']), 0);
     void running;
+  });
+
+  it('on SIGTERM during a backup, stops gracefully and retries the job at the next start', async () => {
+    const root = tempDir();
+    const source = join(root, 'source');
+    writeSeededTree(source, { count: 12, minSize: 15 << 20, maxSize: 25 << 20, seed: 8 });
+    const dataDir = join(root, 'data');
+    let server = await startServer(dataDir);
+    servers.push(server);
+    await server.json(['vault', 'create', 'main'], { HOLDFAST_PASSWORD: PASSPHRASE });
+    await server.json([
+      'policy',
+      'create',
+      'p',
+      '--schedule',
+      'daily 03:00',
+      '--retain-daily',
+      '7',
+    ]);
+    await server.json(['protect', source, '--vault', 'main', '--policy', 'p', '--name', 'big']);
+    const job = await server.json<{ id: string }>(['backup-now', 'big']);
+    await waitForJob(server, job.id, (j) => j.state === 'running', 60_000);
+    const stopped = await server.stop();
+    servers.pop();
+    expect(stopped.code, stopped.stderr).toBe(0);
+    expect(stopped.stderr).toMatch(/stopped/);
+    server = await startServer(dataDir);
+    servers.push(server);
+    const final = await waitForJob(server, job.id, ended, 300_000);
+    expect(final.state, JSON.stringify(final)).toBe('completed');
+    expect(final.attempts.map((a: any) => a.outcome)).toEqual(['interrupted']);
+    expect(await server.list<PointView>(['points', 'big'])).toHaveLength(1);
   });
 });
