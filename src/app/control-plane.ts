@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { Catalog, type JobRecord, type TokenRecord } from '../catalog/index.js';
 import type { Clock } from '../core/index.js';
 import { DEFAULT_RETRY, JobRunner, Scheduler, type RetrySettings } from '../jobs/index.js';
+import { AuditLog } from './audit.js';
 import { backupJobHandler } from './backup-job.js';
 import { ItemService } from './item-service.js';
 import type { JobDeps } from './job-deps.js';
@@ -48,6 +49,7 @@ export class ControlPlane {
   readonly jobs: JobService;
   readonly tokens: TokenService;
   readonly notifications: NotificationService;
+  readonly audit: AuditLog;
   readonly runner: JobRunner;
   readonly scheduler: Scheduler;
   /** Where the admin token was written on this start, if it was created now. */
@@ -100,6 +102,7 @@ export class ControlPlane {
     this.items = new ItemService(deps);
     this.jobs = new JobService(deps);
     this.tokens = new TokenService(catalog);
+    this.audit = new AuditLog(catalog, clock);
   }
 
   /** Creates the data directory and catalog if needed, and the admin token on first start. */

@@ -11,3 +11,4 @@ export * from './token-service.js';
 export * from './views.js';
 export type { DeliveryView } from './notification-service.js';
 export type { JobListQuery } from './job-service.js';
+export type { AuditView } from './audit.js';

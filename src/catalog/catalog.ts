@@ -3,6 +3,7 @@ import { Kysely, Migrator, SqliteDialect, type Dialect } from 'kysely';
 import { HoldfastError, type Clock } from '../core/index.js';
 import { catalogMigrationProvider } from './migrations.js';
 import type { CatalogDatabase } from './schema.js';
+import { EventStore } from './event-store.js';
 import { ItemStore } from './item-store.js';
 import { JobStore } from './job-store.js';
 import { PointStore } from './point-store.js';
@@ -29,6 +30,7 @@ export class Catalog {
   readonly points: PointStore;
   readonly jobs: JobStore;
   readonly settings: SettingStore;
+  readonly events: EventStore;
 
   private constructor(
     readonly db: Kysely<CatalogDatabase>,
@@ -41,6 +43,7 @@ export class Catalog {
     this.points = new PointStore(db);
     this.jobs = new JobStore(db, clock);
     this.settings = new SettingStore(db, clock);
+    this.events = new EventStore(db);
   }
 
   /** Opens (creating if needed) a catalog and brings its schema up to date. */

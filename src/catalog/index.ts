@@ -6,3 +6,4 @@ export { EMPTY_USAGE } from './vault-store.js';
 export type { NewItem, ItemChange } from './item-store.js';
 export type { NewPoint, PointChange } from './point-store.js';
 export type { NewJob, JobChange, JobFilter } from './job-store.js';
+export type { AuditEvent } from './event-store.js';

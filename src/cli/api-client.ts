@@ -1,4 +1,5 @@
 import type {
+  AuditView,
   CreatePolicyInput,
   CreateVaultInput,
   ItemView,
@@ -152,5 +153,9 @@ export class ApiClient {
 
   revokeToken(id: string): Promise<void> {
     return this.http.request('DELETE', `/api/tokens/${seg(id)}`);
+  }
+
+  listAuditEvents(limit: number): Promise<ListView<AuditView>> {
+    return this.http.request('GET', `/api/events?limit=${limit}`);
   }
 }

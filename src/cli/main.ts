@@ -8,7 +8,7 @@ import { registerMaintenance } from './commands/maintenance.js';
 import { registerPolicies } from './commands/policies.js';
 import { registerRestore } from './commands/restore.js';
 import { registerServer } from './commands/server.js';
-import { registerTokens } from './commands/tokens.js';
+import { registerAudit, registerTokens } from './commands/tokens.js';
 import { registerVaults } from './commands/vaults.js';
 import { CommandContext, EXIT, reportError, type GlobalOptions } from './context.js';
 
@@ -93,6 +93,7 @@ export async function main(argv: string[]): Promise<number> {
   registerItems(program, run);
   registerJobs(program, run);
   registerTokens(program, run);
+  registerAudit(program, run);
   registerKeys(program, run);
   registerBackup(program, run);
   registerRestore(program, run);

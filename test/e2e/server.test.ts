@@ -143,7 +143,7 @@ describe('holdfast server driven through the CLI', () => {
     ]);
     expect(deleted.state).toBe('soft_deleted');
     expect(deleted.purgeAt).toBe(
-      new Date(Date.parse('2026-01-05T02:30:00Z') + 14 * DAY).toISOString(),
+      new Date(Date.parse('2026-01-05T02:31:00Z') + 14 * DAY).toISOString(),
     );
     const refused = await server.cli(['backup-now', 'docs']);
     expect(refused.code, refused.stderr).not.toBe(0);
@@ -175,6 +175,13 @@ describe('holdfast server driven through the CLI', () => {
     const after = await server.list<PointView>(['points', 'docs']);
     expect(after.length).toBeGreaterThanOrEqual(2);
     expect(after.at(-1)?.tiers).toEqual(['snapshot', 'vault']);
+
+    // The audit trail names who did what; the passphrase is not in it.
+    const audit = await server.list<{ actor: string; action: string; target: string }>(['audit']);
+    expect(audit.map((e) => `${e.actor} ${e.action} ${e.target}`)).toContain(
+      'admin stopProtection items/docs/stop',
+    );
+    expect(JSON.stringify(audit)).not.toContain(PASSPHRASE);
 
     // Metrics tell the same story.
     const metrics = await (await fetch(`${server.url}/metrics`)).text();

@@ -43,6 +43,32 @@ export function registerTokens(program: Command, run: Runner): void {
     );
 }
 
+/** Registers `audit`: the server's audit trail. */
+export function registerAudit(program: Command, run: Runner): void {
+  program
+    .command('audit')
+    .summary('show the audit trail: changes made through the API, newest first')
+    .option('--limit <n>', 'how many events', '50')
+    .action((flags: { limit: string }) =>
+      run(async (ctx) => {
+        const answer = await (await ctx.api()).listAuditEvents(Number(flags.limit) || 50);
+        if (ctx.options.json) ctx.json(answer);
+        else {
+          const rows = answer.data.map((e) => [
+            localTime(e.time),
+            e.actor,
+            e.action,
+            e.target,
+            JSON.stringify(e.details),
+          ]);
+          for (const line of table(['TIME', 'WHO', 'ACTION', 'TARGET', 'FIELDS'], rows))
+            ctx.say(line);
+        }
+        return EXIT.ok;
+      }),
+    );
+}
+
 async function create(ctx: CommandContext, name: string): Promise<number> {
   const view = await (await ctx.api()).createToken(name);
   if (ctx.options.json) {

@@ -38,6 +38,21 @@ export function adminRoutes(plane: ControlPlane): Route[] {
     }),
     defineRoute({
       method: 'GET',
+      url: '/api/events',
+      operationId: 'listAuditEvents',
+      summary: 'The audit trail: changes made through the API, newest first',
+      description: '`before` pages back from a sequence number; secrets are never recorded.',
+      tags: ['audit'],
+      query: z.object({
+        limit: z.coerce.number().int().min(1).max(1000).optional(),
+        before: z.coerce.number().int().min(1).optional(),
+      }),
+      handler: async ({ query }) => ({
+        data: await plane.audit.list(query.limit ?? 100, query.before),
+      }),
+    }),
+    defineRoute({
+      method: 'GET',
       url: '/api/settings/notifications',
       operationId: 'getNotificationSettings',
       summary: 'Notification settings (secrets shown as ***)',

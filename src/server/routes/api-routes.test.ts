@@ -147,6 +147,45 @@ describe('the REST API under hostile input', () => {
     );
   });
 
+  it('records successful changes in the audit trail, without secrets, and nothing that failed', async () => {
+    const before = (await plane.audit.list(1))[0]?.seq ?? 0;
+    const create = routes.find((r) => r.operationId === 'createVault')!;
+    const ok = await send(create, '/api/vaults', {
+      name: 'audited',
+      passphrase: 'a secret passphrase',
+    });
+    expect(ok.statusCode).toBe(201);
+    const refused = await send(create, '/api/vaults', {
+      name: 'audited',
+      passphrase: 'a secret passphrase',
+    });
+    expect(refused.statusCode).toBe(409);
+    const r = await http.inject({
+      method: 'GET',
+      url: '/api/events?limit=10',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    const events = (
+      r.json() as {
+        data: Array<{
+          seq: number;
+          actor: string;
+          action: string;
+          target: string;
+          details: Record<string, unknown>;
+        }>;
+      }
+    ).data.filter((e) => e.seq > before);
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({
+      actor: 'admin',
+      action: 'createVault',
+      target: 'vaults',
+      details: { name: 'audited', passphrase: '***' },
+    });
+    expect(r.body).not.toContain('a secret passphrase');
+  });
+
   it('lists every route in the OpenAPI document', async () => {
     const r = await http.inject({
       method: 'GET',
