@@ -128,7 +128,6 @@ class PointCopier {
     this.sharedKeys = source.keys.id.equals(target.keys.id);
   }
 
-
   async run(points: readonly Point[]): Promise<CopiedPoint[]> {
     await this.loadExisting();
     this.progress = { ...this.progress, pointsTotal: points.length };
