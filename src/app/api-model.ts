@@ -121,126 +121,143 @@ export const JOB_QUERY = z
   })
   .strict();
 
+const TIME = z.iso.datetime();
+const MAYBE_TIME = TIME.nullable();
+const COUNTERS = z.object({
+  bytes: z.number(),
+  items: z.number(),
+  totalBytes: z.number().optional(),
+  totalItems: z.number().optional(),
+  bytesPerSecond: z.number().optional(),
+  etaSeconds: z.number().optional(),
+});
+
 /** A vault as the API shows it. */
-export interface VaultView {
-  readonly id: string;
-  readonly name: string;
-  readonly location: string;
-  readonly redundancy: string;
-  readonly softDelete: { readonly state: string; readonly days: number };
-  readonly usage: {
-    readonly protectedBytes: number;
-    readonly storedBytes: number;
-    readonly dedupRatio: number;
-    readonly points: number;
-    readonly refreshedAt: string | null;
-  };
-  readonly items: number;
-  readonly createdAt: string;
-}
+export const VAULT_VIEW = z.object({
+  id: z.string(),
+  name: z.string(),
+  location: z.string(),
+  redundancy: z.string(),
+  softDelete: z.object({ state: z.string(), days: z.number() }),
+  usage: z.object({
+    protectedBytes: z.number(),
+    storedBytes: z.number(),
+    dedupRatio: z.number(),
+    points: z.number(),
+    refreshedAt: MAYBE_TIME,
+  }),
+  items: z.number(),
+  createdAt: TIME,
+});
+export type VaultView = z.infer<typeof VAULT_VIEW>;
 
-/** A policy as the API shows it. */
-export interface PolicyView {
-  readonly id: string;
-  readonly name: string;
-  readonly schedule: unknown;
-  /** The schedule in its text form. */
-  readonly scheduleText: string;
-  readonly timezone: string;
-  readonly snapshotDays: number;
-  readonly tier: 'standard' | 'enhanced';
-  readonly retention: Record<string, number>;
-  readonly items: number;
-  readonly createdAt: string;
-  readonly updatedAt: string;
-}
+/** A policy as the API shows it; `scheduleText` is the schedule in its text form. */
+export const POLICY_VIEW = z.object({
+  id: z.string(),
+  name: z.string(),
+  schedule: z.unknown(),
+  scheduleText: z.string(),
+  timezone: z.string(),
+  snapshotDays: z.number(),
+  tier: z.enum(['standard', 'enhanced']),
+  retention: z.record(z.string(), z.number()),
+  items: z.number(),
+  createdAt: TIME,
+  updatedAt: TIME,
+});
+export type PolicyView = z.infer<typeof POLICY_VIEW>;
 
-/** A protected item as the API shows it. */
-export interface ItemView {
-  readonly id: string;
-  readonly name: string;
-  readonly workload: string;
-  readonly paths: readonly string[];
-  readonly excludes: readonly string[];
-  readonly vault: string;
-  readonly policy: string | null;
-  /** `protected`, `stopped` (protection stopped, data kept) or `soft_deleted`. */
-  readonly state: string;
-  readonly nextRunAt: string | null;
-  readonly lastBackupAt: string | null;
-  readonly lastSuccessAt: string | null;
-  readonly deletedAt: string | null;
-  /** When soft-deleted data is purged for good. */
-  readonly purgeAt: string | null;
-  readonly points: number;
-  readonly createdAt: string;
-}
+/**
+ * A protected item as the API shows it. `state`: `protected`, `stopped` (protection stopped,
+ * data kept) or `soft_deleted` (purged at `purgeAt`).
+ */
+export const ITEM_VIEW = z.object({
+  id: z.string(),
+  name: z.string(),
+  workload: z.string(),
+  paths: z.array(z.string()),
+  excludes: z.array(z.string()),
+  vault: z.string(),
+  policy: z.string().nullable(),
+  state: z.string(),
+  nextRunAt: MAYBE_TIME,
+  lastBackupAt: MAYBE_TIME,
+  lastSuccessAt: MAYBE_TIME,
+  deletedAt: MAYBE_TIME,
+  purgeAt: MAYBE_TIME,
+  points: z.number(),
+  createdAt: TIME,
+});
+export type ItemView = z.infer<typeof ITEM_VIEW>;
 
-/** A recovery point as the API shows it. */
-export interface PointView {
-  readonly id: string;
-  readonly item: string;
-  readonly time: string;
-  /** `snapshot`, `vault`, or both. */
-  readonly tiers: ReadonlyArray<'snapshot' | 'vault'>;
-  readonly consistency: string;
-  readonly files: number;
-  readonly bytes: number;
-  readonly storedBytes: number;
-  readonly expiresAt: string | null;
-  readonly snapshotExpiresAt: string | null;
-}
+/** A recovery point as the API shows it; `tiers` holds `snapshot`, `vault`, or both. */
+export const POINT_VIEW = z.object({
+  id: z.string(),
+  item: z.string(),
+  time: TIME,
+  tiers: z.array(z.enum(['snapshot', 'vault'])),
+  consistency: z.string(),
+  files: z.number(),
+  bytes: z.number(),
+  storedBytes: z.number(),
+  expiresAt: MAYBE_TIME,
+  snapshotExpiresAt: MAYBE_TIME,
+});
+export type PointView = z.infer<typeof POINT_VIEW>;
 
-/** A job as the API shows it. */
-export interface JobView {
-  readonly id: string;
-  readonly type: string;
-  readonly state: string;
-  readonly trigger: string;
-  readonly item: string | null;
-  readonly vault: string | null;
-  readonly params: Record<string, unknown>;
-  readonly phases: ReadonlyArray<{
-    readonly name: string;
-    readonly state: string;
-    readonly startedAt: string | null;
-    readonly endedAt: string | null;
-    readonly progress: {
-      readonly bytes: number;
-      readonly items: number;
-      readonly totalBytes?: number;
-      readonly totalItems?: number;
-      readonly bytesPerSecond?: number;
-      readonly etaSeconds?: number;
-    } | null;
-  }>;
-  readonly result: Record<string, unknown> | null;
-  readonly errorCount: number;
-  /** The first per-item errors (path and message). */
-  readonly errors: ReadonlyArray<{ readonly path: string; readonly message: string }>;
-  readonly attempts: ReadonlyArray<{
-    readonly startedAt: string;
-    readonly endedAt: string;
-    readonly outcome: string;
-    readonly error: { readonly code: string; readonly message: string };
-  }>;
-  readonly retryCount: number;
-  readonly maxRetries: number;
-  readonly runAfter: string;
-  readonly cancelRequested: boolean;
-  readonly createdAt: string;
-  readonly startedAt: string | null;
-  readonly endedAt: string | null;
-}
+/** A job as the API shows it (docs/jobs.md); `errors` holds the first per-item errors. */
+export const JOB_VIEW = z.object({
+  id: z.string(),
+  type: z.string(),
+  state: z.string(),
+  trigger: z.string(),
+  item: z.string().nullable(),
+  vault: z.string().nullable(),
+  params: z.record(z.string(), z.unknown()),
+  phases: z.array(
+    z.object({
+      name: z.string(),
+      state: z.string(),
+      startedAt: MAYBE_TIME,
+      endedAt: MAYBE_TIME,
+      progress: COUNTERS.nullable(),
+    }),
+  ),
+  result: z.record(z.string(), z.unknown()).nullable(),
+  errorCount: z.number(),
+  errors: z.array(z.object({ path: z.string(), message: z.string() })),
+  attempts: z.array(
+    z.object({
+      startedAt: TIME,
+      endedAt: TIME,
+      outcome: z.string(),
+      error: z.object({ code: z.string(), message: z.string() }),
+    }),
+  ),
+  retryCount: z.number(),
+  maxRetries: z.number(),
+  runAfter: TIME,
+  cancelRequested: z.boolean(),
+  createdAt: TIME,
+  startedAt: MAYBE_TIME,
+  endedAt: MAYBE_TIME,
+});
+export type JobView = z.infer<typeof JOB_VIEW>;
 
 /** A token as the API shows it; `token` (the secret) only in the answer that creates it. */
-export interface TokenView {
-  readonly id: string;
-  readonly name: string;
-  readonly createdAt: string;
-  readonly lastUsedAt: string | null;
-  readonly revokedAt: string | null;
-  readonly token?: string;
+export const TOKEN_VIEW = z.object({
+  id: z.string(),
+  name: z.string(),
+  createdAt: TIME,
+  lastUsedAt: MAYBE_TIME,
+  revokedAt: MAYBE_TIME,
+  token: z.string().optional(),
+});
+export type TokenView = z.infer<typeof TOKEN_VIEW>;
+
+/** The answer of every listing: `{ data: [...] }`. */
+export function listOf<T extends z.ZodType>(item: T) {
+  return z.object({ data: z.array(item) });
 }
 
 /** Every list answer: `{ data: [...] }`. */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { CREATE_TOKEN_INPUT, type ControlPlane } from '../../app/index.js';
+import { CREATE_TOKEN_INPUT, listOf, TOKEN_VIEW, type ControlPlane } from '../../app/index.js';
 import { ManualClock } from '../../core/index.js';
 import { defineRoute, RESOURCE_ID, type Route } from '../route.js';
 
@@ -10,6 +10,7 @@ export function adminRoutes(plane: ControlPlane): Route[] {
       method: 'GET',
       url: '/api/tokens',
       operationId: 'listTokens',
+      response: listOf(TOKEN_VIEW),
       summary: 'List API tokens (never their secrets)',
       tags: ['tokens'],
       handler: async () => ({ data: await plane.tokens.list() }),
@@ -18,6 +19,7 @@ export function adminRoutes(plane: ControlPlane): Route[] {
       method: 'POST',
       url: '/api/tokens',
       operationId: 'createToken',
+      response: TOKEN_VIEW,
       summary: 'Create an API token; the secret is in this answer only',
       tags: ['tokens'],
       body: CREATE_TOKEN_INPUT,

@@ -186,6 +186,34 @@ describe('the REST API under hostile input', () => {
     expect(r.body).not.toContain('a secret passphrase');
   });
 
+  it('answers reads in exactly the shapes the OpenAPI document declares', async () => {
+    const names: Record<string, string> = { vaults: 'main', policies: 'nightly', items: 'docs' };
+    await plane.items.backupNow('docs');
+    for (const route of routes.filter((r) => r.method === 'GET' && r.response !== undefined)) {
+      const url = route.url.replace(
+        /\/api\/(\w+)\/:name/,
+        (_, kind: string) => `/api/${kind}/${names[kind]}`,
+      );
+      if (url.includes(':')) continue;
+      const r = await http.inject({
+        method: 'GET',
+        url,
+        headers: { authorization: `Bearer ${token}` },
+      });
+      expect(r.statusCode, `${url} ${r.body}`).toBe(200);
+      const parsed = route.response!.safeParse(r.json());
+      expect(parsed.success, `${url}: ${JSON.stringify(parsed.error?.issues)}`).toBe(true);
+    }
+    const job = (await plane.jobs.list({}))[0]!;
+    const one = routes.find((r) => r.operationId === 'getJob')!;
+    const r = await http.inject({
+      method: 'GET',
+      url: `/api/jobs/${job.id}`,
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(one.response!.safeParse(r.json()).success).toBe(true);
+  });
+
   it('lists every route in the OpenAPI document', async () => {
     const r = await http.inject({
       method: 'GET',

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { JOB_QUERY, type ControlPlane } from '../../app/index.js';
+import { JOB_QUERY, JOB_VIEW, listOf, type ControlPlane } from '../../app/index.js';
 import { defineRoute, RESOURCE_ID, type Route } from '../route.js';
 
 const BY_ID = z.object({ id: RESOURCE_ID });
@@ -11,6 +11,7 @@ export function jobRoutes(plane: ControlPlane): Route[] {
       method: 'GET',
       url: '/api/jobs',
       operationId: 'listJobs',
+      response: listOf(JOB_VIEW),
       summary: 'List jobs, newest first',
       description: '`state` and `type` take comma-separated values.',
       tags: ['jobs'],
@@ -21,6 +22,7 @@ export function jobRoutes(plane: ControlPlane): Route[] {
       method: 'GET',
       url: '/api/jobs/:id',
       operationId: 'getJob',
+      response: JOB_VIEW,
       summary: 'Show a job with its phases, progress, errors and attempts',
       tags: ['jobs'],
       params: BY_ID,
@@ -30,6 +32,7 @@ export function jobRoutes(plane: ControlPlane): Route[] {
       method: 'POST',
       url: '/api/jobs/:id/cancel',
       operationId: 'cancelJob',
+      response: JOB_VIEW,
       summary: 'Cancel a job that has not ended',
       tags: ['jobs'],
       params: BY_ID,

@@ -1,5 +1,12 @@
 import { z } from 'zod';
-import { CREATE_POLICY_INPUT, NAME, POLICY_BODY, type ControlPlane } from '../../app/index.js';
+import {
+  CREATE_POLICY_INPUT,
+  listOf,
+  NAME,
+  POLICY_BODY,
+  POLICY_VIEW,
+  type ControlPlane,
+} from '../../app/index.js';
 import { defineRoute, type Route } from '../route.js';
 
 const BY_NAME = z.object({ name: NAME });
@@ -11,6 +18,7 @@ export function policyRoutes(plane: ControlPlane): Route[] {
       method: 'POST',
       url: '/api/policies',
       operationId: 'createPolicy',
+      response: POLICY_VIEW,
       summary: 'Create a policy',
       description:
         "`schedule` is an object (docs/policies.md) or text: 'daily 02:00', 'weekly mon,thu 22:00', 'every 4h from 08:00 for 24h', or a 5-field cron expression.",
@@ -23,6 +31,7 @@ export function policyRoutes(plane: ControlPlane): Route[] {
       method: 'GET',
       url: '/api/policies',
       operationId: 'listPolicies',
+      response: listOf(POLICY_VIEW),
       summary: 'List policies',
       tags: ['policies'],
       handler: async () => ({ data: await plane.policies.list() }),
@@ -31,6 +40,7 @@ export function policyRoutes(plane: ControlPlane): Route[] {
       method: 'GET',
       url: '/api/policies/:name',
       operationId: 'getPolicy',
+      response: POLICY_VIEW,
       summary: 'Show a policy',
       tags: ['policies'],
       params: BY_NAME,
@@ -40,6 +50,7 @@ export function policyRoutes(plane: ControlPlane): Route[] {
       method: 'PUT',
       url: '/api/policies/:name',
       operationId: 'replacePolicy',
+      response: POLICY_VIEW,
       summary: "Replace a policy's schedule and retention",
       description: 'Points already taken keep the expiry they were given.',
       tags: ['policies'],

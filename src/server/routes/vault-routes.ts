@@ -4,6 +4,9 @@ import {
   NAME,
   UPDATE_VAULT_INPUT,
   type ControlPlane,
+  JOB_VIEW,
+  VAULT_VIEW,
+  listOf,
 } from '../../app/index.js';
 import { defineRoute, type Route } from '../route.js';
 
@@ -20,6 +23,7 @@ export function vaultRoutes(plane: ControlPlane): Route[] {
       method: 'POST',
       url: '/api/vaults',
       operationId: 'createVault',
+      response: VAULT_VIEW,
       summary: 'Create a vault (or adopt the vault already at the location)',
       description:
         'Unlocked by `passphrase` or `keyFile` (a path on the server). The server adds a key slot of its own for unattended work; the given credential stays the way in without the server.',
@@ -32,6 +36,7 @@ export function vaultRoutes(plane: ControlPlane): Route[] {
       method: 'GET',
       url: '/api/vaults',
       operationId: 'listVaults',
+      response: listOf(VAULT_VIEW),
       summary: 'List vaults with their usage',
       tags: ['vaults'],
       handler: async () => ({ data: await plane.vaults.list() }),
@@ -40,6 +45,7 @@ export function vaultRoutes(plane: ControlPlane): Route[] {
       method: 'GET',
       url: '/api/vaults/:name',
       operationId: 'getVault',
+      response: VAULT_VIEW,
       summary: 'Show a vault: location, soft-delete settings, usage',
       tags: ['vaults'],
       params: BY_NAME,
@@ -49,6 +55,7 @@ export function vaultRoutes(plane: ControlPlane): Route[] {
       method: 'PATCH',
       url: '/api/vaults/:name',
       operationId: 'updateVault',
+      response: VAULT_VIEW,
       summary: "Change a vault's soft-delete settings",
       description: '`always_on` cannot be turned off again (SETTING_LOCKED).',
       tags: ['vaults'],
@@ -73,6 +80,7 @@ export function vaultRoutes(plane: ControlPlane): Route[] {
       method: 'POST',
       url: '/api/vaults/:name/verify',
       operationId: 'verifyVault',
+      response: JOB_VIEW,
       summary: 'Queue a verify job: structure check plus reading a share of the packs',
       tags: ['vaults', 'jobs'],
       params: BY_NAME,
