@@ -40,17 +40,31 @@ export const CREATE_VAULT_INPUT = z
     passphrase: z.string().min(8).max(1024).optional(),
     keyFile: ABSOLUTE_PATH.optional(),
     softDelete: SOFT_DELETE_INPUT.optional(),
+    /** `grs` copies every object, asynchronously, to `secondaryLocation` (docs/redundancy.md). */
+    redundancy: z.enum(['lrs', 'grs']).optional(),
+    secondaryLocation: z.string().min(1).max(4096).optional(),
     compressionLevel: z.number().int().min(1).max(19).optional(),
   })
   .strict()
   .refine((v) => (v.passphrase === undefined) !== (v.keyFile === undefined), {
     message: 'give exactly one of passphrase or keyFile',
     path: ['passphrase'],
+  })
+  .refine((v) => (v.redundancy === 'grs') === (v.secondaryLocation !== undefined), {
+    message: "redundancy 'grs' needs a secondaryLocation, and only grs takes one",
+    path: ['secondaryLocation'],
   });
 export type CreateVaultInput = z.infer<typeof CREATE_VAULT_INPUT>;
 
 /** `PATCH /api/vaults/:name`. */
-export const UPDATE_VAULT_INPUT = z.object({ softDelete: SOFT_DELETE_INPUT }).strict();
+export const UPDATE_VAULT_INPUT = z
+  .object({
+    softDelete: SOFT_DELETE_INPUT.optional(),
+    /** Only before the vault's first recovery point (as Azure). */
+    redundancy: z.enum(['lrs', 'grs']).optional(),
+    secondaryLocation: z.string().min(1).max(4096).optional(),
+  })
+  .strict();
 export type UpdateVaultInput = z.infer<typeof UPDATE_VAULT_INPUT>;
 
 /**
@@ -104,6 +118,8 @@ export const RESTORE_INPUT = z
     verify: z.boolean().optional(),
     /** Which tier to read: the fastest that holds the point, unless told. */
     tier: z.enum(['auto', 'snapshot', 'vault']).optional(),
+    /** Cross-region restore: read the GRS vault's secondary copy. */
+    from: z.enum(['primary', 'secondary']).optional(),
   })
   .strict();
 export type RestoreInput = z.infer<typeof RESTORE_INPUT>;
@@ -138,6 +154,17 @@ export const VAULT_VIEW = z.object({
   name: z.string(),
   location: z.string(),
   redundancy: z.string(),
+  secondaryLocation: z.string().nullable(),
+  replication: z
+    .object({
+      lagSeconds: z.number(),
+      objectsBehind: z.number(),
+      bytesBehind: z.number(),
+      lastReplicatedAt: MAYBE_TIME,
+      paused: z.boolean(),
+      failedOverFrom: z.string().nullable(),
+    })
+    .nullable(),
   softDelete: z.object({ state: z.string(), days: z.number() }),
   usage: z.object({
     protectedBytes: z.number(),

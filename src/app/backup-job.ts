@@ -10,6 +10,7 @@ import {
 import { backupFiles } from './file-backup.js';
 import { jobSubject, type JobDeps } from './job-deps.js';
 import { listPoints } from './resolve-point.js';
+import { queueReplication } from './redundancy.js';
 import { refreshVaultUsage } from './vault-usage.js';
 
 const DAY_MS = 86_400_000;
@@ -162,5 +163,6 @@ async function transfer(
   await deps.catalog.points.update(point.id, { vaultRef });
   await ctx.finishPhase('transfer', { vaultRef });
   await refreshVaultUsage(deps.catalog, deps.clock, vault, target, ctx.signal);
+  await queueReplication(deps, vault);
   return { ...point, vaultRef };
 }

@@ -10,6 +10,7 @@ import type { JobDeps } from './job-deps.js';
 import { JobService } from './job-service.js';
 import { NotificationService } from './notification-service.js';
 import { PolicyService } from './policy-service.js';
+import { replicateJobHandler } from './replicate-job.js';
 import { restoreJobHandler } from './restore-job.js';
 import { retentionJobHandler } from './retention-job.js';
 import type { ServiceDeps } from './service-deps.js';
@@ -65,8 +66,8 @@ export class ControlPlane {
     const { clock, dataDir } = options;
     const log = options.log ?? (() => undefined);
     const access = new VaultAccess(dataDir);
-    const jobDeps: JobDeps = { catalog, clock, access };
     const jobRetries = options.jobRetries ?? 3;
+    const jobDeps: JobDeps = { catalog, clock, access, jobRetries };
     this.notifications = new NotificationService(catalog, clock);
     this.runner = new JobRunner({
       catalog,
@@ -76,6 +77,7 @@ export class ControlPlane {
         restore: restoreJobHandler(jobDeps),
         retention: retentionJobHandler(jobDeps),
         verify: verifyJobHandler(jobDeps),
+        replicate: replicateJobHandler(jobDeps),
       },
       maxConcurrent: options.maxConcurrentJobs ?? 2,
       retry: options.retry ?? DEFAULT_RETRY,

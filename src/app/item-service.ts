@@ -197,6 +197,7 @@ export class ItemService {
       ...(input.overwrite ? { overwrite: input.overwrite } : {}),
       ...(input.verify !== undefined ? { verify: input.verify } : {}),
       ...(input.tier ? { tier: input.tier } : {}),
+      ...(input.from ? { from: input.from } : {}),
     };
     const job = await catalog.jobs.create({
       type: 'restore',

@@ -7,6 +7,8 @@ export interface JobDeps {
   readonly catalog: Catalog;
   readonly clock: Clock;
   readonly access: VaultAccess;
+  /** Retries of jobs the handlers queue (replication after a backup). */
+  readonly jobRetries: number;
 }
 
 /** The item and vault a job is about; throws when the catalog no longer has them. */

@@ -30,6 +30,11 @@ export function openBackend(location: string): Backend {
   );
 }
 
+/** A location as the catalog keeps it: URLs as given, directory paths made absolute. */
+export function normalizeLocation(location: string): string {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(location) ? location : resolve(location);
+}
+
 /** Opens an existing vault and loads its index. */
 export async function openVault(
   location: string,

@@ -25,6 +25,8 @@ export interface RestoreJobParams {
   readonly overwrite?: OverwriteMode;
   readonly verify?: boolean;
   readonly tier?: 'auto' | 'snapshot' | 'vault';
+  /** Cross-region restore from a GRS vault's secondary copy (never the snapshot tier). */
+  readonly from?: 'primary' | 'secondary';
 }
 
 /**
@@ -39,7 +41,7 @@ export function restoreJobHandler(deps: JobDeps): JobHandler {
     const record = await deps.catalog.points.byId(params.point);
     if (record === undefined)
       throw new HoldfastError('POINT_NOT_FOUND', `Point ${params.point} no longer exists.`);
-    const source = await openTier(deps, vault, record, params.tier ?? 'auto');
+    const source = await openTier(deps, vault, record, params.tier ?? 'auto', params.from);
     await ctx.startPhase('restore');
     const lock = await acquireLock(source.vault, {
       exclusive: false,
@@ -79,8 +81,9 @@ async function openTier(
   vault: VaultRecord,
   record: PointRecord,
   tier: 'auto' | 'snapshot' | 'vault',
-): Promise<{ vault: Vault; point: Point; tier: 'snapshot' | 'vault' }> {
-  if (tier !== 'vault' && record.snapshotRef !== null) {
+  from: 'primary' | 'secondary' = 'primary',
+): Promise<{ vault: Vault; point: Point; tier: 'snapshot' | 'vault' | 'secondary' }> {
+  if (from === 'primary' && tier !== 'vault' && record.snapshotRef !== null) {
     const store = await deps.access.openSnapshots(vault, { index: 'reading', create: false });
     const point = store && (await listPoints(store)).find((p) => p.id === record.snapshotRef);
     if (store && point) return { vault: store, point, tier: 'snapshot' };
@@ -92,14 +95,14 @@ async function openTier(
       'POINT_NOT_FOUND',
       `Point ${record.id} has reached no tier that is readable.`,
     );
-  const opened = await deps.access.open(vault, { index: 'reading' });
+  const opened = await deps.access.open(vault, { index: 'reading', from });
   const point = (await listPoints(opened, () => undefined)).find((p) => p.id === record.vaultRef);
   if (point === undefined)
     throw new HoldfastError(
       'POINT_NOT_FOUND',
       `Point ${record.id} is missing from vault '${vault.name}'. Run a verify job.`,
     );
-  return { vault: opened, point, tier: 'vault' };
+  return { vault: opened, point, tier: from === 'secondary' ? 'secondary' : 'vault' };
 }
 
 async function runRestore(ctx: JobContext, vault: Vault, point: Point, params: RestoreJobParams) {

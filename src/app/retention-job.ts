@@ -2,6 +2,7 @@ import type { Catalog, ItemRecord, PointRecord, VaultRecord } from '../catalog/i
 import type { JobContext, JobHandler } from '../jobs/index.js';
 import { jobSubject, type JobDeps } from './job-deps.js';
 import { forgetPointIds, pruneVault } from './vault-maintenance.js';
+import { queueReplication } from './redundancy.js';
 import { refreshVaultUsage } from './vault-usage.js';
 
 /** What one retention run decided for a vault. */
@@ -53,6 +54,7 @@ export function retentionJobHandler(deps: JobDeps): JobHandler {
     );
     await target.loadIndex();
     await refreshVaultUsage(deps.catalog, deps.clock, vault, target, ctx.signal);
+    if (vaultRefs.length > 0) await queueReplication(deps, vault);
     return {
       result: {
         pointsRemoved: plan.remove.length,

@@ -17,17 +17,23 @@ export class VaultAccess {
     return join(this.dataDir, 'snapshots', vault.id);
   }
 
-  /** Opens a vault; with `index`, loads it strictly (for work that writes). */
+  /**
+   * Opens a vault; with `index`, loads it strictly (for work that writes). `from: 'secondary'`
+   * opens a GRS vault's secondary copy (cross-region restore): the same vault, byte for byte.
+   */
   async open(
     vault: VaultRecord,
-    options: { index: 'strict' | 'reading' | 'none' },
+    options: { index: 'strict' | 'reading' | 'none'; from?: 'primary' | 'secondary' },
   ): Promise<Vault> {
     const credential = await readKeyFile(vault.keyFile);
-    const opened = await Vault.open(openBackend(vault.location), credential);
+    const location = options.from === 'secondary' ? vault.secondaryLocation : vault.location;
+    if (location === null)
+      throw new HoldfastError('STATE_CONFLICT', `Vault '${vault.name}' has no secondary location.`);
+    const opened = await Vault.open(openBackend(location), credential);
     if (opened.id !== vault.vaultUid)
       throw new HoldfastError(
         'VAULT_INTEGRITY',
-        `The vault at ${vault.location} is not the one registered as '${vault.name}' (its id changed).`,
+        `The vault at ${location} is not the one registered as '${vault.name}' (its id changed).`,
       );
     await loadIndex(opened, options.index);
     return opened;

@@ -1,11 +1,12 @@
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { SoftDeleteState, VaultRecord } from '../catalog/index.js';
 import { HoldfastError, isHoldfastError } from '../core/index.js';
 import { DEFAULT_VAULT_CONFIG, Vault, type Credential } from '../engine/index.js';
 import type { CreateVaultInput, JobView, UpdateVaultInput, VaultView } from './api-model.js';
 import { nameLookup, vaultNamed } from './names.js';
 import { VERIFY_PHASES } from './verify-job.js';
-import { openBackend } from './open-vault.js';
+import { normalizeLocation, openBackend } from './open-vault.js';
+import { changeRedundancy, failover, recordLag, replicateNow, reprotect } from './redundancy.js';
 import { createServerKeyFile, readKeyFile } from './server-keys.js';
 import type { ServiceDeps } from './service-deps.js';
 import { jobView, vaultView } from './views.js';
@@ -26,11 +27,20 @@ export class VaultService {
     const { catalog, dataDir } = this.deps;
     if (await catalog.vaults.byName(input.name))
       throw new HoldfastError('RESOURCE_EXISTS', `A vault named '${input.name}' already exists.`);
-    const location = resolve(input.location ?? join(dataDir, 'vaults', input.name));
-    if ((await catalog.vaults.list()).some((v) => v.location === location))
+    const location = normalizeLocation(input.location ?? join(dataDir, 'vaults', input.name));
+    const secondary =
+      input.secondaryLocation === undefined ? null : normalizeLocation(input.secondaryLocation);
+    const taken = (await catalog.vaults.list()).flatMap((v) => [v.location, v.secondaryLocation]);
+    for (const where of [location, secondary])
+      if (where !== null && taken.includes(where))
+        throw new HoldfastError(
+          'RESOURCE_EXISTS',
+          `Vault location ${where} is already registered.`,
+        );
+    if (secondary === location)
       throw new HoldfastError(
-        'RESOURCE_EXISTS',
-        `Vault location ${location} is already registered.`,
+        'REQUEST_INVALID',
+        'The secondary location must differ from the primary.',
       );
     const softDelete = checkSoftDelete(SOFT_DELETE_DEFAULT, input.softDelete ?? {});
     const credential: Credential =
@@ -57,32 +67,43 @@ export class VaultService {
       location,
       keyFile: key.path,
       vaultUid: vault.id,
-      redundancy: 'lrs',
+      redundancy: secondary === null ? 'lrs' : 'grs',
+      secondaryLocation: secondary,
       softDelete,
     });
     await this.deps.access.createSnapshots(record, vault);
-    return vaultView(record, 0);
+    // The secondary starts as a full copy, so it is a readable vault from the first moment.
+    if (secondary !== null) await replicateNow(this.deps, record);
+    return this.show(input.name);
   }
 
   /** All vaults. */
   async list(): Promise<VaultView[]> {
     const items = await this.deps.catalog.items.list();
     return (await this.deps.catalog.vaults.list()).map((v) =>
-      vaultView(v, items.filter((i) => i.vaultId === v.id).length),
+      vaultView(v, items.filter((i) => i.vaultId === v.id).length, this.deps.clock.now()),
     );
   }
 
   /** One vault with its usage. */
   async show(name: string): Promise<VaultView> {
     const vault = await vaultNamed(this.deps.catalog, name);
-    return vaultView(vault, (await this.deps.catalog.items.list({ vaultId: vault.id })).length);
+    const items = (await this.deps.catalog.items.list({ vaultId: vault.id })).length;
+    return vaultView(vault, items, this.deps.clock.now());
   }
 
-  /** Changes soft-delete settings; `always_on` cannot be left. */
+  /**
+   * Changes soft-delete settings (`always_on` cannot be left) or redundancy (only before the
+   * vault's first recovery point, as Azure: the secondary would otherwise start incomplete).
+   */
   async update(name: string, input: UpdateVaultInput): Promise<VaultView> {
     const vault = await vaultNamed(this.deps.catalog, name);
-    const next = checkSoftDelete(vault.softDelete, input.softDelete);
-    await this.deps.catalog.vaults.setSoftDelete(vault.id, next.state, next.days);
+    if (input.softDelete !== undefined) {
+      const next = checkSoftDelete(vault.softDelete, input.softDelete);
+      await this.deps.catalog.vaults.setSoftDelete(vault.id, next.state, next.days);
+    }
+    if (input.redundancy !== undefined || input.secondaryLocation !== undefined)
+      await changeRedundancy(this.deps, vault, input.redundancy, input.secondaryLocation);
     return this.show(name);
   }
 
@@ -111,6 +132,28 @@ export class VaultService {
         `Vault '${name}' has ${active.length} job(s) not yet ended.`,
       );
     await this.deps.catalog.vaults.delete(vault.id);
+  }
+
+  /** Measures how far a GRS vault's secondary is behind, now, and shows the vault. */
+  async replication(name: string): Promise<VaultView> {
+    const vault = await vaultNamed(this.deps.catalog, name);
+    if (vault.redundancy !== 'grs')
+      throw new HoldfastError('STATE_CONFLICT', `Vault '${name}' is not geo-redundant (lrs).`);
+    if (!vault.replication.paused) await recordLag(this.deps.catalog, this.deps.clock, vault);
+    return this.show(name);
+  }
+
+  /** Fails a GRS vault over to its secondary (docs/redundancy.md). */
+  async failover(name: string): Promise<VaultView> {
+    await failover(this.deps, await vaultNamed(this.deps.catalog, name));
+    return this.show(name);
+  }
+
+  /** Resumes replication after a failover, towards the old primary. */
+  async reprotect(name: string): Promise<VaultView> {
+    await reprotect(this.deps, await vaultNamed(this.deps.catalog, name));
+    this.deps.kick();
+    return this.show(name);
   }
 
   /** Queues a verify job reading `readDataPercent` of the packs. */

@@ -30,12 +30,25 @@ export interface NameLookup {
   item(id: string | null): string | null;
 }
 
-export function vaultView(vault: VaultRecord, items: number): VaultView {
+export function vaultView(vault: VaultRecord, items: number, now: number): VaultView {
+  const r = vault.replication;
   return {
     id: vault.id,
     name: vault.name,
     location: vault.location,
     redundancy: vault.redundancy,
+    secondaryLocation: vault.secondaryLocation,
+    replication:
+      vault.redundancy !== 'grs'
+        ? null
+        : {
+            lagSeconds: r.behindSince ? Math.max(0, (now - r.behindSince) / 1000) : 0,
+            objectsBehind: r.objectsBehind ?? 0,
+            bytesBehind: r.bytesBehind ?? 0,
+            lastReplicatedAt: iso(r.lastReplicatedAt ?? null),
+            paused: r.paused === true,
+            failedOverFrom: r.failedOverFrom ?? null,
+          },
     softDelete: { ...vault.softDelete },
     usage: { ...vault.usage, refreshedAt: iso(vault.usage.refreshedAt) },
     items,

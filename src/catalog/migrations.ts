@@ -127,9 +127,20 @@ const initial: Migration = {
   },
 };
 
+const geoRedundancy: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    await db.schema.alterTable('vaults').addColumn('secondary_location', 'text').execute();
+    await db.schema
+      .alterTable('vaults')
+      .addColumn('replication_json', 'text', (c) => c.notNull().defaultTo('{}'))
+      .execute();
+  },
+};
+
 /** Every catalog migration, by name; names sort in the order they run. */
 export const CATALOG_MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0001-initial': initial,
+  '0002-geo-redundancy': geoRedundancy,
 };
 
 /** Hands {@link CATALOG_MIGRATIONS} to Kysely's migrator. */

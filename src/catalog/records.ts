@@ -17,8 +17,11 @@ export type TokenRef = Brand<string, 'TokenRef'>;
 export const SOFT_DELETE_STATES = ['on', 'off', 'always_on'] as const;
 export type SoftDeleteState = (typeof SOFT_DELETE_STATES)[number];
 
-/** Vault redundancy; `grs` arrives with object storage. */
-export const REDUNDANCIES = ['lrs'] as const;
+/**
+ * Vault redundancy: `lrs`, one location; `grs`, every object also copied, asynchronously, to a
+ * secondary location (docs/redundancy.md).
+ */
+export const REDUNDANCIES = ['lrs', 'grs'] as const;
 export type Redundancy = (typeof REDUNDANCIES)[number];
 
 /** What a vault holds, cached by the jobs that change it. */
@@ -33,6 +36,21 @@ export interface VaultUsage {
   readonly refreshedAt: number | null;
 }
 
+/** What replication to the secondary last found, for lag reports and alerts. */
+export interface ReplicationState {
+  /** Objects and bytes of the primary not yet on the secondary. */
+  readonly objectsBehind?: number;
+  readonly bytesBehind?: number;
+  /** Since when the secondary has been behind (null when it was caught up). */
+  readonly behindSince?: number | null;
+  readonly lastReplicatedAt?: number | null;
+  readonly lastVerifiedAt?: number | null;
+  /** Set by a failover: the location that was primary before. */
+  readonly failedOverFrom?: string | null;
+  /** After a failover, until re-protection: nothing is copied. */
+  readonly paused?: boolean;
+}
+
 /** A vault as the catalog knows it. */
 export interface VaultRecord {
   readonly id: VaultRef;
@@ -41,6 +59,8 @@ export interface VaultRecord {
   readonly keyFile: string;
   readonly vaultUid: string;
   readonly redundancy: Redundancy;
+  readonly secondaryLocation: string | null;
+  readonly replication: ReplicationState;
   readonly softDelete: { readonly state: SoftDeleteState; readonly days: number };
   readonly usage: VaultUsage;
   readonly createdAt: number;
@@ -108,7 +128,7 @@ export interface PointRecord {
 }
 
 /** Kinds of jobs. */
-export const JOB_TYPES = ['backup', 'restore', 'retention', 'verify'] as const;
+export const JOB_TYPES = ['backup', 'restore', 'retention', 'verify', 'replicate'] as const;
 export type JobType = (typeof JOB_TYPES)[number];
 
 /**

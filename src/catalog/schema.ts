@@ -24,6 +24,10 @@ export interface VaultTable {
   /** The vault's own id (from its marker), to notice a location that changed vaults. */
   vault_uid: string;
   redundancy: string;
+  /** GRS: where every object is copied to, asynchronously. */
+  secondary_location: string | null;
+  /** GRS: what the last replication run found (see `ReplicationState`). */
+  replication_json: string;
   soft_delete_state: string;
   soft_delete_days: number;
   /** Cached usage (see `VaultUsage`), refreshed by the jobs that change the vault. */

@@ -1,7 +1,14 @@
 import type { Kysely } from 'kysely';
 import type { Clock } from '../core/index.js';
 import { num, readJson, writeJson } from './json-column.js';
-import type { Redundancy, SoftDeleteState, VaultRecord, VaultRef, VaultUsage } from './records.js';
+import type {
+  Redundancy,
+  ReplicationState,
+  SoftDeleteState,
+  VaultRecord,
+  VaultRef,
+  VaultUsage,
+} from './records.js';
 import { newResourceId } from './resource-id.js';
 import type { CatalogDatabase, VaultRow } from './schema.js';
 
@@ -12,6 +19,7 @@ export interface NewVault {
   readonly keyFile: string;
   readonly vaultUid: string;
   readonly redundancy: Redundancy;
+  readonly secondaryLocation?: string | null;
   readonly softDelete: { readonly state: SoftDeleteState; readonly days: number };
 }
 
@@ -41,6 +49,8 @@ export class VaultStore {
       key_file: vault.keyFile,
       vault_uid: vault.vaultUid,
       redundancy: vault.redundancy,
+      secondary_location: vault.secondaryLocation ?? null,
+      replication_json: '{}',
       soft_delete_state: vault.softDelete.state,
       soft_delete_days: vault.softDelete.days,
       usage_json: writeJson(EMPTY_USAGE),
@@ -95,6 +105,37 @@ export class VaultStore {
       .execute();
   }
 
+  /** Stores what a replication run found. */
+  async setReplication(id: VaultRef, state: ReplicationState): Promise<void> {
+    await this.db
+      .updateTable('vaults')
+      .set({ replication_json: writeJson(state), updated_at: this.clock.now() })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  /** Sets redundancy and the secondary location. */
+  async setRedundancy(
+    id: VaultRef,
+    redundancy: Redundancy,
+    secondary: string | null,
+  ): Promise<void> {
+    await this.db
+      .updateTable('vaults')
+      .set({ redundancy, secondary_location: secondary, updated_at: this.clock.now() })
+      .where('id', '=', id)
+      .execute();
+  }
+
+  /** Swaps primary and secondary locations (a failover, or re-protection back). */
+  async swapLocations(id: VaultRef, primary: string, secondary: string): Promise<void> {
+    await this.db
+      .updateTable('vaults')
+      .set({ location: primary, secondary_location: secondary, updated_at: this.clock.now() })
+      .where('id', '=', id)
+      .execute();
+  }
+
   /** Removes a vault row (not its data). */
   async delete(id: VaultRef): Promise<void> {
     await this.db.deleteFrom('vaults').where('id', '=', id).execute();
@@ -109,6 +150,8 @@ function toVault(row: VaultRow): VaultRecord {
     keyFile: row.key_file,
     vaultUid: row.vault_uid,
     redundancy: row.redundancy as Redundancy,
+    secondaryLocation: row.secondary_location,
+    replication: readJson<ReplicationState>(row.replication_json, 'vaults.replication_json'),
     softDelete: {
       state: row.soft_delete_state as SoftDeleteState,
       days: row.soft_delete_days,

@@ -1,5 +1,5 @@
 import { Gauge, Histogram, Registry } from 'prom-client';
-import type { ControlPlane } from '../app/index.js';
+import type { ControlPlane, VaultView } from '../app/index.js';
 import type { JobRecord } from '../catalog/index.js';
 
 /**
@@ -64,6 +64,35 @@ export class ControlPlaneMetrics {
           this.reset();
           for (const vault of (await self.plane?.catalog.vaults.list()) ?? [])
             this.set({ vault: vault.name }, vault.usage[field]);
+        },
+      });
+    }
+    this.replicationGauges();
+  }
+
+  private replicationGauges(): void {
+    const self = this;
+    for (const [name, help, pick] of [
+      [
+        'holdfast_vault_replication_lag_seconds',
+        'How long the secondary of each GRS vault has been behind its primary (0 when caught up).',
+        (v: VaultView) => v.replication?.lagSeconds ?? 0,
+      ],
+      [
+        'holdfast_vault_replication_bytes_behind',
+        'Bytes of each GRS vault not yet on its secondary, as last measured.',
+        (v: VaultView) => v.replication?.bytesBehind ?? 0,
+      ],
+    ] as const) {
+      new Gauge({
+        name,
+        help,
+        labelNames: ['vault'],
+        registers: [this.registry],
+        async collect() {
+          this.reset();
+          for (const vault of (await self.plane?.vaults.list()) ?? [])
+            if (vault.redundancy === 'grs') this.set({ vault: vault.name }, pick(vault));
         },
       });
     }

@@ -76,6 +76,27 @@ export function vaultRoutes(plane: ControlPlane): Route[] {
         await plane.vaults.remove(params.name);
       },
     }),
+    ...(['replication', 'failover', 'reprotect'] as const).map((verb) =>
+      defineRoute({
+        method: 'POST',
+        url: `/api/vaults/:name/${verb}`,
+        operationId: {
+          replication: 'measureReplication',
+          failover: 'failoverVault',
+          reprotect: 'reprotectVault',
+        }[verb],
+        summary: {
+          replication: "Measure a GRS vault's replication lag now and show the vault",
+          failover: 'Fail a GRS vault over: its secondary becomes the primary; replication pauses',
+          reprotect: 'After a failover, resume replication towards the old primary',
+        }[verb],
+        tags: ['vaults', 'redundancy'],
+        params: BY_NAME,
+        body: z.object({}).strict().optional(),
+        response: VAULT_VIEW,
+        handler: ({ params }) => plane.vaults[verb](params.name),
+      }),
+    ),
     defineRoute({
       method: 'POST',
       url: '/api/vaults/:name/verify',

@@ -1,0 +1,137 @@
+import {
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, relative } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ManualClock } from '../core/index.js';
+import { ControlPlane } from './control-plane.js';
+
+const dirs: string[] = [];
+const planes: ControlPlane[] = [];
+afterEach(async () => {
+  for (const plane of planes.splice(0)) await plane.stop().catch(() => undefined);
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+/** Every object of a vault directory but its locks: name → content. */
+function objects(root: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const entry of readdirSync(root, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile()) continue;
+    const name = relative(root, join(entry.parentPath, entry.name));
+    if (!name.startsWith('locks/')) out.set(name, readFileSync(join(root, name)).toString('hex'));
+  }
+  return out;
+}
+
+async function setup() {
+  const root = mkdtempSync(join(tmpdir(), 'holdfast-grs-'));
+  dirs.push(root);
+  const source = join(root, 'source');
+  mkdirSync(source);
+  writeFileSync(join(source, 'a.txt'), 'alpha\n');
+  const clock = new ManualClock(Date.UTC(2026, 0, 5, 0, 30));
+  const plane = await ControlPlane.open({
+    dataDir: join(root, 'data'),
+    clock,
+    retry: { baseDelayMs: 60_000, maxDelayMs: 60_000 },
+  });
+  planes.push(plane);
+  const primary = join(root, 'primary');
+  const secondary = join(root, 'secondary');
+  const vault = await plane.vaults.create({
+    name: 'geo',
+    location: primary,
+    passphrase: 'a long test passphrase',
+    redundancy: 'grs',
+    secondaryLocation: secondary,
+  });
+  await plane.policies.create({ name: 'p', schedule: 'daily 02:00', retention: { daily: 7 } });
+  await plane.items.protect({ name: 'docs', paths: [source], vault: 'geo', policy: 'p' });
+  return { root, source, clock, plane, primary, secondary, vault };
+}
+
+describe('geo-redundant vaults', () => {
+  it('start as a full copy and replicate every backup, object for object', async () => {
+    const { plane, primary, secondary, vault } = await setup();
+    expect(vault.redundancy).toBe('grs');
+    expect(objects(secondary)).toEqual(objects(primary));
+    await plane.items.backupNow('docs');
+    await plane.settle();
+    const jobs = await plane.jobs.list({ type: 'replicate' });
+    expect(jobs.map((j) => j.state)).toEqual(['completed']);
+    expect(objects(secondary)).toEqual(objects(primary));
+    expect((await plane.vaults.replication('geo')).replication).toMatchObject({
+      lagSeconds: 0,
+      objectsBehind: 0,
+    });
+    await expect(plane.vaults.update('geo', { redundancy: 'lrs' })).rejects.toThrow(
+      /already holds recovery points/,
+    );
+  });
+
+  it('reports lag while the secondary is unreachable, and catches up when it is back', async () => {
+    const { plane, clock, secondary } = await setup();
+    // The secondary's place is taken by a plain file: every write to it fails.
+    renameSync(secondary, `${secondary}.away`);
+    writeFileSync(secondary, 'not a directory');
+    await plane.items.backupNow('docs');
+    await plane.settle();
+    clock.advance(30_000);
+    const behind = await plane.vaults.replication('geo');
+    expect(behind.replication?.objectsBehind).toBeGreaterThan(0);
+    expect(behind.replication?.bytesBehind).toBeGreaterThan(0);
+    expect(behind.replication?.lagSeconds).toBe(30);
+    expect((await plane.jobs.list({ type: 'replicate' }))[0]?.state).toBe('waiting_retry');
+    rmSync(secondary);
+    renameSync(`${secondary}.away`, secondary);
+    clock.advance(60_000);
+    await plane.settle();
+    expect((await plane.vaults.replication('geo')).replication).toMatchObject({
+      lagSeconds: 0,
+      objectsBehind: 0,
+    });
+  });
+
+  it('restores from the secondary when the primary is gone, fails over, and re-protects', async () => {
+    const { root, source, plane, primary, secondary } = await setup();
+    await plane.items.backupNow('docs');
+    await plane.settle();
+    renameSync(primary, `${primary}.lost`);
+    const target = join(root, 'restored');
+    const restore = await plane.items.restore('docs', {
+      point: 'latest',
+      target,
+      tier: 'vault',
+      from: 'secondary',
+    });
+    await plane.settle();
+    const done = await plane.jobs.show(restore.id);
+    expect(done.state, JSON.stringify(done)).toBe('completed');
+    expect(done.result?.['tier']).toBe('secondary');
+    expect(readFileSync(join(target, source, 'a.txt'), 'utf8')).toBe('alpha\n');
+
+    const failed = await plane.vaults.failover('geo');
+    expect(failed.location).toBe(secondary);
+    expect(failed.secondaryLocation).toBe(primary);
+    expect(failed.replication).toMatchObject({ paused: true, failedOverFrom: primary });
+    writeFileSync(join(source, 'b.txt'), 'bravo\n');
+    const backup = await plane.items.backupNow('docs');
+    await plane.settle();
+    expect((await plane.jobs.show(backup.id)).state).toBe('completed');
+    // Nothing was copied while failed over: the old primary is still away.
+    expect((await plane.jobs.list({ type: 'replicate' })).length).toBe(1);
+    renameSync(`${primary}.lost`, primary);
+    await plane.vaults.reprotect('geo');
+    await plane.settle();
+    expect(objects(primary)).toEqual(objects(secondary));
+    expect((await plane.items.points('docs')).length).toBe(2);
+  });
+});
