@@ -62,6 +62,14 @@ export class ApiClient {
     return this.http.request('DELETE', `/api/vaults/${seg(name)}`);
   }
 
+  /** `replication` (measure lag), `failover` or `reprotect` a GRS vault. */
+  vaultRedundancy(
+    name: string,
+    verb: 'replication' | 'failover' | 'reprotect',
+  ): Promise<VaultView> {
+    return this.http.request('POST', `/api/vaults/${seg(name)}/${verb}`);
+  }
+
   verifyVault(name: string, input: { readDataPercent?: number }): Promise<JobView> {
     return this.http.request('POST', `/api/vaults/${seg(name)}/verify`, input);
   }

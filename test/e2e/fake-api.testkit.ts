@@ -133,6 +133,8 @@ export function vaultView(name: string, extra: Partial<VaultView> = {}): VaultVi
     id: `vlt_${name}`,
     name,
     location: `/srv/backup/${name}`,
+    secondaryLocation: null,
+    replication: null,
     redundancy: 'lrs',
     softDelete: { state: 'on', days: 14 },
     usage: {

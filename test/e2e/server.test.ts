@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -200,6 +200,85 @@ describe('holdfast server driven through the CLI', () => {
     );
     expect(vaultPoints).toHaveLength(after.length);
     expect(vaultPoints.every((p) => p.tags.some((t) => t.startsWith('item:')))).toBe(true);
+  });
+
+  it('keeps a geo-redundant vault restorable from its secondary when the primary is lost', async () => {
+    const root = tempDir();
+    const source = join(root, 'source');
+    writeTree(source, { 'a.txt': 'alpha\n', 'b/c.bin': Buffer.alloc(100_000, 5) });
+    const primary = join(root, 'site-a');
+    const secondary = join(root, 'site-b');
+    const server = await startServer(join(root, 'data'));
+    servers.push(server);
+    const pass = { HOLDFAST_PASSWORD: PASSPHRASE };
+    const vault = await server.json<{ redundancy: string; secondaryLocation: string }>(
+      [
+        'vault',
+        'create',
+        'geo',
+        '--location',
+        primary,
+        '--redundancy',
+        'grs',
+        '--secondary',
+        secondary,
+      ],
+      pass,
+    );
+    expect(vault).toMatchObject({ redundancy: 'grs', secondaryLocation: secondary });
+    await server.json([
+      'policy',
+      'create',
+      'p',
+      '--schedule',
+      'daily 03:00',
+      '--retain-daily',
+      '7',
+    ]);
+    await server.json(['protect', source, '--vault', 'geo', '--policy', 'p', '--name', 'docs']);
+    expectExit(['backup-now'], await server.cli(['backup-now', 'docs', '--wait']), 0);
+    await poll(
+      async () =>
+        (await server.list<unknown>(['job', 'list', '--type', 'replicate', '--state', 'completed']))
+          .length === 1,
+      60_000,
+      'the replication',
+    );
+    const lag = await server.json<{ replication: { objectsBehind: number; lagSeconds: number } }>([
+      'vault',
+      'replication',
+      'geo',
+    ]);
+    expect(lag.replication).toMatchObject({ objectsBehind: 0, lagSeconds: 0 });
+    // Site A is lost. The secondary alone serves the restore, and the bare CLI can read it too.
+    renameSync(primary, `${primary}.lost`);
+    const target = join(root, 'restored');
+    const args = [
+      'restore',
+      'docs',
+      '--point',
+      'latest',
+      '--target',
+      target,
+      '--tier',
+      'vault',
+      '--from',
+      'secondary',
+      '--wait',
+    ];
+    expectExit(args, await server.cli(args), 0);
+    expect(
+      diffTrees(snapshotTree(source), snapshotTree(join(target, source)), { dirMtimes: false }),
+    ).toEqual([]);
+    expectExit(
+      ['check'],
+      await run(['check', '--read-data'], { HOLDFAST_VAULT: secondary, ...pass }),
+      0,
+    );
+    const failedOver = await server.json<{ location: string }>(['vault', 'failover', 'geo']);
+    expect(failedOver.location).toBe(secondary);
+    expectExit(['backup-now'], await server.cli(['backup-now', 'docs', '--wait']), 0);
+    expect(await server.list<PointView>(['points', 'docs'])).toHaveLength(2);
   });
 
   it('after kill -9 during a backup, the job shows interrupted, is retried once, and the vault checks clean', async () => {

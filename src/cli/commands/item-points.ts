@@ -19,6 +19,7 @@ export interface ServerRestoreFlags {
   point?: string;
   tier?: string;
   wait?: boolean;
+  from?: string;
 }
 
 const POINTS_FORMS =
@@ -126,13 +127,19 @@ export async function serverRestore(
       : {}),
     ...(flags.verify ? { verify: true } : {}),
     ...(tier !== undefined ? { tier } : {}),
+    ...(flags.from !== undefined ? { from: fromOf(flags.from) } : {}),
   });
   return followJob(ctx, api, job, flags.wait === true);
 }
 
+function fromOf(value: string): 'primary' | 'secondary' {
+  if (value === 'primary' || value === 'secondary') return value;
+  throw new HoldfastError('USAGE_INVALID', `--from takes primary or secondary, not '${value}'.`);
+}
+
 /** Refuses the server-only options of `restore` when a vault location selects direct access. */
 export function refuseServerRestoreFlags(ctx: CommandContext, flags: ServerRestoreFlags): void {
-  const given = (['point', 'tier', 'wait'] as const).filter((k) => flags[k] !== undefined);
+  const given = (['point', 'tier', 'wait', 'from'] as const).filter((k) => flags[k] !== undefined);
   const source = ctx.vaultLocationSource;
   if (given.length === 0 || source === undefined) return;
   throw new HoldfastError(

@@ -57,6 +57,10 @@ export function registerRestore(program: Command, run: Runner): void {
       'server form: auto | snapshot | vault (default: the fastest that has it)',
     )
     .option('--wait', 'server form: follow the restore job until it ends')
+    .option(
+      '--from <copy>',
+      "server form: primary (default) or secondary, a GRS vault's copy at the other site",
+    )
     .option('--host <name>', "direct form, with 'latest': the newest point of this host")
     .addHelpText(
       'after',

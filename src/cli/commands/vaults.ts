@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import type { CreateVaultInput, VaultView } from '../../app/index.js';
 import { HoldfastError } from '../../core/index.js';
+import { registerVaultRedundancy } from './vault-redundancy.js';
 import { EXIT, type CommandContext, type Runner } from '../context.js';
 import { mainSources, readCredential } from '../credentials.js';
 import { defined, vaultName, wholeNumber } from '../flags.js';
@@ -16,6 +17,8 @@ interface SoftDeleteFlags {
 interface CreateFlags extends SoftDeleteFlags {
   location?: string;
   compression?: string;
+  redundancy?: string;
+  secondary?: string;
 }
 
 const SOFT_DELETE_HELP = 'on | off | always-on (always-on can never be turned off again)';
@@ -31,6 +34,7 @@ export function registerVaults(program: Command, run: Runner): void {
         'takes (--vault <location> with backup, points, restore… when no server is available).',
     );
 
+  registerVaultRedundancy(vault, run);
   vault
     .command('create')
     .summary('create a vault (or adopt an existing one at --location) and name it')
@@ -47,6 +51,8 @@ export function registerVaults(program: Command, run: Runner): void {
     .option('--soft-delete-days <n>', 'days deleted backup data stays recoverable (14-180)')
     .option('--compression <level>', 'zstd level 1-19 (default 3)')
     .option('--key-file <file>', 'unlock with this key file on the server host, not a passphrase')
+    .option('--redundancy <kind>', 'lrs (one location, default) or grs (also a secondary location)')
+    .option('--secondary <location>', 'grs: where every object is also copied, asynchronously')
     .addHelpText(
       'after',
       '\nExamples:\n' +
@@ -142,12 +148,8 @@ async function create(ctx: CommandContext, name: string, flags: CreateFlags): Pr
   vaultName(name, "'vault create'");
   const softDelete = softDeleteInput(flags);
   const compressionLevel = wholeNumber('compression', flags.compression, 1);
-  // Where the server reads from is the server's host; for the usual local server, paths
-  // relative to this shell are what the user means. URLs of other backends pass unchanged.
-  const location =
-    flags.location === undefined || /^[a-z][a-z0-9+.-]*:\/\//i.test(flags.location)
-      ? flags.location
-      : resolve(flags.location);
+  const location = absoluteLocation(flags.location);
+  const secondary = absoluteLocation(flags.secondary);
   // --key-file is also a global option, so commander hands it to the program.
   const api = await ctx.api();
   const keyFile = ctx.options.keyFile;
@@ -158,16 +160,39 @@ async function create(ctx: CommandContext, name: string, flags: CreateFlags): Pr
     ...unlock,
     ...defined('softDelete', softDelete),
     ...defined('compressionLevel', compressionLevel),
+    ...defined('redundancy', redundancyOf(flags.redundancy, secondary)),
+    ...defined('secondaryLocation', secondary),
   });
   if (ctx.options.json) {
     ctx.json(view);
     return EXIT.ok;
   }
   ctx.say(`vault ${view.name} created at ${view.location} (soft delete ${softDeleteText(view)})`);
+  if (view.secondaryLocation !== null)
+    ctx.say(`  geo-redundant: every object is also copied to ${view.secondaryLocation}`);
   ctx.say(
     `  protect paths into it: holdfast protect <path>... --vault ${view.name} --policy <policy> --name <item>`,
   );
   return EXIT.ok;
+}
+
+/**
+ * Where the server reads from is the server's host; for the usual local server, paths
+ * relative to this shell are what the user means. URLs of other backends pass unchanged.
+ */
+function absoluteLocation(location: string | undefined): string | undefined {
+  return location === undefined || /^[a-z][a-z0-9+.-]*:\/\//i.test(location)
+    ? location
+    : resolve(location);
+}
+
+function redundancyOf(
+  given: string | undefined,
+  secondary: string | undefined,
+): 'lrs' | 'grs' | undefined {
+  if (given === undefined) return secondary !== undefined ? 'grs' : undefined;
+  if (given === 'lrs' || given === 'grs') return given;
+  throw new HoldfastError('USAGE_INVALID', `--redundancy takes lrs or grs, not '${given}'.`);
 }
 
 async function passphrase(): Promise<{ passphrase: string }> {
