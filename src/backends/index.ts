@@ -18,3 +18,33 @@ export {
   assertRange,
   objectNameProblem,
 } from './object-name.js';
+export {
+  DEFAULT_RETRY_POLICY,
+  RetryingBackend,
+  timerSleep,
+  type RetryEvent,
+  type RetryPolicy,
+  type RetryingBackendOptions,
+  type Sleep,
+} from './retrying-backend.js';
+export { LimitedBackend, type LimitedBackendOptions } from './limited-backend.js';
+export { CountingBackend, newBackendCounters, type BackendCounters } from './counting-backend.js';
+export {
+  DEFAULT_BACKEND_CONCURRENCY,
+  stackBackend,
+  type BackendStackOptions,
+  type StackedBackend,
+} from './backend-stack.js';
+export {
+  AZURE_DEFAULT_RETRY,
+  AzureBlobBackend,
+  type AzureBlobBackendOptions,
+  type AzureBlobFromUrlOptions,
+  type AzureRetryOptions,
+} from './azure-blob-backend.js';
+export {
+  AZURE_URL_FORM,
+  formatAzureLocation,
+  parseAzureUrl,
+  type AzureLocation,
+} from './azure-location.js';
