@@ -1,6 +1,13 @@
 import { resolve } from 'node:path';
-import { LocalBackend, type Backend } from '../backends/index.js';
-import { HoldfastError } from '../core/index.js';
+import {
+  AZURE_URL_FORM,
+  AzureBlobBackend,
+  LocalBackend,
+  stackBackend,
+  timerSleep,
+  type Backend,
+} from '../backends/index.js';
+import { HoldfastError, systemClock } from '../core/index.js';
 import { describeError } from '../core/index.js';
 import {
   indexPacksFromHeaders,
@@ -10,11 +17,20 @@ import {
   type VaultOptions,
 } from '../engine/index.js';
 
+/** How {@link openBackend} opens a location. */
+export interface OpenBackendOptions {
+  /** Create the container or bucket prefix if missing (vault creation, a new secondary). */
+  readonly create?: boolean;
+  /** Where credentials of object stores come from (default: the process environment). */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
 /**
- * Turns a vault location into a backend. Today: a local directory path (or `file://` URL).
- * Object storage (`s3://`, `azure://`) plugs in here.
+ * Turns a vault location into a backend: a directory path (or `file://` URL), or
+ * `azure://<account>/<container>/<prefix>` with credentials from the environment. Remote
+ * backends are used through the retry, limit and counting wrappers.
  */
-export function openBackend(location: string): Backend {
+export function openBackend(location: string, options: OpenBackendOptions = {}): Backend {
   if (location.trim() === '') {
     throw new HoldfastError(
       'USAGE_INVALID',
@@ -24,10 +40,26 @@ export function openBackend(location: string): Backend {
   const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(location)?.[1]?.toLowerCase();
   if (scheme === undefined) return new LocalBackend(resolve(location));
   if (scheme === 'file') return new LocalBackend(decodeURIComponent(new URL(location).pathname));
+  const env = options.env ?? process.env;
+  if (scheme === 'azure')
+    return remote(
+      AzureBlobBackend.fromUrl(location, env, { createContainer: options.create === true }),
+    );
   throw new HoldfastError(
     'USAGE_INVALID',
-    `Vault locations of type ${scheme}:// are not supported by this build; use a local directory.`,
+    `Vault locations of type ${scheme}:// are not supported; use a directory or ${AZURE_URL_FORM}.`,
   );
+}
+
+// The SDKs retry a little themselves; this adds retries across longer outages, bounded
+// requests in flight and counters, the same for every object store.
+function remote(backend: Backend): Backend {
+  return stackBackend(backend, {
+    random: Math.random,
+    sleep: timerSleep,
+    clock: systemClock,
+    retry: { maxAttempts: 5 },
+  });
 }
 
 /** A location as the catalog keeps it: URLs as given, directory paths made absolute. */
@@ -84,5 +116,5 @@ export async function createVault(
   credential: Credential,
   options: VaultOptions & { config?: VaultConfig } = {},
 ): Promise<Vault> {
-  return Vault.init(openBackend(location), credential, options);
+  return Vault.init(openBackend(location, { create: true }), credential, options);
 }

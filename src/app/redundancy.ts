@@ -9,7 +9,7 @@ import type { ServiceDeps } from './service-deps.js';
 export async function replicateNow(deps: ServiceDeps, vault: VaultRecord): Promise<void> {
   if (vault.secondaryLocation === null) return;
   const primary = openBackend(vault.location);
-  const secondary = openBackend(vault.secondaryLocation);
+  const secondary = openBackend(vault.secondaryLocation, { create: true });
   try {
     await replicateObjects(primary, secondary);
   } finally {

@@ -20,7 +20,7 @@ export function replicateJobHandler(deps: JobDeps): JobHandler {
       throw new HoldfastError('STATE_CONFLICT', `Vault '${vault.name}' has no secondary location.`);
     await ctx.startPhase('copy');
     const primary = openBackend(vault.location);
-    const secondary = openBackend(vault.secondaryLocation);
+    const secondary = openBackend(vault.secondaryLocation, { create: true });
     try {
       const report = await replicateObjects(primary, secondary, {
         signal: ctx.signal,

@@ -1,5 +1,5 @@
 import type { Backend, ObjectInfo } from '../backends/index.js';
-import { forEachLimit, HoldfastError, throwIfAborted } from '../core/index.js';
+import { forEachLimit, HoldfastError, isHoldfastError, throwIfAborted } from '../core/index.js';
 
 /** What a replication pass found and did. */
 export interface ReplicationReport {
@@ -89,7 +89,12 @@ function startsGroup(name: string, prefix: string): boolean {
 
 async function listAll(backend: Backend, signal?: AbortSignal): Promise<Map<string, ObjectInfo>> {
   const objects = new Map<string, ObjectInfo>();
-  for await (const info of backend.list('', signal ? { signal } : {}))
-    if (!info.name.startsWith('locks/')) objects.set(info.name, info);
+  try {
+    for await (const info of backend.list('', signal ? { signal } : {}))
+      if (!info.name.startsWith('locks/')) objects.set(info.name, info);
+  } catch (error) {
+    // A container or bucket not made yet holds nothing; the first put makes it.
+    if (!isHoldfastError(error, 'BACKEND_NOT_FOUND')) throw error;
+  }
   return objects;
 }

@@ -47,7 +47,7 @@ export class VaultService {
       input.passphrase !== undefined
         ? { kind: 'passphrase', passphrase: input.passphrase }
         : await readKeyFile(input.keyFile ?? '');
-    const backend = openBackend(location);
+    const backend = openBackend(location, { create: true });
     let vault: Vault;
     try {
       vault = await Vault.open(backend, credential);
