@@ -154,6 +154,8 @@ export const VAULT_VIEW = z.object({
   name: z.string(),
   location: z.string(),
   redundancy: z.string(),
+  /** `disabled`, `enabled` or `locked` (docs/immutability.md). */
+  immutability: z.enum(['disabled', 'enabled', 'locked']),
   secondaryLocation: z.string().nullable(),
   replication: z
     .object({

@@ -2,6 +2,7 @@ import type { ItemRecord } from '../catalog/index.js';
 import { HoldfastError } from '../core/index.js';
 import { BACKUP_PHASES, Scheduler } from '../jobs/index.js';
 import type { ItemView, JobView, PointView, ProtectInput, RestoreInput } from './api-model.js';
+import { refuseDeletion, refuseShorterRetention } from './immutability.js';
 import { itemNamed, nameLookup, policyNamed, vaultNamed } from './names.js';
 import { RESTORE_PHASES, type RestoreJobParams } from './restore-job.js';
 import { RETENTION_PHASES } from '../jobs/index.js';
@@ -56,6 +57,9 @@ export class ItemService {
   async setPolicy(name: string, policyName: string): Promise<ItemView> {
     const item = await itemNamed(this.deps.catalog, name);
     const policy = await policyNamed(this.deps.catalog, policyName);
+    const current =
+      item.policyId === null ? undefined : await this.deps.catalog.policies.byId(item.policyId);
+    if (current) await refuseShorterRetention(this.deps.catalog, [item], current.spec, policy.spec);
     await this.deps.catalog.items.update(item.id, {
       policyId: policy.id,
       ...(item.state === 'protected'
@@ -78,6 +82,9 @@ export class ItemService {
         'STATE_CONFLICT',
         `Item '${name}' is already deleted (purge on ${new Date(item.purgeAt ?? 0).toISOString()}).`,
       );
+    const vault = await catalog.vaults.byId(item.vaultId);
+    if (deleteData && vault)
+      refuseDeletion(vault, `stopping protection of '${name}' with its data deleted`);
     await this.cancelBackups(item);
     if (!deleteData) {
       if (item.state === 'stopped')
@@ -85,7 +92,6 @@ export class ItemService {
       await catalog.items.update(item.id, { state: 'stopped', nextRunAt: null });
       return this.show(name);
     }
-    const vault = await catalog.vaults.byId(item.vaultId);
     const now = clock.now();
     const softDays = vault && vault.softDelete.state !== 'off' ? vault.softDelete.days : 0;
     await catalog.items.update(item.id, {

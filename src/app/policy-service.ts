@@ -1,6 +1,7 @@
 import { HoldfastError } from '../core/index.js';
 import { parsePolicySpec, parseScheduleText, Scheduler, type PolicySpec } from '../jobs/index.js';
 import type { CreatePolicyInput, PolicyBody, PolicyView } from './api-model.js';
+import { refuseShorterRetention } from './immutability.js';
 import { policyNamed } from './names.js';
 import type { ServiceDeps } from './service-deps.js';
 import { policyView } from './views.js';
@@ -52,6 +53,12 @@ export class PolicyService {
     const { catalog, clock } = this.deps;
     const policy = await policyNamed(catalog, name);
     const spec = policySpecOf(body);
+    await refuseShorterRetention(
+      catalog,
+      await catalog.items.list({ policyId: policy.id }),
+      policy.spec,
+      spec,
+    );
     await catalog.transaction(async (trx) => {
       await trx.policies.update(policy.id, spec);
       for (const item of await trx.items.list({ policyId: policy.id }))

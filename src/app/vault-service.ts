@@ -1,8 +1,9 @@
 import { join } from 'node:path';
-import type { SoftDeleteState, VaultRecord } from '../catalog/index.js';
+import type { ImmutabilityState, SoftDeleteState, VaultRecord } from '../catalog/index.js';
 import { HoldfastError, isHoldfastError } from '../core/index.js';
 import { DEFAULT_VAULT_CONFIG, Vault, type Credential } from '../engine/index.js';
 import type { CreateVaultInput, JobView, UpdateVaultInput, VaultView } from './api-model.js';
+import { refuseDeletion, setImmutability } from './immutability.js';
 import { nameLookup, vaultNamed } from './names.js';
 import { VERIFY_PHASES } from './verify-job.js';
 import { normalizeLocation, openBackend } from './open-vault.js';
@@ -100,6 +101,8 @@ export class VaultService {
     const vault = await vaultNamed(this.deps.catalog, name);
     if (input.softDelete !== undefined) {
       const next = checkSoftDelete(vault.softDelete, input.softDelete);
+      if (next.state === 'off' || next.days < vault.softDelete.days)
+        refuseDeletion(vault, 'turning soft delete off or shortening it');
       await this.deps.catalog.vaults.setSoftDelete(vault.id, next.state, next.days);
     }
     if (input.redundancy !== undefined || input.secondaryLocation !== undefined)
@@ -153,6 +156,12 @@ export class VaultService {
   async reprotect(name: string): Promise<VaultView> {
     await reprotect(this.deps, await vaultNamed(this.deps.catalog, name));
     this.deps.kick();
+    return this.show(name);
+  }
+
+  /** Sets immutability: `disabled`, `enabled` (reversible) or `locked` (for good). */
+  async immutability(name: string, state: ImmutabilityState): Promise<VaultView> {
+    await setImmutability(this.deps.catalog, await vaultNamed(this.deps.catalog, name), state);
     return this.show(name);
   }
 

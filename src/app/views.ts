@@ -37,6 +37,7 @@ export function vaultView(vault: VaultRecord, items: number, now: number): Vault
     name: vault.name,
     location: vault.location,
     redundancy: vault.redundancy,
+    immutability: vault.immutability,
     secondaryLocation: vault.secondaryLocation,
     replication:
       vault.redundancy !== 'grs'

@@ -137,10 +137,20 @@ const geoRedundancy: Migration = {
   },
 };
 
+const immutability: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    await db.schema
+      .alterTable('vaults')
+      .addColumn('immutability', 'text', (c) => c.notNull().defaultTo('disabled'))
+      .execute();
+  },
+};
+
 /** Every catalog migration, by name; names sort in the order they run. */
 export const CATALOG_MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0001-initial': initial,
   '0002-geo-redundancy': geoRedundancy,
+  '0003-immutability': immutability,
 };
 
 /** Hands {@link CATALOG_MIGRATIONS} to Kysely's migrator. */

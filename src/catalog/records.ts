@@ -36,6 +36,14 @@ export interface VaultUsage {
   readonly refreshedAt: number | null;
 }
 
+/**
+ * Vault immutability (docs/immutability.md): `enabled` can be turned off again, `locked`
+ * never. While not `disabled`, nothing can be deleted before its expiry and retention only
+ * lengthened.
+ */
+export const IMMUTABILITY_STATES = ['disabled', 'enabled', 'locked'] as const;
+export type ImmutabilityState = (typeof IMMUTABILITY_STATES)[number];
+
 /** What replication to the secondary last found, for lag reports and alerts. */
 export interface ReplicationState {
   /** Objects and bytes of the primary not yet on the secondary. */
@@ -61,6 +69,7 @@ export interface VaultRecord {
   readonly redundancy: Redundancy;
   readonly secondaryLocation: string | null;
   readonly replication: ReplicationState;
+  readonly immutability: ImmutabilityState;
   readonly softDelete: { readonly state: SoftDeleteState; readonly days: number };
   readonly usage: VaultUsage;
   readonly createdAt: number;

@@ -28,6 +28,8 @@ export interface VaultTable {
   secondary_location: string | null;
   /** GRS: what the last replication run found (see `ReplicationState`). */
   replication_json: string;
+  /** `disabled`, `enabled` (reversible) or `locked` (for good). */
+  immutability: string;
   soft_delete_state: string;
   soft_delete_days: number;
   /** Cached usage (see `VaultUsage`), refreshed by the jobs that change the vault. */

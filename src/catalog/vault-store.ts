@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import type { Clock } from '../core/index.js';
 import { num, readJson, writeJson } from './json-column.js';
 import type {
+  ImmutabilityState,
   Redundancy,
   ReplicationState,
   SoftDeleteState,
@@ -51,6 +52,7 @@ export class VaultStore {
       redundancy: vault.redundancy,
       secondary_location: vault.secondaryLocation ?? null,
       replication_json: '{}',
+      immutability: 'disabled',
       soft_delete_state: vault.softDelete.state,
       soft_delete_days: vault.softDelete.days,
       usage_json: writeJson(EMPTY_USAGE),
@@ -105,6 +107,15 @@ export class VaultStore {
       .execute();
   }
 
+  /** Sets the immutability state (the caller has checked the transition). */
+  async setImmutability(id: VaultRef, state: ImmutabilityState): Promise<void> {
+    await this.db
+      .updateTable('vaults')
+      .set({ immutability: state, updated_at: this.clock.now() })
+      .where('id', '=', id)
+      .execute();
+  }
+
   /** Stores what a replication run found. */
   async setReplication(id: VaultRef, state: ReplicationState): Promise<void> {
     await this.db
@@ -152,6 +163,7 @@ function toVault(row: VaultRow): VaultRecord {
     redundancy: row.redundancy as Redundancy,
     secondaryLocation: row.secondary_location,
     replication: readJson<ReplicationState>(row.replication_json, 'vaults.replication_json'),
+    immutability: row.immutability as ImmutabilityState,
     softDelete: {
       state: row.soft_delete_state as SoftDeleteState,
       days: row.soft_delete_days,

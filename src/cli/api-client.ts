@@ -62,6 +62,10 @@ export class ApiClient {
     return this.http.request('DELETE', `/api/vaults/${seg(name)}`);
   }
 
+  setImmutability(name: string, state: 'disabled' | 'enabled' | 'locked'): Promise<VaultView> {
+    return this.http.request('POST', `/api/vaults/${seg(name)}/immutability`, { state });
+  }
+
   /** `replication` (measure lag), `failover` or `reprotect` a GRS vault. */
   vaultRedundancy(
     name: string,

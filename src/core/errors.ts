@@ -39,6 +39,7 @@ export const ERROR_CODES = [
   'NOTIFY_FAILED',
   'SERVER_UNREACHABLE',
   'SERVER_SHUTTING_DOWN',
+  'VAULT_IMMUTABLE',
 ] as const;
 
 /** One of {@link ERROR_CODES}. */
@@ -117,4 +118,5 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   NOTIFY_FAILED: 502,
   SERVER_UNREACHABLE: 503,
   SERVER_SHUTTING_DOWN: 503,
+  VAULT_IMMUTABLE: 409,
 };

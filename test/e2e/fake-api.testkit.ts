@@ -133,6 +133,7 @@ export function vaultView(name: string, extra: Partial<VaultView> = {}): VaultVi
     id: `vlt_${name}`,
     name,
     location: `/srv/backup/${name}`,
+    immutability: 'disabled',
     secondaryLocation: null,
     replication: null,
     redundancy: 'lrs',

@@ -1,11 +1,38 @@
 import type { Command } from 'commander';
 import type { VaultView } from '../../app/index.js';
-import { formatBytes } from '../../core/index.js';
+import { formatBytes, HoldfastError } from '../../core/index.js';
 import { EXIT, type CommandContext, type Runner } from '../context.js';
 import { localTime } from '../format.js';
 
-/** Registers `vault replication|failover|reprotect`: geo-redundant vaults. */
+/** Registers `vault replication|failover|reprotect|immutability`: protections of a vault. */
 export function registerVaultRedundancy(vault: Command, run: Runner): void {
+  vault
+    .command('immutability')
+    .summary('make a vault immutable: nothing deleted before its expiry, retention only lengthened')
+    .description(
+      'enabled: no recovery point can be deleted before its expiry, retention can only be lengthened, and ' +
+        'stopping protection with its data deleted is refused (attempts are audited); it can be disabled again. ' +
+        'locked: the same, for good: nobody can undo it.',
+    )
+    .argument('<name>', 'vault name')
+    .requiredOption('--set <state>', 'disabled | enabled | locked')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  holdfast vault immutability main --set enabled\n  holdfast vault immutability main --set locked   # irreversible',
+    )
+    .action((name: string, flags: { set: string }) =>
+      run(async (ctx) => {
+        if (flags.set !== 'disabled' && flags.set !== 'enabled' && flags.set !== 'locked')
+          throw new HoldfastError(
+            'USAGE_INVALID',
+            `--set takes disabled, enabled or locked, not '${flags.set}'.`,
+          );
+        const view = await (await ctx.api()).setImmutability(name, flags.set);
+        if (ctx.options.json) ctx.json(view);
+        else ctx.say(`vault ${view.name}: immutability ${view.immutability}`);
+        return EXIT.ok;
+      }),
+    );
   vault
     .command('replication')
     .summary("show how far a GRS vault's secondary is behind (measured now)")

@@ -214,6 +214,29 @@ describe('the REST API under hostile input', () => {
     expect(one.response!.safeParse(r.json()).success).toBe(true);
   });
 
+  it('audits attempts an immutable vault refuses, and keeps the data', async () => {
+    const post = (url: string, body: unknown) =>
+      http.inject({
+        method: 'POST',
+        url,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        payload: JSON.stringify(body),
+      });
+    expect((await post('/api/vaults/main/immutability', { state: 'locked' })).statusCode).toBe(200);
+    const stop = await post('/api/items/docs/stop', { deleteData: true });
+    expect(stop.statusCode).toBe(409);
+    expect(stop.json().error.code).toBe('VAULT_IMMUTABLE');
+    const unlock = await post('/api/vaults/main/immutability', { state: 'disabled' });
+    expect(unlock.json().error.code).toBe('SETTING_LOCKED');
+    const events = await plane.audit.list(3);
+    expect(events.map((e) => `${e.action} ${e.target}`)).toEqual([
+      'setVaultImmutability refused (SETTING_LOCKED) vaults/main/immutability',
+      'stopProtection refused (VAULT_IMMUTABLE) items/docs/stop',
+      'setVaultImmutability vaults/main/immutability',
+    ]);
+    expect((await plane.items.show('docs')).state).toBe('protected');
+  });
+
   it('lists every route in the OpenAPI document', async () => {
     const r = await http.inject({
       method: 'GET',

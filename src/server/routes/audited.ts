@@ -1,10 +1,15 @@
 import type { ControlPlane } from '../../app/index.js';
+import { isHoldfastError } from '../../core/index.js';
 import type { Principal, Route } from '../route.js';
+
+/** Refusals by a protection (immutability, locked settings) that the audit trail keeps. */
+const GUARDED: ReadonlySet<string> = new Set(['VAULT_IMMUTABLE', 'SETTING_LOCKED']);
 
 /**
  * Wraps every route that changes something so that a successful call is written to the audit
  * trail (who, which operation, on what, with which fields — never secrets). A failed call
- * changed nothing and is not recorded; reads are not recorded.
+ * changed nothing and is not recorded, except one refused by a protection (immutability, a
+ * locked setting): those attempts are recorded as refused. Reads are not recorded.
  */
 export function audited(plane: ControlPlane, routes: readonly Route[]): Route[] {
   return routes.map((route) => {
@@ -12,14 +17,24 @@ export function audited(plane: ControlPlane, routes: readonly Route[]): Route[] 
     return {
       ...route,
       handler: async (request) => {
-        const result = await route.handler(request);
         const principal = request.principal as Principal | undefined;
-        await plane.audit.record(
-          principal?.name ?? 'anonymous',
-          route.operationId,
-          targetOf(route.url, request.params),
-          request.body,
-        );
+        const actor = principal?.name ?? 'anonymous';
+        const target = targetOf(route.url, request.params);
+        let result: unknown;
+        try {
+          result = await route.handler(request);
+        } catch (error) {
+          // Attempts against protections are evidence: they are recorded although they failed.
+          if (isHoldfastError(error) && GUARDED.has(error.code))
+            await plane.audit.record(
+              actor,
+              `${route.operationId} refused (${error.code})`,
+              target,
+              request.body,
+            );
+          throw error;
+        }
+        await plane.audit.record(actor, route.operationId, target, request.body);
         return result;
       },
     };

@@ -99,6 +99,19 @@ export function vaultRoutes(plane: ControlPlane): Route[] {
     ),
     defineRoute({
       method: 'POST',
+      url: '/api/vaults/:name/immutability',
+      operationId: 'setVaultImmutability',
+      summary: 'Make a vault immutable (enabled, reversible; locked, for good) or not',
+      description:
+        'While enabled or locked, no point can be deleted before its expiry, retention can only be lengthened, and stopping protection with its data deleted is refused; refused attempts are audited.',
+      tags: ['vaults', 'immutability'],
+      params: BY_NAME,
+      body: z.object({ state: z.enum(['disabled', 'enabled', 'locked']) }),
+      response: VAULT_VIEW,
+      handler: ({ params, body }) => plane.vaults.immutability(params.name, body.state),
+    }),
+    defineRoute({
+      method: 'POST',
       url: '/api/vaults/:name/verify',
       operationId: 'verifyVault',
       response: JOB_VIEW,
