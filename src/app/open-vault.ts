@@ -3,6 +3,8 @@ import {
   AZURE_URL_FORM,
   AzureBlobBackend,
   LocalBackend,
+  S3_URL_FORM,
+  S3Backend,
   stackBackend,
   timerSleep,
   type Backend,
@@ -27,7 +29,8 @@ export interface OpenBackendOptions {
 
 /**
  * Turns a vault location into a backend: a directory path (or `file://` URL), or
- * `azure://<account>/<container>/<prefix>` with credentials from the environment. Remote
+ * `azure://<account>/<container>/<prefix>` or `s3://<bucket>/<prefix>` with credentials from the
+ * environment. Remote
  * backends are used through the retry, limit and counting wrappers.
  */
 export function openBackend(location: string, options: OpenBackendOptions = {}): Backend {
@@ -45,9 +48,10 @@ export function openBackend(location: string, options: OpenBackendOptions = {}):
     return remote(
       AzureBlobBackend.fromUrl(location, env, { createContainer: options.create === true }),
     );
+  if (scheme === 's3') return remote(S3Backend.fromUrl(location, env));
   throw new HoldfastError(
     'USAGE_INVALID',
-    `Vault locations of type ${scheme}:// are not supported; use a directory or ${AZURE_URL_FORM}.`,
+    `Vault locations of type ${scheme}:// are not supported; use a directory, ${AZURE_URL_FORM} or ${S3_URL_FORM}.`,
   );
 }
 

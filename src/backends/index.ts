@@ -48,3 +48,5 @@ export {
   parseAzureUrl,
   type AzureLocation,
 } from './azure-location.js';
+export { S3Backend, S3_BACKEND_DEFAULTS, type S3BackendConfig } from './s3-backend.js';
+export { S3_URL_FORM, parseS3Url, type S3UrlSettings } from './s3-location.js';
