@@ -163,6 +163,8 @@ export const VAULT_VIEW = z.object({
       objectsBehind: z.number(),
       bytesBehind: z.number(),
       lastReplicatedAt: MAYBE_TIME,
+      /** When a check of the secondary copy last passed (daily). */
+      lastVerifiedAt: MAYBE_TIME,
       paused: z.boolean(),
       failedOverFrom: z.string().nullable(),
     })

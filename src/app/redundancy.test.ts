@@ -59,8 +59,8 @@ async function setup() {
 }
 
 describe('geo-redundant vaults', () => {
-  it('start as a full copy and replicate every backup, object for object', async () => {
-    const { plane, primary, secondary, vault } = await setup();
+  it('start as a full copy, replicate every backup object for object, and check the copy daily', async () => {
+    const { plane, clock, primary, secondary, vault } = await setup();
     expect(vault.redundancy).toBe('grs');
     expect(objects(secondary)).toEqual(objects(primary));
     await plane.items.backupNow('docs');
@@ -74,6 +74,17 @@ describe('geo-redundant vaults', () => {
     });
     await expect(plane.vaults.update('geo', { redundancy: 'lrs' })).rejects.toThrow(
       /already holds recovery points/,
+    ); // Once a day the secondary copy is checked: structure, and a tenth of its packs read.
+    clock.advance(24 * 3_600_000);
+    await plane.settle();
+    const checks = await plane.jobs.list({ type: 'verify' });
+    // One check right after the first replication, the next a day later.
+    expect(checks.map((j) => [j.params['from'], j.state])).toEqual([
+      ['secondary', 'completed'],
+      ['secondary', 'completed'],
+    ]);
+    expect((await plane.vaults.show('geo')).replication?.lastVerifiedAt).toBe(
+      new Date(clock.now()).toISOString(),
     );
   });
 

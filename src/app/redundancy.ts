@@ -16,7 +16,6 @@ export async function replicateNow(deps: ServiceDeps, vault: VaultRecord): Promi
     await Promise.all([primary.close(), secondary.close()]);
   }
   await deps.catalog.vaults.setReplication(vault.id, {
-    ...vault.replication,
     objectsBehind: 0,
     bytesBehind: 0,
     behindSince: null,
@@ -63,7 +62,6 @@ export async function failover(deps: ServiceDeps, vault: VaultRecord): Promise<v
     );
   await deps.catalog.vaults.swapLocations(vault.id, vault.secondaryLocation, vault.location);
   await deps.catalog.vaults.setReplication(vault.id, {
-    ...vault.replication,
     paused: true,
     failedOverFrom: vault.location,
   });
@@ -74,7 +72,7 @@ export async function reprotect(deps: ServiceDeps, vault: VaultRecord): Promise<
   if (!vault.replication.paused)
     throw new HoldfastError('STATE_CONFLICT', `Vault '${vault.name}' is not failed over.`);
   const resumed = { ...vault, replication: { ...vault.replication, paused: false } };
-  await deps.catalog.vaults.setReplication(vault.id, resumed.replication);
+  await deps.catalog.vaults.setReplication(vault.id, { paused: false });
   await queueReplication(deps, resumed);
 }
 
@@ -89,7 +87,6 @@ export async function queueReplication(
   if (vault.redundancy !== 'grs' || vault.replication.paused) return;
   if (vault.replication.behindSince == null)
     await deps.catalog.vaults.setReplication(vault.id, {
-      ...vault.replication,
       behindSince: deps.clock.now(),
     });
   if ((await deps.catalog.jobs.active('replicate', { vaultId: vault.id })).length > 0) return;

@@ -22,12 +22,17 @@ export function replicateJobHandler(deps: JobDeps): JobHandler {
     const primary = openBackend(vault.location);
     const secondary = openBackend(vault.secondaryLocation, { create: true });
     try {
+      // A check of the secondary running now would take packs deleted under it for damage:
+      // deletions wait for the next pass.
+      const checking = (await deps.catalog.jobs.active('verify', { vaultId: vault.id })).some(
+        (job) => job.state === 'running' && job.params['from'] === 'secondary',
+      );
       const report = await replicateObjects(primary, secondary, {
+        deletions: !checking,
         signal: ctx.signal,
         onProgress: (items, bytes) => ctx.progress('copy', { items, bytes }),
       });
       await deps.catalog.vaults.setReplication(vault.id, {
-        ...vault.replication,
         objectsBehind: 0,
         bytesBehind: 0,
         behindSince: null,
@@ -52,7 +57,6 @@ export async function recordLag(catalog: Catalog, clock: Clock, vault: VaultReco
   try {
     const lag = await replicationLag(primary, secondary);
     await catalog.vaults.setReplication(vault.id, {
-      ...vault.replication,
       ...lag,
       behindSince: lag.objectsBehind === 0 ? null : (vault.replication.behindSince ?? clock.now()),
     });

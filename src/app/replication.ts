@@ -29,7 +29,12 @@ const DELETE_ORDER = ['points/', 'index/', 'packs/', 'keys/'];
 export async function replicateObjects(
   primary: Backend,
   secondary: Backend,
-  options: { signal?: AbortSignal; onProgress?: (copied: number, bytes: number) => void } = {},
+  options: {
+    signal?: AbortSignal;
+    onProgress?: (copied: number, bytes: number) => void;
+    /** Remove what the primary deleted (default true). */
+    deletions?: boolean;
+  } = {},
 ): Promise<ReplicationReport> {
   const signal = options.signal;
   const [source, target] = await Promise.all([
@@ -52,7 +57,7 @@ export async function replicateObjects(
     });
   }
   let deleted = 0;
-  for (const prefix of DELETE_ORDER) {
+  for (const prefix of options.deletions === false ? [] : DELETE_ORDER) {
     for (const object of target.values()) {
       if (!startsGroup(object.name, prefix) || source.has(object.name)) continue;
       throwIfAborted(signal);

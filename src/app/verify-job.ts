@@ -8,14 +8,16 @@ export const VERIFY_PHASES = ['check'] as const;
 
 /**
  * Checks a vault's structure and reads `readDataPercent` of its packs (job parameter,
- * default 10); damage fails the job with the packs and points affected in its message.
+ * default 10); damage fails the job with the packs and points affected in its message. With
+ * `from: 'secondary'` it checks a GRS vault's secondary copy and records when it last passed.
  */
 export function verifyJobHandler(deps: JobDeps): JobHandler {
   return async (ctx) => {
     const { vault } = await jobSubject(deps, ctx.job);
     const percent = Number(ctx.job.params['readDataPercent'] ?? 10);
+    const from = ctx.job.params['from'] === 'secondary' ? 'secondary' : 'primary';
     await ctx.startPhase('check');
-    const opened = await deps.access.open(vault, { index: 'none' });
+    const opened = await deps.access.open(vault, { index: 'none', from });
     const report = await checkVault(opened, {
       readDataFraction: Math.min(1, Math.max(0, percent / 100)),
       signal: ctx.signal,
@@ -25,8 +27,10 @@ export function verifyJobHandler(deps: JobDeps): JobHandler {
     if (!report.ok)
       throw new HoldfastError(
         'VAULT_INTEGRITY',
-        `Vault '${vault.name}' is damaged: ${report.damagedPacks.length} packs, ${report.damagedBlobs.length} blobs, ${report.affected.length} points affected. Run 'holdfast check --read-data' on it for details.`,
+        `Vault '${vault.name}'${from === 'secondary' ? ' (secondary copy)' : ''} is damaged: ${report.damagedPacks.length} packs, ${report.damagedBlobs.length} blobs, ${report.affected.length} points affected. Run 'holdfast check --read-data' on it for details.`,
       );
-    return { result: { ok: true, stats: report.stats, warnings: report.problems.length } };
+    if (from === 'secondary')
+      await deps.catalog.vaults.setReplication(vault.id, { lastVerifiedAt: deps.clock.now() });
+    return { result: { ok: true, from, stats: report.stats, warnings: report.problems.length } };
   };
 }

@@ -47,6 +47,7 @@ export function vaultView(vault: VaultRecord, items: number, now: number): Vault
             objectsBehind: r.objectsBehind ?? 0,
             bytesBehind: r.bytesBehind ?? 0,
             lastReplicatedAt: iso(r.lastReplicatedAt ?? null),
+            lastVerifiedAt: iso(r.lastVerifiedAt ?? null),
             paused: r.paused === true,
             failedOverFrom: r.failedOverFrom ?? null,
           },

@@ -116,13 +116,28 @@ export class VaultStore {
       .execute();
   }
 
-  /** Stores what a replication run found. */
-  async setReplication(id: VaultRef, state: ReplicationState): Promise<void> {
-    await this.db
-      .updateTable('vaults')
-      .set({ replication_json: writeJson(state), updated_at: this.clock.now() })
-      .where('id', '=', id)
-      .execute();
+  /**
+   * Merges what a replication run, a lag measurement or a check found into the stored state;
+   * fields not given keep their value (several jobs report on one vault at once).
+   */
+  async setReplication(id: VaultRef, patch: ReplicationState): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      const row = await trx
+        .selectFrom('vaults')
+        .select('replication_json')
+        .where('id', '=', id)
+        .executeTakeFirst();
+      if (row === undefined) return;
+      const current = readJson<ReplicationState>(row.replication_json, 'vaults.replication_json');
+      await trx
+        .updateTable('vaults')
+        .set({
+          replication_json: writeJson({ ...current, ...patch }),
+          updated_at: this.clock.now(),
+        })
+        .where('id', '=', id)
+        .execute();
+    });
   }
 
   /** Sets redundancy and the secondary location. */

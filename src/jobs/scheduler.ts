@@ -8,6 +8,9 @@ export const BACKUP_PHASES = ['snapshot', 'transfer'] as const;
 /** Phases of a retention job. */
 export const RETENTION_PHASES = ['expire', 'prune'] as const;
 
+/** How often a GRS vault's secondary copy is checked. */
+export const SECONDARY_CHECK_EVERY_MS = 24 * 3_600_000;
+
 /** Options of {@link Scheduler}. */
 export interface SchedulerOptions {
   readonly catalog: Catalog;
@@ -34,8 +37,10 @@ export class Scheduler {
     for (const item of await this.options.catalog.items.due(now))
       if (await this.scheduleBackup(item, now)) backups += 1;
     let retention = 0;
-    for (const vault of await this.options.catalog.vaults.list())
+    for (const vault of await this.options.catalog.vaults.list()) {
       if (await this.scheduleRetention(vault, now)) retention += 1;
+      await this.scheduleSecondaryCheck(vault, now);
+    }
     return { backups, retention };
   }
 
@@ -88,6 +93,27 @@ export class Scheduler {
       maxRetries: this.options.backupRetries,
     });
     return true;
+  }
+
+  /**
+   * Queues a check of a GRS vault's secondary copy (structure and a tenth of its packs read
+   * and authenticated) once a day, unless one has not ended.
+   */
+  private async scheduleSecondaryCheck(vault: VaultRecord, now: number): Promise<void> {
+    const { catalog } = this.options;
+    if (vault.redundancy !== 'grs' || vault.replication.paused) return;
+    if (vault.replication.lastReplicatedAt == null) return;
+    const last = vault.replication.lastVerifiedAt ?? 0;
+    if (now - last < SECONDARY_CHECK_EVERY_MS) return;
+    if ((await catalog.jobs.active('verify', { vaultId: vault.id })).length > 0) return;
+    await catalog.jobs.create({
+      type: 'verify',
+      trigger: 'schedule',
+      vaultId: vault.id,
+      params: { from: 'secondary', readDataPercent: 10 },
+      phases: ['check'],
+      maxRetries: this.options.backupRetries,
+    });
   }
 
   private async retentionDue(vault: VaultRecord, now: number): Promise<boolean> {
