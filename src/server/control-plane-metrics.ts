@@ -46,56 +46,48 @@ export class ControlPlaneMetrics {
             this.set({ item: item.name }, (now - item.lastSuccessAt) / 1000);
       },
     });
-    for (const [name, help, field] of [
+    const gauges: Array<[string, string, (v: VaultView) => number | undefined]> = [
       [
         'holdfast_vault_protected_bytes',
         'Logical bytes of the newest point of each item, per vault.',
-        'protectedBytes',
+        (v) => v.usage.protectedBytes,
       ],
-      ['holdfast_vault_stored_bytes', 'Bytes of pack files stored in each vault.', 'storedBytes'],
-      ['holdfast_vault_points', 'Recovery points held in each vault.', 'points'],
-    ] as const) {
-      new Gauge({
-        name,
-        help,
-        labelNames: ['vault'],
-        registers: [this.registry],
-        async collect() {
-          this.reset();
-          for (const vault of (await self.plane?.catalog.vaults.list()) ?? [])
-            this.set({ vault: vault.name }, vault.usage[field]);
-        },
-      });
-    }
-    this.replicationGauges();
-  }
-
-  private replicationGauges(): void {
-    const self = this;
-    for (const [name, help, pick] of [
+      [
+        'holdfast_vault_stored_bytes',
+        'Bytes of pack files stored in each vault.',
+        (v) => v.usage.storedBytes,
+      ],
+      ['holdfast_vault_points', 'Recovery points held in each vault.', (v) => v.usage.points],
       [
         'holdfast_vault_replication_lag_seconds',
         'How long the secondary of each GRS vault has been behind its primary (0 when caught up).',
-        (v: VaultView) => v.replication?.lagSeconds ?? 0,
+        (v) => v.replication?.lagSeconds,
       ],
       [
         'holdfast_vault_replication_bytes_behind',
         'Bytes of each GRS vault not yet on its secondary, as last measured.',
-        (v: VaultView) => v.replication?.bytesBehind ?? 0,
+        (v) => v.replication?.bytesBehind,
       ],
-    ] as const) {
-      new Gauge({
-        name,
-        help,
-        labelNames: ['vault'],
-        registers: [this.registry],
-        async collect() {
-          this.reset();
-          for (const vault of (await self.plane?.vaults.list()) ?? [])
-            if (vault.redundancy === 'grs') this.set({ vault: vault.name }, pick(vault));
-        },
-      });
-    }
+    ];
+    for (const [name, help, pick] of gauges) this.vaultGauge(name, help, pick);
+  }
+
+  /** A gauge per vault; vaults for which `pick` has no value (lrs, for replication) are left out. */
+  private vaultGauge(name: string, help: string, pick: (v: VaultView) => number | undefined): void {
+    const self = this;
+    new Gauge({
+      name,
+      help,
+      labelNames: ['vault'],
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        for (const vault of (await self.plane?.vaults.list()) ?? []) {
+          const value = pick(vault);
+          if (value !== undefined) this.set({ vault: vault.name }, value);
+        }
+      },
+    });
   }
 
   /** Starts reading from a control plane. */
