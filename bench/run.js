@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { STORES, startStore } from './object-stores.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -113,6 +114,7 @@ function usage() {
   --repeat N      run every data set N times and report medians (default: 1)
   --timeout S     stop a command that runs longer than S seconds (default: 3600)
   --keep          keep restored trees and images under bench/work/restore
+  --stores LIST   object stores for holdfast's first tree backup: azure,s3 (default) or none
   --rebuild       rebuild the data sets even if they are up to date
   -h, --help      show this help
 
@@ -129,6 +131,7 @@ function parseArgs(argv) {
     rebuild: false,
     repeat: 1,
     timeout: 3600,
+    stores: Object.keys(STORES),
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -176,6 +179,13 @@ function parseArgs(argv) {
       case '--keep':
         opts.keep = true;
         break;
+      case '--stores': {
+        const v = value();
+        opts.stores = v === 'none' ? [] : v.split(',').map((s) => s.trim());
+        for (const s of opts.stores)
+          if (!STORES[s]) fatal(`unknown store '${s}' (azure, s3, none)`);
+        break;
+      }
       case '--rebuild':
         opts.rebuild = true;
         break;
@@ -1400,6 +1410,92 @@ function render({
 }
 
 // ---------------------------------------------------------------------------------------------
+// object storage
+
+/** Holdfast's first backup of the tree into each object store; one row per store. */
+function measureObjectStores(source, sourceBytes, stores) {
+  const rows = [];
+  for (const name of stores) {
+    log(`== tree: holdfast into ${name}`);
+    let store;
+    try {
+      store = startStore(name, ROOT, path.join(WORK, `store-${name}`));
+    } catch (e) {
+      log(`  FAILED ${e.message}`);
+      rows.push({ name, ok: false, error: e.message });
+      continue;
+    }
+    try {
+      const env = { ...baseEnv(), ...store.env, HOLDFAST_PASSWORD: PASSWORD };
+      const statsFile = path.join(LOGS, `store-${name}-stats.json`);
+      const init = timed(
+        `store-${name}-init`,
+        process.execPath,
+        [HOLDFAST_BIN, 'init', '--vault', store.vault],
+        { cwd: RUN, env },
+      );
+      const backup = init.ok
+        ? timed(
+            `store-${name}-backup`,
+            process.execPath,
+            [HOLDFAST_BIN, 'backup', source, '--vault', store.vault, '--json'],
+            { cwd: RUN, env: { ...env, HOLDFAST_BACKEND_STATS: statsFile } },
+          )
+        : init;
+      const traffic = backup.ok ? JSON.parse(fs.readFileSync(statsFile, 'utf8')) : null;
+      rows.push({
+        name,
+        label: store.label,
+        sourceBytes,
+        ok: backup.ok,
+        error: backup.error,
+        seconds: backup.seconds,
+        rssKiB: backup.rssKiB,
+        traffic,
+      });
+    } finally {
+      store.stop();
+    }
+  }
+  return rows;
+}
+
+function renderObjectStores(rows, results) {
+  if (rows.length === 0) return '';
+  const tree = results.find((r) => r.kind === 'tree');
+  const local = tree?.tools.holdfast?.backup1;
+  const lines = [
+    '',
+    '## Object storage: holdfast first backup of the tree',
+    '',
+    'Servers on this machine (127.0.0.1): the figures show the cost of the protocol and the',
+    "request pattern, not a cloud's bandwidth. Requests counted by Holdfast's backend wrappers.",
+    '',
+    '| target | time | MiB/s | vs local disk | requests | requests per GiB stored | stored |',
+    '|---|---|---|---|---|---|---|',
+  ];
+  if (local?.ok)
+    lines.push(
+      `| local disk | ${fmtSeconds(local.seconds)} | ${((rows[0]?.sourceBytes ?? 0) / MiB / local.seconds) | 0} | 1.00× | — | — | — |`,
+    );
+  for (const r of rows) {
+    if (!r.ok) {
+      lines.push(
+        `| ${r.label ?? r.name} | failed: ${scrub(r.error ?? '').slice(0, 120)} | | | | | |`,
+      );
+      continue;
+    }
+    const t = r.traffic;
+    const perGiB = t.bytesWritten > 0 ? t.requests / (t.bytesWritten / GiB) : 0;
+    const ratio = local?.ok ? `${(r.seconds / local.seconds).toFixed(2)}× slower` : '—';
+    lines.push(
+      `| ${r.label} | ${fmtSeconds(r.seconds)} | ${(r.sourceBytes / MiB / r.seconds).toFixed(0)} | ${ratio} | ${t.requests} | ${perGiB.toFixed(0)} | ${fmtMiB(t.bytesWritten)} |`,
+    );
+  }
+  return lines.join('\n') + '\n';
+}
+
+// ---------------------------------------------------------------------------------------------
 // main
 
 function main() {
@@ -1428,6 +1524,7 @@ function main() {
   const data = prepareData(profileName, opts.rebuild);
   const kinds = opts.only ? [opts.only] : ['tree', 'disk'];
   const results = [];
+  let objectStores = [];
   for (const kind of kinds) {
     const runs = [];
     for (let i = 1; i <= opts.repeat; i++) {
@@ -1435,22 +1532,25 @@ function main() {
       runs.push(runDataSet(kind, data, opts.tools, opts));
     }
     results.push(aggregate(runs));
+    if (kind === 'tree' && opts.tools.includes('holdfast'))
+      objectStores = measureObjectStores(path.join(RUN, 'tree'), data.tree.bytes, opts.stores);
     rmrf(path.join(RUN, kind === 'tree' ? 'tree' : 'disk.img'));
   }
 
   const seconds = (Date.now() - started) / 1000;
   const loadEnd = os.loadavg()[0].toFixed(2);
-  const markdown = render({
-    opts,
-    profileName,
-    data,
-    facts,
-    versions,
-    results,
-    loadStart,
-    loadEnd,
-    seconds,
-  });
+  const markdown =
+    render({
+      opts,
+      profileName,
+      data,
+      facts,
+      versions,
+      results,
+      loadStart,
+      loadEnd,
+      seconds,
+    }) + renderObjectStores(objectStores, results);
   fs.writeFileSync(path.join(WORK, 'last-results.md'), markdown);
   const raw = {
     opts,
@@ -1459,6 +1559,7 @@ function main() {
     versions,
     data: { tree: data.tree, image: { ...data.image, blocks: undefined } },
     results,
+    objectStores,
   };
   fs.writeFileSync(path.join(WORK, 'last-results.json'), JSON.stringify(raw, null, 1));
   process.stdout.write(markdown);

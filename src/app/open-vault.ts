@@ -8,6 +8,7 @@ import {
   stackBackend,
   timerSleep,
   type Backend,
+  type BackendCounters,
 } from '../backends/index.js';
 import { HoldfastError, systemClock } from '../core/index.js';
 import { describeError } from '../core/index.js';
@@ -55,15 +56,48 @@ export function openBackend(location: string, options: OpenBackendOptions = {}):
   );
 }
 
+// The counters of every object-store backend this process opened, for traffic reports.
+const remoteCounters: BackendCounters[] = [];
+
 // The SDKs retry a little themselves; this adds retries across longer outages, bounded
 // requests in flight and counters, the same for every object store.
 function remote(backend: Backend): Backend {
-  return stackBackend(backend, {
+  const stacked = stackBackend(backend, {
     random: Math.random,
     sleep: timerSleep,
     clock: systemClock,
     retry: { maxAttempts: 5 },
   });
+  remoteCounters.push(stacked.counters);
+  return stacked;
+}
+
+/** Requests and bytes this process sent to object storage, summed over every location. */
+export interface RemoteTraffic {
+  readonly requests: number;
+  readonly byOperation: Record<string, number>;
+  readonly bytesWritten: number;
+  readonly bytesRead: number;
+  readonly retries: number;
+  readonly failures: number;
+}
+
+/** What {@link openBackend} has counted so far (`HOLDFAST_BACKEND_STATS`, the benchmark). */
+export function remoteTraffic(): RemoteTraffic {
+  const byOperation: Record<string, number> = {};
+  let bytesWritten = 0;
+  let bytesRead = 0;
+  let retries = 0;
+  let failures = 0;
+  for (const c of remoteCounters) {
+    for (const [op, n] of Object.entries(c.requests)) byOperation[op] = (byOperation[op] ?? 0) + n;
+    for (const n of Object.values(c.failures)) failures += n ?? 0;
+    bytesWritten += c.bytesWritten;
+    bytesRead += c.bytesRead;
+    retries += c.retries;
+  }
+  const requests = Object.values(byOperation).reduce((a, b) => a + b, 0);
+  return { requests, byOperation, bytesWritten, bytesRead, retries, failures };
 }
 
 /** A location as the catalog keeps it: URLs as given, directory paths made absolute. */

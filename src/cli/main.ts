@@ -1,4 +1,6 @@
+import { writeFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { remoteTraffic } from '../app/index.js';
 import { registerBackup } from './commands/backup.js';
 import { registerBrowse } from './commands/browse.js';
 import { registerItems } from './commands/items.js';
@@ -107,5 +109,15 @@ export async function main(argv: string[]): Promise<number> {
     }
     return reportError(error, false);
   }
+  writeTrafficReport();
   return exitCode;
+}
+
+/**
+ * With `HOLDFAST_BACKEND_STATS=<file>`, writes the requests and bytes this command sent to
+ * object storage there as JSON (the benchmark reports requests per GiB stored from it).
+ */
+function writeTrafficReport(): void {
+  const file = process.env['HOLDFAST_BACKEND_STATS'];
+  if (file) writeFileSync(file, JSON.stringify(remoteTraffic()) + '\n');
 }
