@@ -19,8 +19,8 @@ export const STORES = {
       const entry = path.join(root, 'node_modules', 'azurite', 'dist', 'src', 'blob', 'main.js');
       return [
         process.execPath,
-        [entry, '--blobHost', '127.0.0.1', '--blobPort', String(port), '--location'],
-        ['--disableTelemetry', '--silent', '--skipApiVersionCheck'],
+        [entry, '--blobHost', '127.0.0.1', '--blobPort', String(port)],
+        ['--disableTelemetry', '--silent', '--skipApiVersionCheck', '--location'],
         {},
       ];
     },
@@ -80,6 +80,7 @@ export function startStore(name, root, dataDir) {
   fs.mkdirSync(dataDir, { recursive: true });
   const [cmd, args, tail, extraEnv] = store.start(root, port);
   const child = spawn(cmd, [...args, ...tail, dataDir], {
+    cwd: dataDir,
     env: { ...process.env, ...extraEnv },
     stdio: 'ignore',
     detached: false,
