@@ -1,45 +1,89 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startAzurite, type Azurite } from '../backends/azurite.testkit.js';
+import {
+  S3RVER_CLIENT_OPTIONS,
+  S3RVER_CREDENTIALS,
+  startS3rver,
+  type S3rverProcess,
+} from '../backends/s3rver.testkit.js';
 import { ManualClock } from '../core/index.js';
 import { ControlPlane } from './control-plane.js';
 import { openVault } from './open-vault.js';
 import { listPoints } from './resolve-point.js';
 
-// The control plane with vaults in object storage: a real Azurite on 127.0.0.1, reached
-// through `azure://` locations with the credentials in the environment, as an operator sets them.
+// The control plane with vaults in object storage — a real Azurite and a real s3rver on
+// 127.0.0.1 — reached through `azure://` and `s3://` locations with the credentials in the
+// environment, as an operator sets them.
 
 let azurite: Azurite;
+let s3rver: S3rverProcess;
 let root: string;
-const saved = process.env['AZURE_STORAGE_CONNECTION_STRING'];
+const saved: Record<string, string | undefined> = {};
+
+function setEnv(values: Record<string, string>): void {
+  for (const [key, value] of Object.entries(values)) {
+    if (!(key in saved)) saved[key] = process.env[key];
+    process.env[key] = value;
+  }
+}
 
 beforeAll(async () => {
-  azurite = await startAzurite();
-  process.env['AZURE_STORAGE_CONNECTION_STRING'] = azurite.connectionString;
+  [azurite, s3rver] = await Promise.all([startAzurite(), startS3rver()]);
+  const client = new S3Client({
+    endpoint: s3rver.endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { ...S3RVER_CREDENTIALS },
+    ...S3RVER_CLIENT_OPTIONS,
+  });
+  for (const bucket of ['holdfast-main', 'holdfast-dr'])
+    await client.send(new CreateBucketCommand({ Bucket: bucket }));
+  client.destroy();
+  setEnv({
+    AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString,
+    AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+    AWS_REGION: 'us-east-1',
+    AWS_ENDPOINT_URL: s3rver.endpoint,
+    // Test configuration only: s3rver keeps the SDK's checksum framing inside objects.
+    AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
+    AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
+  });
   root = mkdtempSync(join(tmpdir(), 'holdfast-objstore-'));
 }, 60_000);
 
 afterAll(async () => {
-  if (saved === undefined) delete process.env['AZURE_STORAGE_CONNECTION_STRING'];
-  else process.env['AZURE_STORAGE_CONNECTION_STRING'] = saved;
-  await azurite?.stop();
+  for (const [key, value] of Object.entries(saved)) {
+    if (value === undefined) delete process.env[key];
+    else process.env[key] = value;
+  }
+  await Promise.all([azurite?.stop(), s3rver?.stop()]);
   rmSync(root, { recursive: true, force: true });
 });
 
-describe('vaults in Azure Blob storage (Azurite)', () => {
-  it('backs up in two phases into an azure:// vault, restores, and replicates a local vault to an azure:// secondary', async () => {
-    const source = join(root, 'source');
+describe.each([
+  [
+    'Azure Blob (Azurite)',
+    'azure://devstoreaccount1/holdfast-main/vault',
+    'azure://devstoreaccount1/holdfast-dr/geo',
+  ],
+  ['S3 (s3rver)', 's3://holdfast-main/vault', 's3://holdfast-dr/geo'],
+])('vaults in %s', (label, location, secondaryLocation) => {
+  it('back up in two phases, restore from the vault tier, and take a local vault’s GRS copy', async () => {
+    const dir = join(root, label.slice(0, 2));
+    const source = join(dir, 'source');
     mkdirSync(join(source, 'sub'), { recursive: true });
     writeFileSync(join(source, 'a.txt'), 'alpha\n');
     writeFileSync(join(source, 'sub', 'b.bin'), Buffer.alloc(2_000_000, 9));
     const plane = await ControlPlane.open({
-      dataDir: join(root, 'data'),
+      dataDir: join(dir, 'data'),
       clock: new ManualClock(Date.UTC(2026, 0, 5)),
     });
     try {
-      const location = 'azure://devstoreaccount1/holdfast-main/vault';
       const vault = await plane.vaults.create({
         name: 'cloud',
         location,
@@ -53,8 +97,7 @@ describe('vaults in Azure Blob storage (Azurite)', () => {
       expect((await plane.jobs.show(backup.id)).state).toBe('completed');
       const [point] = await plane.items.points('docs');
       expect(point?.tiers).toEqual(['snapshot', 'vault']);
-      // From the vault tier, i.e. out of Azure.
-      const target = join(root, 'restored');
+      const target = join(dir, 'restored');
       const restore = await plane.items.restore('docs', { point: 'latest', target, tier: 'vault' });
       await plane.settle();
       expect((await plane.jobs.show(restore.id)).result?.['tier']).toBe('vault');
@@ -63,13 +106,13 @@ describe('vaults in Azure Blob storage (Azurite)', () => {
       ).toBe(true);
       expect((await plane.vaults.show('cloud')).usage.storedBytes).toBeGreaterThan(0);
 
-      // A local primary with its secondary in Azure.
+      // A local primary with its secondary in object storage.
       await plane.vaults.create({
         name: 'geo',
-        location: join(root, 'primary'),
+        location: join(dir, 'primary'),
         passphrase: 'a long test passphrase',
         redundancy: 'grs',
-        secondaryLocation: 'azure://devstoreaccount1/holdfast-dr/geo',
+        secondaryLocation,
       });
       await plane.items.protect({ name: 'docs2', paths: [source], vault: 'geo', policy: 'p' });
       await plane.items.backupNow('docs2');
@@ -77,8 +120,8 @@ describe('vaults in Azure Blob storage (Azurite)', () => {
       expect((await plane.vaults.replication('geo')).replication).toMatchObject({
         objectsBehind: 0,
       });
-      // The bare engine opens the Azure copy with the operator's passphrase and sees the point.
-      const copy = await openVault('azure://devstoreaccount1/holdfast-dr/geo', {
+      // The bare engine opens the copy with the operator's passphrase and sees the point.
+      const copy = await openVault(secondaryLocation, {
         kind: 'passphrase',
         passphrase: 'a long test passphrase',
       });
