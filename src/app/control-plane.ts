@@ -34,6 +34,8 @@ export interface ControlPlaneOptions {
   /** How often the scheduler and runner look for work, in real milliseconds (default 1000). */
   readonly tickMs?: number;
   readonly log?: PlaneLog;
+  /** Alert when a GRS vault's secondary has been behind longer than this (default an hour). */
+  readonly replicationLagAlertSeconds?: number;
   /** Called with each job that reached a final state (metrics). */
   readonly onJobFinished?: (job: JobRecord) => void;
 }
@@ -154,6 +156,27 @@ export class ControlPlane {
   async tick(): Promise<void> {
     await this.scheduler.tick();
     await this.runner.tick();
+    await this.alertReplicationLag();
+  }
+
+  /**
+   * Sends the `vault.replication_lagging` notification once per stretch of lag longer than
+   * the threshold (the lag clock starts when new data lands on the primary).
+   */
+  private async alertReplicationLag(): Promise<void> {
+    const now = this.options.clock.now();
+    const threshold = (this.options.replicationLagAlertSeconds ?? 3600) * 1000;
+    for (const vault of await this.catalog.vaults.list()) {
+      const r = vault.replication;
+      if (vault.redundancy !== 'grs' || r.paused || r.behindSince == null) continue;
+      if (now - r.behindSince <= threshold || (r.lagAlertedAt ?? 0) >= r.behindSince) continue;
+      await this.catalog.vaults.setReplication(vault.id, { lagAlertedAt: now });
+      this.options.log?.('warn', 'replication lagging', {
+        vault: vault.name,
+        lagMs: now - r.behindSince,
+      });
+      void this.notifications.replicationLagging(vault, (now - r.behindSince) / 1000);
+    }
   }
 
   /** Waits until no tick runs and no job runs (tests). */

@@ -1,4 +1,4 @@
-import type { Catalog, JobRecord } from '../catalog/index.js';
+import type { Catalog, JobRecord, VaultRecord } from '../catalog/index.js';
 import type { Clock } from '../core/index.js';
 import {
   Notifier,
@@ -78,6 +78,22 @@ export class NotificationService {
       ...optional('endedAt', job.endedAt),
       ...optional('message', error?.message ?? null),
       errorCount: Number(job.result?.['errorCount'] ?? job.errors.length),
+    });
+    return results.map(deliveryView);
+  }
+
+  /** Tells subscribed channels that a GRS vault's secondary is behind by more than allowed. */
+  async replicationLagging(vault: VaultRecord, lagSeconds: number): Promise<DeliveryView[]> {
+    if (this.notifier.channels.length === 0) return [];
+    const results = await this.notifier.notify({
+      kind: 'vault.replication_lagging',
+      jobId: '-',
+      jobType: 'replication',
+      state: 'lagging',
+      vaultName: vault.name,
+      message:
+        `the secondary ${vault.secondaryLocation ?? ''} has been behind for ${Math.round(lagSeconds)} s ` +
+        `(${vault.replication.objectsBehind ?? '?'} objects, ${vault.replication.bytesBehind ?? '?'} bytes as last measured)`,
     });
     return results.map(deliveryView);
   }

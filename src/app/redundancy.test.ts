@@ -11,12 +11,15 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ManualClock } from '../core/index.js';
+import { startWebhookReceiver, type WebhookReceiver } from '../jobs/notify-receivers.testkit.js';
 import { ControlPlane } from './control-plane.js';
 
 const dirs: string[] = [];
+const receivers: WebhookReceiver[] = [];
 const planes: ControlPlane[] = [];
 afterEach(async () => {
   for (const plane of planes.splice(0)) await plane.stop().catch(() => undefined);
+  for (const receiver of receivers.splice(0)) await receiver.close();
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
@@ -42,6 +45,7 @@ async function setup() {
     dataDir: join(root, 'data'),
     clock,
     retry: { baseDelayMs: 60_000, maxDelayMs: 60_000 },
+    replicationLagAlertSeconds: 40,
   });
   planes.push(plane);
   const primary = join(root, 'primary');
@@ -88,8 +92,20 @@ describe('geo-redundant vaults', () => {
     );
   });
 
-  it('reports lag while the secondary is unreachable, and catches up when it is back', async () => {
+  it('reports lag while the secondary is unreachable, alerts once past the threshold, and catches up', async () => {
     const { plane, clock, secondary } = await setup();
+    const hook = await startWebhookReceiver();
+    receivers.push(hook);
+    await plane.notifications.put({
+      webhooks: [
+        {
+          name: 'ops',
+          url: hook.url,
+          secret: 'a-webhook-secret-of-some-length',
+          events: ['vault.replication_lagging'],
+        },
+      ],
+    });
     // The secondary's place is taken by a plain file: every write to it fails.
     renameSync(secondary, `${secondary}.away`);
     writeFileSync(secondary, 'not a directory');
@@ -101,6 +117,24 @@ describe('geo-redundant vaults', () => {
     expect(behind.replication?.bytesBehind).toBeGreaterThan(0);
     expect(behind.replication?.lagSeconds).toBe(30);
     expect((await plane.jobs.list({ type: 'replicate' }))[0]?.state).toBe('waiting_retry');
+    // 30 s behind: under the 40 s threshold, no alert. 50 s: one alert, and only one.
+    await plane.settle();
+    expect(hook.requests).toHaveLength(0);
+    clock.advance(20_000);
+    await plane.settle();
+    for (let i = 0; i < 100 && hook.requests.length === 0; i++)
+      await new Promise((r) => setTimeout(r, 50));
+    clock.advance(5_000);
+    await plane.settle();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(hook.requests).toHaveLength(1);
+    const payload = JSON.parse(hook.requests[0]!.body.toString('utf8')) as {
+      event: string;
+      job: Record<string, unknown>;
+    };
+    expect(payload.event).toBe('vault.replication_lagging');
+    expect(payload.job).toMatchObject({ vaultName: 'geo', state: 'lagging' });
+    expect(String(payload.job['message'])).toMatch(/behind for 50 s/);
     rmSync(secondary);
     renameSync(`${secondary}.away`, secondary);
     clock.advance(60_000);

@@ -55,6 +55,8 @@ export interface ReplicationState {
   readonly lastVerifiedAt?: number | null;
   /** Set by a failover: the location that was primary before. */
   readonly failedOverFrom?: string | null;
+  /** When the lag alert was last sent (once per stretch of lag). */
+  readonly lagAlertedAt?: number | null;
   /** After a failover, until re-protection: nothing is copied. */
   readonly paused?: boolean;
 }

@@ -55,9 +55,10 @@ describe('parseNotificationSettings', () => {
     expect(settings.webhooks[0]?.events).not.toBe(settings.email?.events);
   });
 
-  it('knows exactly the four event kinds', () => {
+  it('knows exactly the five event kinds', () => {
     expect(EVENT_KINDS).toEqual([
       'job.failed',
+      'vault.replication_lagging',
       'job.completed_with_warnings',
       'job.completed',
       'test',

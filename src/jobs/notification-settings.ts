@@ -7,6 +7,7 @@ import { HoldfastError } from '../core/index.js';
  */
 export const EVENT_KINDS = [
   'job.failed',
+  'vault.replication_lagging',
   'job.completed_with_warnings',
   'job.completed',
   'test',

@@ -28,6 +28,7 @@ export function backoffDelay(backoffMs: number, retry: number): number {
 
 const OUTCOMES: Readonly<Record<EventKind, string>> = {
   'job.failed': 'failed',
+  'vault.replication_lagging': 'lagging behind its primary',
   'job.completed_with_warnings': 'completed with warnings',
   'job.completed': 'completed',
   test: 'test notification',

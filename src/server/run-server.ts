@@ -21,6 +21,8 @@ export interface ServerOptions {
   readonly logLevel?: string;
   /** Where JSON log lines go (default stdout). */
   readonly logDestination?: NodeJS.WritableStream;
+  /** Alert when a GRS vault's secondary is behind longer than this (default 3600). */
+  readonly replicationLagAlertSeconds?: number;
   /** Job settings (defaults: 2 at once, 3 retries, first retry after a minute). */
   readonly jobs?: { maxConcurrent?: number; retries?: number; retryDelayMs?: number };
 }
@@ -61,6 +63,9 @@ export async function runServer(options: ServerOptions): Promise<RunningServer> 
       ? { retry: { baseDelayMs: options.jobs.retryDelayMs, maxDelayMs: 3_600_000 } }
       : {}),
     onJobFinished: (job) => metrics.jobFinished(job),
+    ...(options.replicationLagAlertSeconds !== undefined
+      ? { replicationLagAlertSeconds: options.replicationLagAlertSeconds }
+      : {}),
   });
   metrics.attach(plane);
   const http = buildHttpServer({

@@ -12,6 +12,7 @@ interface ServerFlags {
   maxJobs: string;
   jobRetries: string;
   retryDelay: string;
+  lagAlert: string;
 }
 
 /** Registers `holdfast server`. */
@@ -41,6 +42,11 @@ export function registerServer(program: Command, run: Runner): void {
       '--retry-delay <seconds>',
       'wait before the first retry; it doubles with each retry, up to an hour',
       '60',
+    )
+    .option(
+      '--lag-alert <seconds>',
+      "notify (vault.replication_lagging) when a GRS vault's secondary is behind longer than this",
+      '3600',
     )
     .addOption(new Option('--fake-clock <time>', 'tests: start a fake clock here').hideHelp())
     .addHelpText(
@@ -103,6 +109,7 @@ async function serve(ctx: CommandContext, flags: ServerFlags): Promise<number> {
     listen,
     ...(fakeClockStart !== undefined ? { fakeClockStart } : {}),
     ...(flags.logLevel !== undefined ? { logLevel: flags.logLevel } : {}),
+    replicationLagAlertSeconds: count('--lag-alert', flags.lagAlert, 1, 30 * 86_400),
     jobs: {
       maxConcurrent: count('--max-jobs', flags.maxJobs, 1, 64),
       retries: count('--job-retries', flags.jobRetries, 0, 100),
