@@ -166,13 +166,19 @@ export class VaultService {
   }
 
   /** Queues a verify job reading `readDataPercent` of the packs. */
-  async verify(name: string, readDataPercent: number): Promise<JobView> {
+  async verify(
+    name: string,
+    readDataPercent: number,
+    from: 'primary' | 'secondary' = 'primary',
+  ): Promise<JobView> {
     const vault = await vaultNamed(this.deps.catalog, name);
+    if (from === 'secondary' && vault.secondaryLocation === null)
+      throw new HoldfastError('STATE_CONFLICT', `Vault '${name}' has no secondary copy (lrs).`);
     const job = await this.deps.catalog.jobs.create({
       type: 'verify',
       trigger: 'manual',
       vaultId: vault.id,
-      params: { readDataPercent },
+      params: { readDataPercent, from },
       phases: VERIFY_PHASES,
       maxRetries: 0,
     });

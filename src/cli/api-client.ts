@@ -74,7 +74,10 @@ export class ApiClient {
     return this.http.request('POST', `/api/vaults/${seg(name)}/${verb}`);
   }
 
-  verifyVault(name: string, input: { readDataPercent?: number }): Promise<JobView> {
+  verifyVault(
+    name: string,
+    input: { readDataPercent?: number; from?: 'primary' | 'secondary' },
+  ): Promise<JobView> {
     return this.http.request('POST', `/api/vaults/${seg(name)}/verify`, input);
   }
 

@@ -275,6 +275,17 @@ describe('holdfast server driven through the CLI', () => {
       await run(['check', '--read-data'], { HOLDFAST_VAULT: secondary, ...pass }),
       0,
     );
+    const verifyArgs = [
+      'vault',
+      'verify',
+      'geo',
+      '--from',
+      'secondary',
+      '--read-data',
+      '100',
+      '--wait',
+    ];
+    expectExit(verifyArgs, await server.cli(verifyArgs), 0);
     const failedOver = await server.json<{ location: string }>(['vault', 'failover', 'geo']);
     expect(failedOver.location).toBe(secondary);
     expectExit(['backup-now'], await server.cli(['backup-now', 'docs', '--wait']), 0);

@@ -109,8 +109,12 @@ export function registerVaults(program: Command, run: Runner): void {
     .argument('<name>', 'vault name')
     .option('--read-data <percent>', 'share of the packs to read, 0-100 (default 10)')
     .option('--wait', 'follow the job until it ends')
-    .addHelpText('after', '\nExample:\n  holdfast vault verify main --read-data 100 --wait')
-    .action((name: string, flags: { readData?: string; wait?: boolean }) =>
+    .option('--from <copy>', "primary (default) or secondary: a GRS vault's copy at the other site")
+    .addHelpText(
+      'after',
+      '\nExamples:\n  holdfast vault verify main --read-data 100 --wait\n  holdfast vault verify geo --from secondary --wait',
+    )
+    .action((name: string, flags: { readData?: string; wait?: boolean; from?: string }) =>
       run(async (ctx) => {
         const percent = flags.readData?.replace(/%$/, '');
         const readDataPercent = percent === undefined ? undefined : Number(percent);
@@ -120,8 +124,16 @@ export function registerVaults(program: Command, run: Runner): void {
             `--read-data takes a percentage from 0 to 100, not '${flags.readData ?? ''}'.`,
           );
         }
+        if (flags.from !== undefined && flags.from !== 'primary' && flags.from !== 'secondary')
+          throw new HoldfastError(
+            'USAGE_INVALID',
+            `--from takes primary or secondary, not '${flags.from}'.`,
+          );
         const api = await ctx.api();
-        const job = await api.verifyVault(name, defined('readDataPercent', readDataPercent));
+        const job = await api.verifyVault(name, {
+          ...defined('readDataPercent', readDataPercent),
+          ...defined('from', flags.from as 'primary' | 'secondary' | undefined),
+        });
         return followJob(ctx, api, job, flags.wait === true);
       }),
     );

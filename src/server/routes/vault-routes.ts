@@ -12,7 +12,11 @@ import { defineRoute, type Route } from '../route.js';
 
 const BY_NAME = z.object({ name: NAME });
 const VERIFY_INPUT = z
-  .object({ readDataPercent: z.number().min(0).max(100).optional() })
+  .object({
+    readDataPercent: z.number().min(0).max(100).optional(),
+    /** `secondary`: check a GRS vault's secondary copy. */
+    from: z.enum(['primary', 'secondary']).optional(),
+  })
   .strict()
   .optional();
 
@@ -120,7 +124,8 @@ export function vaultRoutes(plane: ControlPlane): Route[] {
       params: BY_NAME,
       body: VERIFY_INPUT,
       status: 202,
-      handler: ({ params, body }) => plane.vaults.verify(params.name, body?.readDataPercent ?? 10),
+      handler: ({ params, body }) =>
+        plane.vaults.verify(params.name, body?.readDataPercent ?? 10, body?.from ?? 'primary'),
     }),
   ];
 }
