@@ -176,9 +176,21 @@ export class ItemService {
     return jobView(job, await nameLookup(catalog));
   }
 
-  async points(name: string): Promise<PointView[]> {
+  /**
+   * The item's points. `from: 'secondary'`: only those its GRS vault's secondary copy holds
+   * now (read from the copy itself), tier `vault` — what a cross-region restore can use.
+   */
+  async points(name: string, from: 'primary' | 'secondary' = 'primary'): Promise<PointView[]> {
     const item = await itemNamed(this.deps.catalog, name);
-    return (await this.deps.catalog.points.forItem(item.id)).map((p) => pointView(p, item.name));
+    const points = await this.deps.catalog.points.forItem(item.id);
+    if (from === 'primary') return points.map((p) => pointView(p, item.name));
+    const vault = await this.deps.catalog.vaults.byId(item.vaultId);
+    if (vault === undefined) return [];
+    const copy = await this.deps.access.open(vault, { index: 'none', from: 'secondary' });
+    const held = new Set(await copy.listObjects('point'));
+    return points
+      .filter((p) => p.vaultRef !== null && held.has(p.vaultRef))
+      .map((p) => pointView({ ...p, snapshotRef: null }, item.name));
   }
 
   /** Queues a restore of one of the item's points (`latest` or an id). */

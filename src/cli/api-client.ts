@@ -133,7 +133,9 @@ export class ApiClient {
     return this.http.request('POST', `/api/items/${seg(name)}/backup`);
   }
 
-  listPoints(name: string): Promise<ListView<PointView>> {
+  listPoints(name: string, from?: 'primary' | 'secondary'): Promise<ListView<PointView>> {
+    if (from !== undefined)
+      return this.http.request('GET', `/api/items/${seg(name)}/points?from=${from}`);
     return this.http.request('GET', `/api/items/${seg(name)}/points`);
   }
 

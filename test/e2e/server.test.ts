@@ -275,6 +275,7 @@ describe('holdfast server driven through the CLI', () => {
       await run(['check', '--read-data'], { HOLDFAST_VAULT: secondary, ...pass }),
       0,
     );
+    expect(await server.list<PointView>(['points', 'docs', '--from', 'secondary'])).toHaveLength(1);
     const verifyArgs = [
       'vault',
       'verify',

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { resolvePoint } from '../../app/index.js';
-import { formatBytes } from '../../core/index.js';
+import { formatBytes, HoldfastError } from '../../core/index.js';
 import {
   BlobReader,
   diffTrees,
@@ -25,13 +25,23 @@ export function registerBrowse(program: Command, run: Runner): void {
     .argument('[item]', 'protected item (server form)')
     .option('--host <name>', 'direct form: only points of this host')
     .option('--tag <tag>', 'direct form: only points with this tag')
+    .option(
+      '--from <copy>',
+      "server form: secondary lists the points a GRS vault's secondary copy holds now",
+    )
     .addHelpText('after', POINTS_HELP)
-    .action((item: string | undefined, flags: { host?: string; tag?: string }) =>
-      run((ctx) =>
-        item === undefined && ctx.vaultLocationSource !== undefined
-          ? points(ctx, flags)
-          : serverPoints(ctx, item, flags),
-      ),
+    .action((item: string | undefined, flags: { host?: string; tag?: string; from?: string }) =>
+      run((ctx) => {
+        if (item === undefined && ctx.vaultLocationSource !== undefined) {
+          if (flags.from !== undefined)
+            throw new HoldfastError(
+              'USAGE_INVALID',
+              '--from is for the server form; read a secondary copy directly with --vault <its location>.',
+            );
+          return points(ctx, flags);
+        }
+        return serverPoints(ctx, item, flags);
+      }),
     );
 
   program

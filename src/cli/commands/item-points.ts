@@ -46,7 +46,7 @@ function locationGiven(ctx: CommandContext, source: '--vault' | 'HOLDFAST_VAULT'
 export async function serverPoints(
   ctx: CommandContext,
   item: string | undefined,
-  flags: { host?: string; tag?: string },
+  flags: { host?: string; tag?: string; from?: string },
 ): Promise<number> {
   const source = ctx.vaultLocationSource;
   if (source !== undefined) {
@@ -68,7 +68,9 @@ export async function serverPoints(
       '--host and --tag filter the points of a vault read directly (with --vault <location>); an item’s points need no filter.',
     );
   }
-  const answer = await (await ctx.api()).listPoints(item);
+  const answer = await (
+    await ctx.api()
+  ).listPoints(item, flags.from === undefined ? undefined : fromOf(flags.from));
   if (ctx.options.json) {
     ctx.json(answer);
     return EXIT.ok;

@@ -104,8 +104,12 @@ export function itemRoutes(plane: ControlPlane): Route[] {
       response: listOf(POINT_VIEW),
       summary: "List an item's recovery points with tiers, consistency, size and expiry",
       tags: ['items', 'points'],
+      description: "`?from=secondary`: the points a GRS vault's secondary copy holds now.",
       params: BY_NAME,
-      handler: async ({ params }) => ({ data: await plane.items.points(params.name) }),
+      query: z.object({ from: z.enum(['primary', 'secondary']).optional() }),
+      handler: async ({ params, query }) => ({
+        data: await plane.items.points(params.name, query.from ?? 'primary'),
+      }),
     }),
     defineRoute({
       method: 'POST',
