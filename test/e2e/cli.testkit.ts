@@ -257,8 +257,9 @@ export class Sandbox {
     readonly root: string,
     readonly vault: string,
     private readonly mounted: boolean,
+    storeEnv: RunEnv = {},
   ) {
-    this.env = { HOLDFAST_VAULT: vault, HOLDFAST_PASSWORD: PASSPHRASE };
+    this.env = { HOLDFAST_VAULT: vault, HOLDFAST_PASSWORD: PASSPHRASE, ...storeEnv };
   }
 
   /**
@@ -266,7 +267,10 @@ export class Sandbox {
    * '3g'), a tmpfs is mounted on it first: trees of 100 000 files are then created, restored
    * and removed in seconds whatever the disk is doing. Needs root.
    */
-  static async create(name: string, options: { tmpfs?: string } = {}): Promise<Sandbox> {
+  static async create(
+    name: string,
+    options: { tmpfs?: string; store?: { vault: string | undefined; env: RunEnv } } = {},
+  ): Promise<Sandbox> {
     assertBuilt();
     const root = await mkdtemp(join(tmpdir(), `holdfast-e2e-${name}-`));
     if (options.tmpfs !== undefined) {
@@ -277,7 +281,9 @@ export class Sandbox {
         throw error;
       }
     }
-    return new Sandbox(root, join(root, 'vault'), options.tmpfs !== undefined);
+    // A store of another kind (object storage) puts the vault there instead of in the sandbox.
+    const vault = options.store?.vault ?? join(root, 'vault');
+    return new Sandbox(root, vault, options.tmpfs !== undefined, options.store?.env);
   }
 
   /** A path inside the sandbox. */

@@ -1,0 +1,85 @@
+/**
+ * Where an end-to-end test's vault lives: a local directory (the default), Azure Blob on a
+ * real Azurite, or S3 on a real s3rver — both started here on 127.0.0.1 — with the
+ * credentials in the standard environment variables, as an operator sets them.
+ */
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { AZURITE_KEY, startAzurite } from '../../src/backends/azurite.testkit.js';
+import {
+  S3RVER_CLIENT_OPTIONS,
+  S3RVER_CREDENTIALS,
+  startS3rver,
+} from '../../src/backends/s3rver.testkit.js';
+import type { RunEnv } from './cli.testkit.js';
+
+/** The kinds of vault location the end-to-end tests run on. */
+export const STORE_KINDS = ['local', 'azure', 's3'] as const;
+export type StoreKind = (typeof STORE_KINDS)[number];
+
+/** A started store: the vault location to use (undefined: the sandbox's directory) and its env. */
+export interface TestStore {
+  readonly kind: StoreKind;
+  readonly vault: string | undefined;
+  readonly env: RunEnv;
+  /** A credential that must never appear in any output. */
+  readonly secret: string | undefined;
+  /** The environment with a wrong credential. */
+  readonly wrongEnv: RunEnv;
+  stop(): Promise<void>;
+}
+
+/** Starts the store of `kind` with an empty vault location named after `name`. */
+export async function startStore(kind: StoreKind, name: string): Promise<TestStore> {
+  if (kind === 'local')
+    return {
+      kind,
+      vault: undefined,
+      env: {},
+      secret: undefined,
+      wrongEnv: {},
+      stop: async () => {},
+    };
+  if (kind === 'azure') {
+    const azurite = await startAzurite();
+    const wrongKey = Buffer.alloc(64, 1).toString('base64');
+    return {
+      kind,
+      vault: `azure://devstoreaccount1/${name}/vault`,
+      env: { AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString },
+      secret: AZURITE_KEY,
+      wrongEnv: {
+        AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString.replace(AZURITE_KEY, wrongKey),
+      },
+      stop: () => azurite.stop(),
+    };
+  }
+  const s3rver = await startS3rver();
+  const client = new S3Client({
+    endpoint: s3rver.endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { ...S3RVER_CREDENTIALS },
+    ...S3RVER_CLIENT_OPTIONS,
+  });
+  await client.send(new CreateBucketCommand({ Bucket: name }));
+  client.destroy();
+  return {
+    kind,
+    vault: `s3://${name}/vault`,
+    env: {
+      AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+      AWS_REGION: 'us-east-1',
+      AWS_ENDPOINT_URL: s3rver.endpoint,
+      // Test configuration only: s3rver keeps the SDK's checksum framing inside objects.
+      AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
+      AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
+    },
+    secret: `${S3RVER_CREDENTIALS.secretAccessKey}-never-shown`,
+    wrongEnv: {
+      AWS_ACCESS_KEY_ID: 'NOT-A-KEY-never-shown',
+      AWS_SECRET_ACCESS_KEY: 'wrong-never-shown',
+    },
+    stop: () => s3rver.stop(),
+  };
+}
