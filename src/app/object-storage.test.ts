@@ -1,15 +1,8 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAzurite, type Azurite } from '../backends/azurite.testkit.js';
-import {
-  S3RVER_CLIENT_OPTIONS,
-  S3RVER_CREDENTIALS,
-  startS3rver,
-  type S3rverProcess,
-} from '../backends/s3rver.testkit.js';
+import { createBucket, startStore, type TestStore } from '../backends/object-stores.testkit.js';
 import { ManualClock } from '../core/index.js';
 import { ControlPlane } from './control-plane.js';
 import { openVault } from './open-vault.js';
@@ -19,40 +12,19 @@ import { listPoints } from './resolve-point.js';
 // 127.0.0.1 — reached through `azure://` and `s3://` locations with the credentials in the
 // environment, as an operator sets them.
 
-let azurite: Azurite;
-let s3rver: S3rverProcess;
 let root: string;
+const stores: TestStore[] = [];
 const saved: Record<string, string | undefined> = {};
 
-function setEnv(values: Record<string, string>): void {
-  for (const [key, value] of Object.entries(values)) {
-    if (!(key in saved)) saved[key] = process.env[key];
-    process.env[key] = value;
-  }
-}
-
 beforeAll(async () => {
-  [azurite, s3rver] = await Promise.all([startAzurite(), startS3rver()]);
-  const client = new S3Client({
-    endpoint: s3rver.endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { ...S3RVER_CREDENTIALS },
-    ...S3RVER_CLIENT_OPTIONS,
-  });
-  for (const bucket of ['holdfast-main', 'holdfast-dr'])
-    await client.send(new CreateBucketCommand({ Bucket: bucket }));
-  client.destroy();
-  setEnv({
-    AZURE_STORAGE_CONNECTION_STRING: azurite.connectionString,
-    AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
-    AWS_REGION: 'us-east-1',
-    AWS_ENDPOINT_URL: s3rver.endpoint,
-    // Test configuration only: s3rver keeps the SDK's checksum framing inside objects.
-    AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
-    AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
-  });
+  // Buckets (and containers) as the describe blocks below name them; both stores at once.
+  stores.push(await startStore('azure', 'holdfast-main'), await startStore('s3', 'holdfast-main'));
+  await createBucket(stores[1]!, 'holdfast-dr');
+  for (const store of stores)
+    for (const [key, value] of Object.entries(store.env)) {
+      if (!(key in saved)) saved[key] = process.env[key];
+      process.env[key] = value;
+    }
   root = mkdtempSync(join(tmpdir(), 'holdfast-objstore-'));
 }, 60_000);
 
@@ -61,7 +33,7 @@ afterAll(async () => {
     if (value === undefined) delete process.env[key];
     else process.env[key] = value;
   }
-  await Promise.all([azurite?.stop(), s3rver?.stop()]);
+  await Promise.all(stores.map((s) => s.stop()));
   rmSync(root, { recursive: true, force: true });
 });
 

@@ -12,7 +12,7 @@ import {
   writeTree,
   type RunResult,
 } from './cli.testkit.js';
-import { startStore, type TestStore } from './stores.testkit.js';
+import { startStore, type TestStore } from '../../src/backends/object-stores.testkit.js';
 import { diffTrees, snapshotTree } from './tree.testkit.js';
 
 // The engine's commands with the vault in object storage — a real Azurite and a real s3rver on

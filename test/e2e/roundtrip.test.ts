@@ -23,7 +23,11 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStore, STORE_KINDS, type TestStore } from './stores.testkit.js';
+import {
+  startStore,
+  STORE_KINDS,
+  type TestStore,
+} from '../../src/backends/object-stores.testkit.js';
 import {
   assertRoot,
   killStartedProcesses,

@@ -1,16 +1,14 @@
 /**
- * Where an end-to-end test's vault lives: a local directory (the default), Azure Blob on a
+ * Where a test's vault lives: a local directory (the default), Azure Blob on a
  * real Azurite, or S3 on a real s3rver — both started here on 127.0.0.1 — with the
  * credentials in the standard environment variables, as an operator sets them.
  */
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { AZURITE_KEY, startAzurite } from '../../src/backends/azurite.testkit.js';
-import {
-  S3RVER_CLIENT_OPTIONS,
-  S3RVER_CREDENTIALS,
-  startS3rver,
-} from '../../src/backends/s3rver.testkit.js';
-import type { RunEnv } from './cli.testkit.js';
+import { AZURITE_KEY, startAzurite } from './azurite.testkit.js';
+import { S3RVER_CLIENT_OPTIONS, S3RVER_CREDENTIALS, startS3rver } from './s3rver.testkit.js';
+
+/** Environment variables for a command; `undefined` removes one. */
+export type RunEnv = Record<string, string | undefined>;
 
 /** The kinds of vault location the end-to-end tests run on. */
 export const STORE_KINDS = ['local', 'azure', 's3'] as const;
@@ -54,15 +52,7 @@ export async function startStore(kind: StoreKind, name: string): Promise<TestSto
     };
   }
   const s3rver = await startS3rver();
-  const client = new S3Client({
-    endpoint: s3rver.endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { ...S3RVER_CREDENTIALS },
-    ...S3RVER_CLIENT_OPTIONS,
-  });
-  await client.send(new CreateBucketCommand({ Bucket: name }));
-  client.destroy();
+  await createBucketAt(s3rver.endpoint, name);
   return {
     kind,
     vault: `s3://${name}/vault`,
@@ -82,4 +72,26 @@ export async function startStore(kind: StoreKind, name: string): Promise<TestSto
     },
     stop: () => s3rver.stop(),
   };
+}
+
+/** Creates another bucket on an S3 test store. */
+export async function createBucket(store: TestStore, name: string): Promise<void> {
+  const endpoint = store.env['AWS_ENDPOINT_URL'];
+  if (store.kind !== 's3' || endpoint === undefined) throw new Error('not an S3 test store');
+  await createBucketAt(endpoint, name);
+}
+
+async function createBucketAt(endpoint: string, name: string): Promise<void> {
+  const client = new S3Client({
+    endpoint,
+    region: 'us-east-1',
+    forcePathStyle: true,
+    credentials: { ...S3RVER_CREDENTIALS },
+    ...S3RVER_CLIENT_OPTIONS,
+  });
+  try {
+    await client.send(new CreateBucketCommand({ Bucket: name }));
+  } finally {
+    client.destroy();
+  }
 }
