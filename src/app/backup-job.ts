@@ -66,14 +66,15 @@ async function takeSnapshot(
   const points = await listPoints(store);
   let snapshot = points.find((p) => p.tags.includes(`job:${ctx.job.id}`));
   if (snapshot === undefined) {
-    const parent = points.filter((p) => p.tags.includes(`item:${item.id}`)).pop();
     snapshot = await backupFiles(store, {
       paths: item.source.paths,
       excludes: item.source.excludes,
       oneFileSystem: item.source.oneFileSystem,
       tags: pointTags(item, ctx.job.id),
       signal: ctx.signal,
-      ...(parent ? { parent } : {}),
+      // Looked up again under the lock: a retention run may have pruned the store meanwhile.
+      findParent: async () =>
+        (await listPoints(store)).filter((p) => p.tags.includes(`item:${item.id}`)).pop(),
       onError: (path, error) => ctx.itemError({ path, message: describeError(error) }),
       onProgress: (p) => ctx.progress('snapshot', { bytes: p.bytes, items: p.files }),
     });

@@ -5,6 +5,7 @@ import {
   createBlobSealer,
   type BackupProgress,
   type Consistency,
+  type LockInfo,
   type Point,
   type Vault,
 } from '../engine/index.js';
@@ -15,14 +16,21 @@ export interface FileBackupRequest {
   readonly excludes: readonly string[];
   readonly oneFileSystem: boolean;
   readonly tags: readonly string[];
-  /** The previous point of the same source: unchanged files are not read again. */
-  readonly parent?: Point;
+  /**
+   * Finds the previous point of the same source (unchanged files are not read again). Called
+   * once the lock is held, so a prune cannot remove that point's data in between.
+   */
+  readonly findParent?: () => Promise<Point | undefined>;
   readonly consistency?: Consistency;
   readonly host?: string;
+  /** How long to wait for a prune's exclusive lock (default ten minutes). */
+  readonly lockWaitMs?: number;
+  /** Told when the backup has to wait for another process's lock. */
+  readonly onLockWait?: (holder: LockInfo) => void;
   readonly signal?: AbortSignal;
   /** Per-entry failures; the backup goes on. */
   readonly onError: (path: string, error: unknown) => void;
-  /** Called about once a second with live counters. */
+  /** Called at the start and then about once a second with the live counters. */
   readonly onProgress?: (progress: Readonly<BackupProgress>) => void;
 }
 
@@ -34,9 +42,17 @@ export async function backupFiles(vault: Vault, request: FileBackupRequest): Pro
   const lock = await acquireLock(vault, {
     exclusive: false,
     purpose: 'backup',
-    waitMs: 10 * 60_000,
+    waitMs: request.lockWaitMs ?? 10 * 60_000,
     ...(request.signal ? { signal: request.signal } : {}),
+    ...(request.onLockWait ? { onWait: request.onLockWait } : {}),
   });
+  let parent: Point | undefined;
+  try {
+    parent = await request.findParent?.();
+  } catch (error) {
+    await lock.release();
+    throw error;
+  }
   const sealer = createBlobSealer(vault.keys.encryption, { level: vault.config.compressionLevel });
   const archiver = new Archiver(vault, {
     paths: request.paths,
@@ -47,11 +63,12 @@ export async function backupFiles(vault: Vault, request: FileBackupRequest): Pro
     program: 'holdfast 0.1.0',
     onError: request.onError,
     ...(request.oneFileSystem ? { oneFileSystem: true } : {}),
-    ...(request.parent ? { parent: request.parent } : {}),
+    ...(parent ? { parent } : {}),
     ...(request.consistency ? { consistency: request.consistency } : {}),
     ...(request.signal ? { signal: request.signal } : {}),
   });
   const onProgress = request.onProgress;
+  onProgress?.(archiver.progress);
   const timer = onProgress ? setInterval(() => onProgress(archiver.progress), 1000) : undefined;
   try {
     return await archiver.run();

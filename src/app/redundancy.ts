@@ -1,7 +1,7 @@
 import type { VaultRecord } from '../catalog/index.js';
 import { HoldfastError } from '../core/index.js';
 import { normalizeLocation, openBackend } from './open-vault.js';
-import { REPLICATE_PHASES, recordLag } from './replicate-job.js';
+import { REPLICATE_PHASES } from './replicate-job.js';
 import { replicateObjects } from './replication.js';
 import type { ServiceDeps } from './service-deps.js';
 
@@ -98,5 +98,3 @@ export async function queueReplication(
     maxRetries: deps.jobRetries,
   });
 }
-
-export { recordLag };

@@ -1,19 +1,8 @@
-import type { Catalog, ItemRecord, PointRecord, VaultRecord } from '../catalog/index.js';
-import type { JobContext, JobHandler } from '../jobs/index.js';
+import { planRetention, type JobContext, type JobHandler } from '../jobs/index.js';
 import { jobSubject, type JobDeps } from './job-deps.js';
 import { forgetPointIds, pruneVault } from './vault-maintenance.js';
 import { queueReplication } from './redundancy.js';
 import { refreshVaultUsage } from './vault-usage.js';
-
-/** What one retention run decided for a vault. */
-interface RetentionPlan {
-  /** Points leaving every tier: their catalog rows go too. */
-  readonly remove: PointRecord[];
-  /** Points leaving only the snapshot tier (they stay in the vault). */
-  readonly dropSnapshot: PointRecord[];
-  /** Soft-deleted items past their purge date: removed with all their points. */
-  readonly purgeItems: ItemRecord[];
-}
 
 /**
  * Enforces retention on one vault (docs/retention.md): points past their expiry leave the
@@ -27,7 +16,7 @@ export function retentionJobHandler(deps: JobDeps): JobHandler {
   return async (ctx) => {
     const { vault } = await jobSubject(deps, ctx.job);
     await ctx.startPhase('expire');
-    const plan = await planRetention(deps.catalog, vault, deps.clock.now());
+    const plan = await planRetention(deps.catalog, vault.id, deps.clock.now());
     const vaultRefs = plan.remove.flatMap((p) => (p.vaultRef ? [p.vaultRef] : []));
     const snapshotRefs = [...plan.remove, ...plan.dropSnapshot].flatMap((p) =>
       p.snapshotRef ? [p.snapshotRef] : [],
@@ -64,36 +53,6 @@ export function retentionJobHandler(deps: JobDeps): JobHandler {
       },
     };
   };
-}
-
-async function planRetention(
-  catalog: Catalog,
-  vault: VaultRecord,
-  now: number,
-): Promise<RetentionPlan> {
-  const purgeItems = (await catalog.items.purgeDue(now)).filter((i) => i.vaultId === vault.id);
-  const purged = new Set<string>(purgeItems.map((i) => i.id));
-  const remove: PointRecord[] = [];
-  const dropSnapshot: PointRecord[] = [];
-  for (const item of purgeItems) remove.push(...(await catalog.points.forItem(item.id)));
-  for (const point of await catalog.points.dueForRetention(vault.id, now)) {
-    if (purged.has(point.itemId)) continue;
-    const item = await catalog.items.byId(point.itemId);
-    const expired =
-      point.expiresAt !== null &&
-      point.expiresAt <= now &&
-      item?.state !== 'soft_deleted' &&
-      !(item?.state === 'protected' && (await catalog.points.newest(item.id))?.id === point.id);
-    if (expired) remove.push(point);
-    else if (
-      point.snapshotRef !== null &&
-      point.vaultRef !== null &&
-      point.snapshotExpiresAt !== null &&
-      point.snapshotExpiresAt <= now
-    )
-      dropSnapshot.push(point);
-  }
-  return { remove, dropSnapshot, purgeItems };
 }
 
 async function prune(

@@ -10,3 +10,4 @@ export * from './job-notice.js';
 export * from './notifier.js';
 export { verifyWebhookSignature } from './webhook.js';
 export * from './scheduler.js';
+export * from './retention-plan.js';

@@ -1,6 +1,7 @@
 import type { Catalog, ItemRecord, VaultRecord } from '../catalog/index.js';
 import type { Clock } from '../core/index.js';
 import { parsePolicySpec } from './policy.js';
+import { isEmptyPlan, planRetention } from './retention-plan.js';
 import { nextRunAfter } from './schedule.js';
 
 /** Phases of a backup job (docs/jobs.md). */
@@ -83,7 +84,7 @@ export class Scheduler {
 
   private async scheduleRetention(vault: VaultRecord, now: number): Promise<boolean> {
     const { catalog } = this.options;
-    if (!(await this.retentionDue(vault, now))) return false;
+    if (isEmptyPlan(await planRetention(catalog, vault.id, now))) return false;
     if ((await catalog.jobs.active('retention', { vaultId: vault.id })).length > 0) return false;
     await catalog.jobs.create({
       type: 'retention',
@@ -114,27 +115,5 @@ export class Scheduler {
       phases: ['check'],
       maxRetries: this.options.backupRetries,
     });
-  }
-
-  private async retentionDue(vault: VaultRecord, now: number): Promise<boolean> {
-    const { catalog } = this.options;
-    if ((await catalog.items.purgeDue(now)).some((item) => item.vaultId === vault.id)) return true;
-    for (const point of await catalog.points.dueForRetention(vault.id, now)) {
-      // The snapshot tier of a point in the vault can always go.
-      if (
-        point.snapshotRef !== null &&
-        point.vaultRef !== null &&
-        (point.snapshotExpiresAt ?? Infinity) <= now
-      )
-        return true;
-      if ((point.expiresAt ?? Infinity) > now) continue;
-      const item = await catalog.items.byId(point.itemId);
-      // Soft-deleted data waits for its purge date; the newest point of a protected item stays.
-      if (item?.state === 'soft_deleted') continue;
-      if (item?.state === 'protected' && (await catalog.points.newest(item.id))?.id === point.id)
-        continue;
-      return true;
-    }
-    return false;
   }
 }

@@ -2,14 +2,12 @@ import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { listPoints, matchesFilter } from '../../app/index.js';
+import { backupFiles, listPoints, matchesFilter } from '../../app/index.js';
 import { describeError, formatBytes, HoldfastError } from '../../core/index.js';
 import {
-  acquireLock,
-  Archiver,
-  createBlobSealer,
   parseExcludeFile,
   scanTotals,
+  type BackupProgress,
   type ScanTotals,
 } from '../../engine/index.js';
 import { EXIT, type CommandContext } from '../context.js';
@@ -81,86 +79,76 @@ async function backup(ctx: CommandContext, paths: string[], flags: BackupFlags):
   const vault = await ctx.openVault();
   const host = flags.host ?? hostname();
   const absolute = paths.map((p) => resolve(p));
-  const lock = await acquireLock(vault, {
-    exclusive: false,
-    purpose: 'backup',
-    waitMs: 10 * 60_000,
-    signal: ctx.signal,
-    onWait: (h) =>
-      ctx.info(`waiting for the vault lock held by ${h.purpose} (pid ${h.pid} on ${h.host})`),
-  });
-  const sealer = createBlobSealer(vault.keys.encryption, { level: vault.config.compressionLevel });
   const errors: Array<{ path: string; error: string }> = [];
+  const totals: ScanTotals = { files: 0, bytes: 0, done: false };
+  if (ctx.progress !== 'none')
+    void scanTotals(
+      absolute,
+      { excludes, oneFileSystem: flags.oneFileSystem === true, signal: ctx.signal },
+      totals,
+    );
+  // The archiver's counters, live: handed over when the backup starts.
+  let live: Readonly<BackupProgress> | undefined;
+  const reporter = new ProgressReporter(ctx.progress, () => ({
+    phase: 'backup',
+    items: live?.files ?? 0,
+    bytes: live?.bytes ?? 0,
+    totalItems: totals.done ? totals.files : undefined,
+    totalBytes: totals.done ? totals.bytes : undefined,
+    errors: live?.errors ?? 0,
+    current: live?.currentFile ?? '',
+  })).start();
+  let point;
   try {
-    const parent = flags.force
-      ? undefined
-      : (await listPoints(vault, () => undefined))
-          .filter((p) => matchesFilter(p, { host, paths: absolute }))
-          .pop();
-    const archiver = new Archiver(vault, {
+    point = await backupFiles(vault, {
       paths: absolute,
       excludes,
+      oneFileSystem: flags.oneFileSystem === true,
       tags: flags.tag,
       host,
-      sealer,
       signal: ctx.signal,
-      ...(flags.oneFileSystem ? { oneFileSystem: true } : {}),
-      ...(parent ? { parent } : {}),
-      program: 'holdfast 0.1.0',
+      ...(flags.force
+        ? {}
+        : {
+            findParent: async () =>
+              (await listPoints(vault, () => undefined))
+                .filter((p) => matchesFilter(p, { host, paths: absolute }))
+                .pop(),
+          }),
+      onLockWait: (h) =>
+        ctx.info(`waiting for the vault lock held by ${h.purpose} (pid ${h.pid} on ${h.host})`),
+      onProgress: (progress) => (live = progress),
       onError: (path, error) => {
         errors.push({ path, error: describeError(error) });
         ctx.warn(`${path}: ${describeError(error)}`);
       },
     });
-    const totals: ScanTotals = { files: 0, bytes: 0, done: false };
-    if (ctx.progress !== 'none')
-      void scanTotals(
-        absolute,
-        { excludes, oneFileSystem: flags.oneFileSystem === true, signal: ctx.signal },
-        totals,
-      );
-    const reporter = new ProgressReporter(ctx.progress, () => ({
-      phase: 'backup',
-      items: archiver.progress.files,
-      bytes: archiver.progress.bytes,
-      totalItems: totals.done ? totals.files : undefined,
-      totalBytes: totals.done ? totals.bytes : undefined,
-      errors: archiver.progress.errors,
-      current: archiver.progress.currentFile,
-    })).start();
-    let point;
-    try {
-      point = await archiver.run();
-    } finally {
-      reporter.stop();
-    }
-    const summary = {
-      id: point.id,
-      time: point.time,
-      host: point.host,
-      paths: point.paths,
-      tags: point.tags,
-      parent: point.parent ?? null,
-      ...point.stats,
-      errorList: errors,
-    };
-    if (ctx.options.json) ctx.json(summary);
-    else {
-      const s = point.stats;
-      ctx.say(`recovery point ${point.id.slice(0, 12)} saved`);
-      ctx.say(
-        `  ${s.files} files, ${s.dirs} dirs, ${formatBytes(s.bytes)} in total; ${s.filesRead} files read`,
-      );
-      ctx.say(
-        `  ${formatBytes(s.newBytes)} new (file content and directory listings), ${formatBytes(s.storedBytes)} stored after compression and encryption`,
-      );
-      ctx.say(
-        `  took ${(s.durationMs / 1000).toFixed(1)}s${s.errors ? `; ${s.errors} entries could not be read (see warnings)` : ''}`,
-      );
-    }
-    return errors.length > 0 ? EXIT.warnings : EXIT.ok;
   } finally {
-    await sealer.close();
-    await lock.release();
+    reporter.stop();
   }
+  const summary = {
+    id: point.id,
+    time: point.time,
+    host: point.host,
+    paths: point.paths,
+    tags: point.tags,
+    parent: point.parent ?? null,
+    ...point.stats,
+    errorList: errors,
+  };
+  if (ctx.options.json) ctx.json(summary);
+  else {
+    const s = point.stats;
+    ctx.say(`recovery point ${point.id.slice(0, 12)} saved`);
+    ctx.say(
+      `  ${s.files} files, ${s.dirs} dirs, ${formatBytes(s.bytes)} in total; ${s.filesRead} files read`,
+    );
+    ctx.say(
+      `  ${formatBytes(s.newBytes)} new (file content and directory listings), ${formatBytes(s.storedBytes)} stored after compression and encryption`,
+    );
+    ctx.say(
+      `  took ${(s.durationMs / 1000).toFixed(1)}s${s.errors ? `; ${s.errors} entries could not be read (see warnings)` : ''}`,
+    );
+  }
+  return errors.length > 0 ? EXIT.warnings : EXIT.ok;
 }

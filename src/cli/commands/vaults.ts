@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import type { CreateVaultInput, VaultView } from '../../app/index.js';
+import { normalizeLocation, type CreateVaultInput, type VaultView } from '../../app/index.js';
 import { HoldfastError } from '../../core/index.js';
 import { registerVaultRedundancy } from './vault-redundancy.js';
 import { EXIT, type CommandContext, type Runner } from '../context.js';
@@ -160,8 +160,9 @@ async function create(ctx: CommandContext, name: string, flags: CreateFlags): Pr
   vaultName(name, "'vault create'");
   const softDelete = softDeleteInput(flags);
   const compressionLevel = wholeNumber('compression', flags.compression, 1);
-  const location = absoluteLocation(flags.location);
-  const secondary = absoluteLocation(flags.secondary);
+  // Relative paths mean this shell's directory: for the usual local server, the same host.
+  const location = flags.location === undefined ? undefined : normalizeLocation(flags.location);
+  const secondary = flags.secondary === undefined ? undefined : normalizeLocation(flags.secondary);
   // --key-file is also a global option, so commander hands it to the program.
   const api = await ctx.api();
   const keyFile = ctx.options.keyFile;
@@ -186,16 +187,6 @@ async function create(ctx: CommandContext, name: string, flags: CreateFlags): Pr
     `  protect paths into it: holdfast protect <path>... --vault ${view.name} --policy <policy> --name <item>`,
   );
   return EXIT.ok;
-}
-
-/**
- * Where the server reads from is the server's host; for the usual local server, paths
- * relative to this shell are what the user means. URLs of other backends pass unchanged.
- */
-function absoluteLocation(location: string | undefined): string | undefined {
-  return location === undefined || /^[a-z][a-z0-9+.-]*:\/\//i.test(location)
-    ? location
-    : resolve(location);
 }
 
 function redundancyOf(
