@@ -48,6 +48,8 @@ export async function backupFiles(vault: Vault, request: FileBackupRequest): Pro
   });
   let parent: Point | undefined;
   try {
+    // The index may have been read before the lock was held; a prune may have ended since.
+    await vault.refreshIndex(request.signal ? { signal: request.signal } : {});
     parent = await request.findParent?.();
   } catch (error) {
     await lock.release();

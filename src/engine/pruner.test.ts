@@ -136,6 +136,24 @@ describe('prune', () => {
     expect(fingerprint(backend)).toEqual(snapshot);
   });
 
+  it('leaves an index read before it stale until refreshIndex reads it again', async () => {
+    const backend = new MemoryBackend();
+    const { v1 } = await threeVersions(backend);
+    const stale = await reopenTestVault(backend);
+    await forget(backend, v1[0]);
+    await run(backend, { repackThreshold: 1 });
+    const fresh = await reopenTestVault(backend);
+    const gone = [...stale.index.entries()].filter(([id]) => !fresh.index.has(id));
+    expect(gone.length).toBeGreaterThan(0);
+
+    expect(await stale.refreshIndex()).toBe(true);
+    for (const [id] of gone) expect(stale.index.has(id)).toBe(false);
+    expect(stale.index.size).toBe(fresh.index.size);
+    expect(await stale.refreshIndex()).toBe(false);
+    // Backing v1's files up again stores old.bin anew instead of pointing at the pruned blobs.
+    await expectRestores(backend, await backup(stale, 'v1-again', v1[2]));
+  });
+
   it('repacks packs that are mostly unused, unless the threshold says otherwise', async () => {
     for (const threshold of [0.5, 0]) {
       const backend = new MemoryBackend();

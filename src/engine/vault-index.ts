@@ -79,6 +79,12 @@ export class MasterIndex {
     }
   }
 
+  /** Forgets everything (before reading the index files again). */
+  clear(): void {
+    this.blobs.clear();
+    this.packBlobs.clear();
+  }
+
   /** Location of a blob, or undefined. */
   get(id: string): BlobLocation | undefined {
     return this.blobs.get(id);

@@ -60,6 +60,8 @@ export class Vault {
   readonly index = new MasterIndex();
   /** Index files read by {@link loadIndex}. */
   readonly indexFiles = new Set<string>();
+  /** Every index file listed by the last {@link loadIndex}, superseded ones included. */
+  private listedIndexFiles: readonly string[] = [];
 
   private constructor(
     readonly backend: Backend,
@@ -285,6 +287,7 @@ export class Vault {
     options: { signal?: AbortSignal; onDamage?: (name: string, error: unknown) => void } = {},
   ): Promise<void> {
     const names = await this.listObjects('index', options.signal);
+    this.listedIndexFiles = names;
     const files = new Map<string, ReturnType<typeof decodeIndexFile>>();
     await forEachLimit(names, 8, async (name) => {
       try {
@@ -304,6 +307,22 @@ export class Vault {
       this.indexFiles.add(name);
       for (const pack of file.packs) this.index.addPack(pack.id, pack.blobs);
     }
+  }
+
+  /**
+   * Reads the index again when its files changed since {@link loadIndex} (a prune or another
+   * backup finished in between). A backup calls this once its lock is held: an index read before
+   * could still list blobs a prune has since removed, and deduplicating against them would
+   * make a point that refers to missing data.
+   */
+  async refreshIndex(options: { signal?: AbortSignal } = {}): Promise<boolean> {
+    const names = await this.listObjects('index', options.signal);
+    const known = new Set(this.listedIndexFiles);
+    if (names.length === known.size && names.every((name) => known.has(name))) return false;
+    this.index.clear();
+    this.indexFiles.clear();
+    await this.loadIndex(options);
+    return true;
   }
 }
 
