@@ -125,7 +125,13 @@ export const RESTORE_INPUT = z
 export type RestoreInput = z.infer<typeof RESTORE_INPUT>;
 
 /** `POST /api/tokens`. */
-export const CREATE_TOKEN_INPUT = z.object({ name: NAME }).strict();
+export const CREATE_TOKEN_INPUT = z
+  .object({
+    name: NAME,
+    /** An agent token for this vault: it may read and add its objects, nothing else. */
+    agentFor: NAME.optional(),
+  })
+  .strict();
 
 /** Query of `GET /api/jobs`. */
 export const JOB_QUERY = z
@@ -279,6 +285,9 @@ export type JobView = z.infer<typeof JOB_VIEW>;
 export const TOKEN_VIEW = z.object({
   id: z.string(),
   name: z.string(),
+  scope: z.enum(['admin', 'agent']),
+  /** The vault of an agent token. */
+  vault: z.string().nullable(),
   createdAt: TIME,
   lastUsedAt: MAYBE_TIME,
   revokedAt: MAYBE_TIME,

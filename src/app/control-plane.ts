@@ -15,6 +15,7 @@ import { restoreJobHandler } from './restore-job.js';
 import { retentionJobHandler } from './retention-job.js';
 import type { ServiceDeps } from './service-deps.js';
 import { TokenService } from './token-service.js';
+import { VaultObjects } from './vault-objects.js';
 import { VaultAccess } from './vault-access.js';
 import { VaultService } from './vault-service.js';
 import { verifyJobHandler } from './verify-job.js';
@@ -53,6 +54,8 @@ export class ControlPlane {
   readonly tokens: TokenService;
   readonly notifications: NotificationService;
   readonly audit: AuditLog;
+  /** The vaults' objects for agents (docs/agents.md). */
+  readonly objects: VaultObjects;
   readonly runner: JobRunner;
   readonly scheduler: Scheduler;
   /** Where the admin token was written on this start, if it was created now. */
@@ -107,6 +110,7 @@ export class ControlPlane {
     this.jobs = new JobService(deps);
     this.tokens = new TokenService(catalog);
     this.audit = new AuditLog(catalog, clock);
+    this.objects = new VaultObjects(catalog, this.audit);
   }
 
   /** Creates the data directory and catalog if needed, and the admin token on first start. */
@@ -203,6 +207,7 @@ export class ControlPlane {
     this.timer = undefined;
     await this.ticking;
     await this.runner.shutdown();
+    await this.objects.close();
     await this.catalog.close();
   }
 }

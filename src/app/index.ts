@@ -12,3 +12,4 @@ export * from './views.js';
 export type { DeliveryView } from './notification-service.js';
 export type { JobListQuery } from './job-service.js';
 export type { AuditView } from './audit.js';
+export * from './vault-objects.js';

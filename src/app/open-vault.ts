@@ -5,6 +5,8 @@ import {
   LocalBackend,
   S3_URL_FORM,
   S3Backend,
+  SERVER_URL_FORM,
+  ServerBackend,
   stackBackend,
   timerSleep,
   type Backend,
@@ -31,7 +33,8 @@ export interface OpenBackendOptions {
 /**
  * Turns a vault location into a backend: a directory path (or `file://` URL), or
  * `azure://<account>/<container>/<prefix>` or `s3://<bucket>/<prefix>` with credentials from the
- * environment. Remote
+ * environment, or `http(s)://<server>/vaults/<name>` through a Holdfast server with an API token.
+ * Remote
  * backends are used through the retry, limit and counting wrappers.
  */
 export function openBackend(location: string, options: OpenBackendOptions = {}): Backend {
@@ -50,9 +53,10 @@ export function openBackend(location: string, options: OpenBackendOptions = {}):
       AzureBlobBackend.fromUrl(location, env, { createContainer: options.create === true }),
     );
   if (scheme === 's3') return remote(S3Backend.fromUrl(location, env));
+  if (scheme === 'http' || scheme === 'https') return remote(ServerBackend.fromUrl(location, env));
   throw new HoldfastError(
     'USAGE_INVALID',
-    `Vault locations of type ${scheme}:// are not supported; use a directory, ${AZURE_URL_FORM} or ${S3_URL_FORM}.`,
+    `Vault locations of type ${scheme}:// are not supported; use a directory, ${AZURE_URL_FORM}, ${S3_URL_FORM} or ${SERVER_URL_FORM}.`,
   );
 }
 

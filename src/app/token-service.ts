@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
-import type { Catalog, TokenRecord } from '../catalog/index.js';
+import type { Catalog, TokenRecord, TokenScope, VaultRef } from '../catalog/index.js';
 import { HoldfastError } from '../core/index.js';
 import type { TokenView } from './api-model.js';
 import { adminTokenPath } from './data-dir.js';
@@ -15,15 +15,33 @@ export function hashToken(secret: string): string {
 export class TokenService {
   constructor(private readonly catalog: Catalog) {}
 
-  /** Creates a token; its secret is in this answer only. */
-  async create(name: string): Promise<TokenView> {
+  /**
+   * Creates a token; its secret is in this answer only. With `agentFor`, an agent token that
+   * may only read and add objects of that vault (docs/agents.md).
+   */
+  async create(name: string, options: { agentFor?: string } = {}): Promise<TokenView> {
+    let access: { scope: TokenScope; vaultId: VaultRef | null } = { scope: 'admin', vaultId: null };
+    let vaultName: string | null = null;
+    if (options.agentFor !== undefined) {
+      const vault = await this.catalog.vaults.byName(options.agentFor);
+      if (vault === undefined)
+        throw new HoldfastError(
+          'RESOURCE_NOT_FOUND',
+          `There is no vault named '${options.agentFor}'.`,
+        );
+      access = { scope: 'agent', vaultId: vault.id };
+      vaultName = vault.name;
+    }
     const secret = `hf_${randomBytes(32).toString('base64url')}`;
-    const record = await this.catalog.tokens.create(name, hashToken(secret));
-    return tokenView(record, secret);
+    const record = await this.catalog.tokens.create(name, hashToken(secret), access);
+    return tokenView(record, vaultName, secret);
   }
 
   async list(): Promise<TokenView[]> {
-    return (await this.catalog.tokens.list()).map((t) => tokenView(t));
+    const names = new Map((await this.catalog.vaults.list()).map((v) => [v.id, v.name]));
+    return (await this.catalog.tokens.list()).map((t) =>
+      tokenView(t, t.vaultId === null ? null : (names.get(t.vaultId) ?? t.vaultId)),
+    );
   }
 
   async revoke(id: string): Promise<void> {

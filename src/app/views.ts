@@ -153,10 +153,12 @@ export function jobView(job: JobRecord, names: NameLookup): JobView {
   };
 }
 
-export function tokenView(token: TokenRecord, secret?: string): TokenView {
+export function tokenView(token: TokenRecord, vault: string | null, secret?: string): TokenView {
   return {
     id: token.id,
     name: token.name,
+    scope: token.scope,
+    vault,
     createdAt: iso(token.createdAt),
     lastUsedAt: iso(token.lastUsedAt),
     revokedAt: iso(token.revokedAt),

@@ -50,3 +50,4 @@ export {
 } from './azure-location.js';
 export { S3Backend, S3_BACKEND_DEFAULTS, type S3BackendConfig } from './s3-backend.js';
 export { S3_URL_FORM, parseS3Url, type S3UrlSettings } from './s3-location.js';
+export { SERVER_URL_FORM, ServerBackend, type ServerBackendConfig } from './server-backend.js';

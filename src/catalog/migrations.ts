@@ -146,11 +146,23 @@ const immutability: Migration = {
   },
 };
 
+/** Agent tokens: limited to adding to one vault (docs/agents.md). Existing tokens stay admin. */
+const agentTokens: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    await db.schema
+      .alterTable('tokens')
+      .addColumn('scope', 'text', (c) => c.notNull().defaultTo('admin'))
+      .execute();
+    await db.schema.alterTable('tokens').addColumn('vault_id', 'text').execute();
+  },
+};
+
 /** Every catalog migration, by name; names sort in the order they run. */
 export const CATALOG_MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0001-initial': initial,
   '0002-geo-redundancy': geoRedundancy,
   '0003-immutability': immutability,
+  '0004-agent-tokens': agentTokens,
 };
 
 /** Hands {@link CATALOG_MIGRATIONS} to Kysely's migrator. */

@@ -227,10 +227,20 @@ export interface JobRecord {
   readonly updatedAt: number;
 }
 
+/**
+ * What a token may do: `admin` everything; `agent` only read and add objects of one vault
+ * through the server (docs/agents.md).
+ */
+export const TOKEN_SCOPES = ['admin', 'agent'] as const;
+export type TokenScope = (typeof TOKEN_SCOPES)[number];
+
 /** An API token, without its secret. */
 export interface TokenRecord {
   readonly id: TokenRef;
   readonly name: string;
+  readonly scope: TokenScope;
+  /** The vault an agent token is for; null for admin tokens. */
+  readonly vaultId: VaultRef | null;
   readonly createdAt: number;
   readonly lastUsedAt: number | null;
   readonly revokedAt: number | null;

@@ -12,6 +12,10 @@ export interface TokenTable {
   created_at: number;
   last_used_at: number | null;
   revoked_at: number | null;
+  /** `admin` or `agent` (see TOKEN_SCOPES). */
+  scope: string;
+  /** The one vault an agent token may add to; null for admin tokens. */
+  vault_id: string | null;
 }
 
 /** `vaults`: named vaults, where they live, and their settings. */

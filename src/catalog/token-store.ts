@@ -1,7 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Clock } from '../core/index.js';
 import { num } from './json-column.js';
-import type { TokenRecord, TokenRef } from './records.js';
+import type { TokenRecord, TokenRef, TokenScope, VaultRef } from './records.js';
 import { newResourceId } from './resource-id.js';
 import type { CatalogDatabase, TokenRow } from './schema.js';
 
@@ -12,8 +12,12 @@ export class TokenStore {
     private readonly clock: Clock,
   ) {}
 
-  /** Records a token by the hash of its secret. */
-  async create(name: string, hash: string): Promise<TokenRecord> {
+  /** Records a token by the hash of its secret; an admin token unless `access` says otherwise. */
+  async create(
+    name: string,
+    hash: string,
+    access: { scope: TokenScope; vaultId: VaultRef | null } = { scope: 'admin', vaultId: null },
+  ): Promise<TokenRecord> {
     const row: TokenRow = {
       id: newResourceId<TokenRef>('tok'),
       name,
@@ -21,6 +25,8 @@ export class TokenStore {
       created_at: this.clock.now(),
       last_used_at: null,
       revoked_at: null,
+      scope: access.scope,
+      vault_id: access.vaultId,
     };
     await this.db.insertInto('tokens').values(row).execute();
     return toToken(row);
@@ -65,6 +71,8 @@ function toToken(row: TokenRow): TokenRecord {
   return {
     id: row.id as TokenRef,
     name: row.name,
+    scope: row.scope as TokenScope,
+    vaultId: row.vault_id as VaultRef | null,
     createdAt: num(row.created_at),
     lastUsedAt: num(row.last_used_at),
     revokedAt: num(row.revoked_at),

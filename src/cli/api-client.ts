@@ -164,8 +164,12 @@ export class ApiClient {
     return this.http.request('GET', '/api/tokens');
   }
 
-  createToken(name: string): Promise<TokenView> {
-    return this.http.request('POST', '/api/tokens', { name });
+  /** An admin token, or with `agentFor` an append-only agent token for that vault. */
+  createToken(name: string, agentFor?: string): Promise<TokenView> {
+    return this.http.request('POST', '/api/tokens', {
+      name,
+      ...(agentFor !== undefined ? { agentFor } : {}),
+    });
   }
 
   revokeToken(id: string): Promise<void> {

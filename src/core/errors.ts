@@ -40,6 +40,8 @@ export const ERROR_CODES = [
   'SERVER_UNREACHABLE',
   'SERVER_SHUTTING_DOWN',
   'VAULT_IMMUTABLE',
+  'VAULT_APPEND_ONLY',
+  'ACCESS_DENIED',
 ] as const;
 
 /** One of {@link ERROR_CODES}. */
@@ -119,4 +121,6 @@ export const HTTP_STATUS: Readonly<Record<ErrorCode, number>> = {
   SERVER_UNREACHABLE: 503,
   SERVER_SHUTTING_DOWN: 503,
   VAULT_IMMUTABLE: 409,
+  VAULT_APPEND_ONLY: 409,
+  ACCESS_DENIED: 403,
 };

@@ -38,6 +38,22 @@ export interface HttpServerOptions {
   readonly ready?: () => Promise<ReadinessReport>;
   /** The version shown in the OpenAPI document. */
   readonly info?: { readonly version: string };
+  /**
+   * Adds routes that answer with raw bytes rather than JSON (the vault object endpoint). They
+   * are authenticated like every `/api/` route; see {@link RawRouteContext}.
+   */
+  readonly rawRoutes?: (app: FastifyInstance, context: RawRouteContext) => void;
+}
+
+/** What {@link HttpServerOptions.rawRoutes} get to serve a request as the JSON routes are. */
+export interface RawRouteContext {
+  /** The authenticated caller of a request under `/api/`. */
+  principalOf(request: FastifyRequest): Principal;
+  /**
+   * Runs `work` as a tracked handler: its signal aborts when the client goes away or a
+   * shutdown stops waiting, and a graceful shutdown waits for it.
+   */
+  track<T>(request: FastifyRequest, work: (signal: AbortSignal) => Promise<T>): Promise<T>;
 }
 
 /** Options of {@link HttpServer.closeGracefully}. */
@@ -95,6 +111,15 @@ export function buildHttpServer(options: HttpServerOptions): HttpServer {
         runRoute(route, request, reply, principals.get(request), state.inFlight),
     });
   }
+  options.rawRoutes?.(app, {
+    principalOf: (request) => {
+      const principal = principals.get(request);
+      if (principal === undefined)
+        throw new HoldfastError('INTERNAL', 'Request not authenticated.');
+      return principal;
+    },
+    track: (request, work) => trackHandler(state.inFlight, request, work),
+  });
   serveServerEndpoints(app, options);
   let closing: Promise<void> | undefined;
   const closeGracefully = ({ graceMs = DEFAULT_GRACE_MS }: CloseOptions = {}): Promise<void> =>
@@ -124,7 +149,14 @@ function guardRequests(
     const header = request.headers.authorization;
     // Nothing after this point can log the token by accident: it is no longer on the request.
     delete request.headers.authorization;
-    principals.set(request, await authenticateHeader(header, options.authenticate));
+    const principal = await authenticateHeader(header, options.authenticate);
+    const config = request.routeOptions.config as { agentAllowed?: boolean } | undefined;
+    if (principal.agentVaultId !== undefined && config?.agentAllowed !== true)
+      throw new HoldfastError(
+        'ACCESS_DENIED',
+        `The token '${principal.name}' is an agent token: it may only read and add objects of its vault (/api/vaults/<name>/objects).`,
+      );
+    principals.set(request, principal);
   });
   app.addHook('onSend', async (_request, reply) => {
     if (state.shuttingDown) reply.header('connection', 'close');
@@ -136,6 +168,25 @@ function guardRequests(
   app.setNotFoundHandler(async (request) => {
     throw notFound(app, request.method, request.url);
   });
+}
+
+// The raw routes' counterpart of runRoute's bookkeeping: a signal for the handler, and a place
+// among the handlers a shutdown waits for.
+async function trackHandler<T>(
+  inFlight: InFlight,
+  request: FastifyRequest,
+  work: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  const controller = inFlight.start();
+  const onClose = (): void =>
+    controller.abort(new HoldfastError('CANCELLED', 'The client went away.'));
+  request.raw.socket.once('close', onClose);
+  try {
+    return await work(controller.signal);
+  } finally {
+    request.raw.socket.off('close', onClose);
+    inFlight.finish(controller);
+  }
 }
 
 /**

@@ -18,6 +18,11 @@ export type SuccessStatus = (typeof SUCCESS_STATUSES)[number];
 export interface Principal {
   readonly tokenId: string;
   readonly name: string;
+  /**
+   * Set for an agent token: the one vault whose objects it may read and add to. Such a token
+   * may use only routes marked `config: { agentAllowed: true }` (docs/agents.md).
+   */
+  readonly agentVaultId?: string;
 }
 
 /**

@@ -1,3 +1,5 @@
+import { tokenPrincipal } from './token-principal.js';
+import { vaultObjectRoutes } from './vault-object-routes.js';
 import { pino, type Logger } from 'pino';
 import { ControlPlane } from '../app/index.js';
 import { ManualClock, systemClock, HoldfastError } from '../core/index.js';
@@ -70,9 +72,10 @@ export async function runServer(options: ServerOptions): Promise<RunningServer> 
   metrics.attach(plane);
   const http = buildHttpServer({
     routes: apiRoutes(plane),
+    rawRoutes: vaultObjectRoutes(plane),
     authenticate: async (secret) => {
       const token = await plane.authenticate(secret);
-      return token && { tokenId: token.id, name: token.name };
+      return token && tokenPrincipal(token);
     },
     logger,
     metrics: metrics.registry,

@@ -16,13 +16,21 @@ export function registerTokens(program: Command, run: Runner): void {
     .command('create')
     .summary('create a token; its secret is shown only once')
     .argument('<name>', 'what the token is for, e.g. ci or web02')
+    .option(
+      '--agent-for <vault>',
+      'an append-only agent token: it may read and add to this vault through the server, never delete or overwrite, and use no other endpoint',
+    )
     .addHelpText(
       'after',
       '\nExamples:\n' +
         '  holdfast token create ci\n' +
-        '  holdfast --json token create web02 | jq -r .token > web02.token   # then: --token-file web02.token',
+        '  holdfast --json token create web02 | jq -r .token > web02.token   # then: --token-file web02.token\n' +
+        '  holdfast token create web02-agent --agent-for main\n' +
+        '    # on web02: HOLDFAST_TOKEN=<secret> holdfast backup /srv --vault http://<server>:8440/vaults/main',
     )
-    .action((name: string) => run((ctx) => create(ctx, name)));
+    .action((name: string, flags: { agentFor?: string }) =>
+      run((ctx) => create(ctx, name, flags.agentFor)),
+    );
 
   token
     .command('list')
@@ -69,15 +77,15 @@ export function registerAudit(program: Command, run: Runner): void {
     );
 }
 
-async function create(ctx: CommandContext, name: string): Promise<number> {
-  const view = await (await ctx.api()).createToken(name);
+async function create(ctx: CommandContext, name: string, agentFor?: string): Promise<number> {
+  const view = await (await ctx.api()).createToken(name, agentFor);
   if (ctx.options.json) {
     ctx.json(view);
     return EXIT.ok;
   }
   // The new secret is this command's output, so it is printed even with --quiet.
   process.stdout.write(
-    `token ${view.id} created for ${view.name}; its secret is shown only now:\n${view.token ?? ''}\n`,
+    `${view.scope === 'agent' ? `agent token (append-only, vault ${view.vault ?? '?'})` : 'token'} ${view.id} created for ${view.name}; its secret is shown only now:\n${view.token ?? ''}\n`,
   );
   return EXIT.ok;
 }
@@ -95,10 +103,12 @@ async function list(ctx: CommandContext): Promise<number> {
   const rows = answer.data.map((t) => [
     t.id,
     t.name,
+    t.scope === 'agent' ? `agent (${t.vault ?? '?'})` : 'admin',
     localTime(t.createdAt),
     localTime(t.lastUsedAt),
     localTime(t.revokedAt),
   ]);
-  for (const line of table(['ID', 'NAME', 'CREATED', 'LAST USED', 'REVOKED'], rows)) ctx.say(line);
+  for (const line of table(['ID', 'NAME', 'ACCESS', 'CREATED', 'LAST USED', 'REVOKED'], rows))
+    ctx.say(line);
   return EXIT.ok;
 }

@@ -24,7 +24,8 @@ export function adminRoutes(plane: ControlPlane): Route[] {
       tags: ['tokens'],
       body: CREATE_TOKEN_INPUT,
       status: 201,
-      handler: ({ body }) => plane.tokens.create(body.name),
+      handler: ({ body }) =>
+        plane.tokens.create(body.name, body.agentFor ? { agentFor: body.agentFor } : {}),
     }),
     defineRoute({
       method: 'DELETE',
