@@ -254,5 +254,14 @@ export function jobView(
 
 /** A token view. */
 export function tokenView(id: string, name: string, extra: Partial<TokenView> = {}): TokenView {
-  return { id, name, createdAt: T0, lastUsedAt: null, revokedAt: null, ...extra };
+  return {
+    id,
+    name,
+    scope: 'admin',
+    vault: null,
+    createdAt: T0,
+    lastUsedAt: null,
+    revokedAt: null,
+    ...extra,
+  };
 }
