@@ -90,13 +90,21 @@ export const PROTECT_INPUT = z
   .object({
     name: NAME,
     workload: z.literal('files').optional(),
-    paths: z.array(ABSOLUTE_PATH).min(1).max(64),
+    /** What the server backs up; for an agent item, what the agent is expected to back up. */
+    paths: z.array(ABSOLUTE_PATH).max(64).optional(),
     excludes: z.array(z.string().min(1).max(1024)).max(1000).optional(),
     oneFileSystem: z.boolean().optional(),
+    /** Backed up by an agent with its own token (docs/agents.md), not by the server. */
+    agent: z.boolean().optional(),
     vault: NAME,
     policy: NAME,
   })
-  .strict();
+  .strict()
+  .refine((input) => input.agent === true || (input.paths?.length ?? 0) > 0, {
+    message:
+      'paths: give at least one path to back up (or agent: true for an item an agent backs up)',
+    path: ['paths'],
+  });
 export type ProtectInput = z.infer<typeof PROTECT_INPUT>;
 
 /** `PATCH /api/items/:name`: change policy. */
@@ -214,6 +222,8 @@ export const ITEM_VIEW = z.object({
   workload: z.string(),
   paths: z.array(z.string()),
   excludes: z.array(z.string()),
+  /** Backed up by an agent (docs/agents.md); the server schedules no backups for it. */
+  agent: z.boolean(),
   vault: z.string(),
   policy: z.string().nullable(),
   state: z.string(),

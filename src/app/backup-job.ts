@@ -1,19 +1,13 @@
 import type { ItemRecord, PointRecord, VaultRecord } from '../catalog/index.js';
 import { describeError, HoldfastError } from '../core/index.js';
 import { copyPoints, createBlobSealer, type Point } from '../engine/index.js';
-import {
-  expiryWhenRecorded,
-  parsePolicySpec,
-  type JobContext,
-  type JobHandler,
-} from '../jobs/index.js';
+import { type JobContext, type JobHandler } from '../jobs/index.js';
 import { backupFiles } from './file-backup.js';
+import { recordItemPoint } from './item-points.js';
 import { jobSubject, type JobDeps } from './job-deps.js';
 import { listPoints } from './resolve-point.js';
 import { queueReplication } from './redundancy.js';
 import { refreshVaultUsage } from './vault-usage.js';
-
-const DAY_MS = 86_400_000;
 
 /** Tags that tie a point in a vault to its item and to the job that made it. */
 export function pointTags(item: ItemRecord, jobId: string): string[] {
@@ -79,48 +73,14 @@ async function takeSnapshot(
       onProgress: (p) => ctx.progress('snapshot', { bytes: p.bytes, items: p.files }),
     });
   }
-  const record = await recordPoint(deps, item, vault, snapshot, time, ctx.job.id);
+  const record = await recordItemPoint(deps, item, vault, snapshot, {
+    time,
+    snapshotRef: snapshot.id,
+    vaultRef: null,
+    jobId: ctx.job.id,
+  });
   await ctx.finishPhase('snapshot', { snapshotRef: snapshot.id, point: record.id });
   return record;
-}
-
-async function recordPoint(
-  deps: JobDeps,
-  item: ItemRecord,
-  vault: VaultRecord,
-  snapshot: Point,
-  time: number,
-  jobId: string,
-): Promise<PointRecord> {
-  const policy =
-    item.policyId === null ? undefined : await deps.catalog.policies.byId(item.policyId);
-  if (policy === undefined)
-    throw new HoldfastError('STATE_CONFLICT', `Item '${item.name}' has no policy.`);
-  const spec = parsePolicySpec(policy.spec);
-  return deps.catalog.transaction(async (catalog) => {
-    const record = await catalog.points.create({
-      itemId: item.id,
-      vaultId: vault.id,
-      time,
-      snapshotRef: snapshot.id,
-      vaultRef: null,
-      consistency: snapshot.consistency,
-      files: snapshot.stats.files,
-      bytes: snapshot.stats.bytes,
-      storedBytes: snapshot.stats.storedBytes,
-      expiresAt: expiryWhenRecorded(
-        time,
-        item.lastSuccessAt ?? undefined,
-        spec.retention,
-        spec.timezone,
-      ),
-      snapshotExpiresAt: time + spec.snapshotDays * DAY_MS,
-      jobId: jobId as PointRecord['jobId'],
-      createdAt: deps.clock.now(),
-    });
-    await catalog.items.update(item.id, { lastBackupAt: deps.clock.now(), lastSuccessAt: time });
-    return record;
-  });
 }
 
 async function transfer(

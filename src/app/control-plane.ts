@@ -15,6 +15,7 @@ import { restoreJobHandler } from './restore-job.js';
 import { retentionJobHandler } from './retention-job.js';
 import type { ServiceDeps } from './service-deps.js';
 import { TokenService } from './token-service.js';
+import { recordAgentPoint } from './agent-points.js';
 import { VaultObjects } from './vault-objects.js';
 import { VaultAccess } from './vault-access.js';
 import { VaultService } from './vault-service.js';
@@ -110,7 +111,26 @@ export class ControlPlane {
     this.jobs = new JobService(deps);
     this.tokens = new TokenService(catalog);
     this.audit = new AuditLog(catalog, clock);
-    this.objects = new VaultObjects(catalog, this.audit);
+    // An agent's points join the catalog (and so the server's retention) as they arrive.
+    this.objects = new VaultObjects(catalog, this.audit, async (vault, id) => {
+      try {
+        const outcome = await recordAgentPoint(jobDeps, vault, id);
+        if (outcome.recorded)
+          log('info', 'agent point recorded', { vault: vault.name, ...outcome });
+        else
+          log('warn', 'point added through the server not recorded', {
+            vault: vault.name,
+            point: id,
+            reason: outcome.reason,
+          });
+      } catch (error) {
+        log('error', 'recording a point added through the server failed', {
+          vault: vault.name,
+          point: id,
+          error: String(error),
+        });
+      }
+    });
   }
 
   /** Creates the data directory and catalog if needed, and the admin token on first start. */

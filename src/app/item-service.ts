@@ -28,13 +28,15 @@ export class ItemService {
       name: input.name,
       workload: 'files',
       source: {
-        paths: input.paths,
+        paths: input.paths ?? [],
         excludes: input.excludes ?? [],
         oneFileSystem: input.oneFileSystem ?? false,
+        ...(input.agent === true ? { agent: true } : {}),
       },
       vaultId: vault.id,
       policyId: policy.id,
-      nextRunAt: Scheduler.firstRun(policy.spec, clock.now()),
+      // The server never runs the backups of an agent's item.
+      nextRunAt: input.agent === true ? null : Scheduler.firstRun(policy.spec, clock.now()),
     });
     return this.view(item);
   }
@@ -63,7 +65,7 @@ export class ItemService {
     await this.deps.catalog.items.update(item.id, {
       policyId: policy.id,
       ...(item.state === 'protected'
-        ? { nextRunAt: Scheduler.firstRun(policy.spec, this.deps.clock.now()) }
+        ? { nextRunAt: Scheduler.nextRunOf(item, policy.spec, this.deps.clock.now()) }
         : {}),
     });
     return this.show(name);
@@ -144,7 +146,7 @@ export class ItemService {
       throw new HoldfastError('STATE_CONFLICT', `Item '${name}' has no policy: set one first.`);
     await catalog.items.update(item.id, {
       state: 'protected',
-      nextRunAt: Scheduler.firstRun(policy.spec, clock.now()),
+      nextRunAt: Scheduler.nextRunOf(item, policy.spec, clock.now()),
     });
     return this.show(name);
   }
@@ -157,6 +159,11 @@ export class ItemService {
       throw new HoldfastError(
         'STATE_CONFLICT',
         `Item '${name}' is not protected (state: ${item.state}); resume it first.`,
+      );
+    if (item.source.agent === true)
+      throw new HoldfastError(
+        'STATE_CONFLICT',
+        `Item '${name}' is backed up by its agent, not by the server; run 'holdfast backup' on the agent's host.`,
       );
     const active = await catalog.jobs.active('backup', { itemId: item.id });
     if (active.length > 0)

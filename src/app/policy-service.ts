@@ -63,7 +63,9 @@ export class PolicyService {
       await trx.policies.update(policy.id, spec);
       for (const item of await trx.items.list({ policyId: policy.id }))
         if (item.state === 'protected')
-          await trx.items.update(item.id, { nextRunAt: Scheduler.firstRun(spec, clock.now()) });
+          await trx.items.update(item.id, {
+            nextRunAt: Scheduler.nextRunOf(item, spec, clock.now()),
+          });
     });
     return this.show(name);
   }

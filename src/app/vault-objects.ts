@@ -24,6 +24,7 @@ export interface ObjectPage {
 /** Locks coordinate processes; they are not data, and every writer must be able to free them. */
 const LOCK_PREFIX = 'locks/';
 const MAX_PAGE = 5000;
+const POINT_PREFIX = 'points/';
 
 /**
  * The vault's objects as the server hands them to other processes (docs/agents.md): an agent
@@ -38,6 +39,14 @@ export class VaultObjects {
   constructor(
     private readonly catalog: Catalog,
     private readonly audit: AuditLog,
+    /**
+     * Told of every point object added (`points/<id>`), once it is stored: the server records
+     * an agent's points in the catalog. Its failure does not undo the put.
+     */
+    private readonly onPointAdded: (
+      vault: VaultRecord,
+      id: string,
+    ) => Promise<void> = async () => {},
   ) {}
 
   async get(
@@ -96,16 +105,19 @@ export class VaultObjects {
     if (refusal === undefined && !options.ifNotExists) {
       const existed = await exists(backend, name, signal);
       await backend.put(name, data, { signal });
-      return existed ? 'replaced' : 'created';
+      if (existed) return 'replaced';
+    } else {
+      try {
+        await backend.put(name, data, { signal, ifNotExists: true });
+      } catch (error) {
+        if (!isHoldfastError(error, 'BACKEND_EXISTS') || refusal === undefined) throw error;
+        if ((await backend.get(name, { signal })).equals(data)) return 'unchanged';
+        throw await this.refuse(caller, vault, 'put', name, refusal, { bytes: data.length });
+      }
     }
-    try {
-      await backend.put(name, data, { signal, ifNotExists: true });
-      return 'created';
-    } catch (error) {
-      if (!isHoldfastError(error, 'BACKEND_EXISTS') || refusal === undefined) throw error;
-    }
-    if ((await backend.get(name, { signal })).equals(data)) return 'unchanged';
-    throw await this.refuse(caller, vault, 'put', name, refusal, { bytes: data.length });
+    if (name.startsWith(POINT_PREFIX))
+      await this.onPointAdded(vault, name.slice(POINT_PREFIX.length));
+    return 'created';
   }
 
   /** Deletes an object; refused (and audited) for agents and in immutable vaults, locks aside. */

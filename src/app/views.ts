@@ -82,6 +82,7 @@ export function itemView(item: ItemRecord, names: NameLookup, points: number): I
     workload: item.workload,
     paths: [...item.source.paths],
     excludes: [...item.source.excludes],
+    agent: item.source.agent === true,
     vault: names.vault(item.vaultId) ?? item.vaultId,
     policy: names.policy(item.policyId),
     state: item.state,

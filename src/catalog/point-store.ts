@@ -76,6 +76,17 @@ export class PointStore {
     return row && toPoint(row);
   }
 
+  /** The point of a vault recorded for the vault object `points/<vaultRef>`, if any. */
+  async byVaultRef(vaultId: VaultRef, vaultRef: string): Promise<PointRecord | undefined> {
+    const row = await this.db
+      .selectFrom('points')
+      .selectAll()
+      .where('vault_id', '=', vaultId)
+      .where('vault_ref', '=', vaultRef)
+      .executeTakeFirst();
+    return row && toPoint(row);
+  }
+
   /** The point with this id, or undefined. */
   async byId(id: string): Promise<PointRecord | undefined> {
     const row = await this.db

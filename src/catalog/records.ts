@@ -100,6 +100,11 @@ export interface FilesSource {
   readonly paths: readonly string[];
   readonly excludes: readonly string[];
   readonly oneFileSystem: boolean;
+  /**
+   * Backed up by an agent on its own host (docs/agents.md), not by the server: the server
+   * schedules no backups for it but records the points the agent adds and keeps its retention.
+   */
+  readonly agent?: boolean;
 }
 
 /** A protected item. */

@@ -45,6 +45,11 @@ export class Scheduler {
     return { backups, retention };
   }
 
+  /** An item's next run under a policy: none for an item its agent backs up. */
+  static nextRunOf(item: ItemRecord, policySpec: unknown, now: number): number | null {
+    return item.source.agent === true ? null : Scheduler.firstRun(policySpec, now);
+  }
+
   /** The first run of an item under a policy, after `now`. */
   static firstRun(policySpec: unknown, now: number): number {
     const spec = parsePolicySpec(policySpec);
@@ -54,7 +59,8 @@ export class Scheduler {
   private async scheduleBackup(item: ItemRecord, now: number): Promise<boolean> {
     const { catalog } = this.options;
     const policy = item.policyId === null ? undefined : await catalog.policies.byId(item.policyId);
-    if (policy === undefined) {
+    // No policy, or an item its agent backs up (a policy change or resume gave it a next run).
+    if (policy === undefined || item.source.agent === true) {
       await catalog.items.update(item.id, { nextRunAt: null });
       return false;
     }

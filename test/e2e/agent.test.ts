@@ -16,7 +16,7 @@ import {
   type BackupSummary,
   type PointRow,
 } from './cli.testkit.js';
-import { startServer, type ServerProcess } from './server.testkit.js';
+import { poll, startServer, type ServerProcess } from './server.testkit.js';
 import { diffTrees, snapshotTree } from './tree.testkit.js';
 
 let root: string;
@@ -27,10 +27,32 @@ const source = () => join(root, 'source');
 beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'holdfast-agent-e2e-'));
   writeSeededTree(source(), { count: 40, minSize: 0, maxSize: 200_000, seed: 0xa9e47 });
-  server = await startServer(join(root, 'data'));
+  // The server's clock starts at the real time (the agent's points carry real times) and then
+  // moves only when the test says.
+  server = await startServer(join(root, 'data'), { fakeClock: new Date().toISOString() });
   await server.json(['vault', 'create', 'main', '--location', join(root, 'vault')], {
     HOLDFAST_PASSWORD: PASSPHRASE,
   });
+  await server.json([
+    'policy',
+    'create',
+    'nightly',
+    '--schedule',
+    'daily 02:00',
+    '--retain-daily',
+    '7',
+  ]);
+  const item = await server.json<{ agent: boolean; nextRunAt: string | null }>([
+    'protect',
+    '--agent',
+    '--vault',
+    'main',
+    '--policy',
+    'nightly',
+    '--name',
+    'web01',
+  ]);
+  expect(item).toMatchObject({ agent: true, nextRunAt: null });
   const created = await server.json<{ token: string; scope: string; vault: string }>([
     'token',
     'create',
@@ -61,7 +83,7 @@ describe('an agent with an append-only token', () => {
   let first: BackupSummary;
 
   it('backs up through the server, twice, and restores', async () => {
-    const backup = ['backup', source(), '--json'];
+    const backup = ['backup', source(), '--tag', 'item:web01', '--json'];
     const r1 = await agent(backup);
     expect(r1.code, describeRun(backup, r1)).toBe(0);
     first = parseJson<BackupSummary>(backup, r1);
@@ -76,6 +98,13 @@ describe('an agent with an append-only token', () => {
     expect(diffTrees(snapshotTree(source()), snapshotTree(join(target, source())))).toEqual([]);
     const check = await agent(['check', '--read-data']);
     expect(check.code, describeRun(['check'], check)).toBe(0);
+
+    // The server recorded both points for the agent's item, in the vault tier.
+    const recorded = await server.list<{ tiers: string[] }>(['points', 'web01']);
+    expect(recorded.map((p) => p.tiers)).toEqual([['vault'], ['vault']]);
+    const refused = await server.cli(['backup-now', 'web01']);
+    expect(refused.code, refused.stderr).toBe(1);
+    expect(refused.stderr).toMatch(/backed up by its agent/);
   });
 
   it('cannot forget, prune or remove keys; the refusals are audited and every point stays', async () => {
@@ -127,5 +156,21 @@ describe('an agent with an append-only token', () => {
       expect(r.code, describeRun(args, r)).toBe(1);
       expect(r.stderr).toMatch(/agent token/);
     }
+  });
+
+  it("loses its points only to the server's retention", async () => {
+    const before = parseJson<PointRow[]>(['points'], await agent(['points', '--json']));
+    expect(before).toHaveLength(2);
+    await server.advance(10 * 86_400_000);
+    await poll(
+      async () => (await server.list<unknown>(['points', 'web01'])).length === 1,
+      60_000,
+      'the retention run',
+    );
+    // The newest point of a protected item stays; the older one has left the vault too.
+    const after = parseJson<PointRow[]>(['points'], await agent(['points', '--json']));
+    expect(after.map((p) => p.id)).toEqual([before[1]!.id]);
+    const check = await agent(['check', '--read-data']);
+    expect(check.code, describeRun(['check'], check)).toBe(0);
   });
 });

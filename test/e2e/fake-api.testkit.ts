@@ -177,6 +177,7 @@ export function itemView(name: string, extra: Partial<ItemView> = {}): ItemView 
     workload: 'files',
     paths: ['/etc'],
     excludes: [],
+    agent: false,
     vault: 'main',
     policy: 'nightly',
     state: 'protected',

@@ -13,6 +13,7 @@ interface ProtectFlags {
   name: string;
   exclude: string[];
   oneFileSystem?: boolean;
+  agent?: boolean;
 }
 
 /** Registers `protect`, `item list|show|stop|undelete|resume|set-policy` and `backup-now`. */
@@ -26,18 +27,27 @@ export function registerItems(program: Command, run: Runner): void {
         "server ('holdfast vault list'), never a location: protect does not open a vault itself, and " +
         'HOLDFAST_VAULT is not used. The first backup runs on the schedule, or now with backup-now.',
     )
-    .argument('<path...>', 'files or directories to protect')
+    .argument(
+      '[path...]',
+      'files or directories to protect (for --agent: what the agent backs up, for the record)',
+    )
     .option('--vault <name>', 'name of the vault on the server to back up into (required)')
     .requiredOption('--policy <name>', 'policy to follow')
     .requiredOption('--name <name>', 'name of the new protected item')
     .option('--exclude <glob>', 'leave out matching entries (repeatable)', collect, [])
     .option('-x, --one-file-system', 'do not cross into other mounted file systems')
+    .option(
+      '--agent',
+      'an item an agent backs up on its own host with an append-only token (docs/agents.md): the server runs no backups for it, records the points tagged item:<name> and keeps their retention',
+    )
     .addHelpText(
       'after',
       '\nExamples:\n' +
         '  holdfast protect /etc /home --vault main --policy nightly --name web01-files\n' +
         "  holdfast protect /srv/www --vault main --policy hourly --name www --exclude '*.tmp' --exclude cache\n" +
-        '  holdfast backup-now www --wait',
+        '  holdfast backup-now www --wait\n' +
+        '  holdfast protect --agent --vault main --policy nightly --name web02   # then, on web02:\n' +
+        '    holdfast backup /srv --tag item:web02 --vault http://<server>:8440/vaults/main   (HOLDFAST_TOKEN: an --agent-for main token)',
     )
     .action((paths: string[], flags: ProtectFlags) => run((ctx) => protect(ctx, paths, flags)));
 
@@ -128,12 +138,18 @@ async function protect(ctx: CommandContext, paths: string[], flags: ProtectFlags
       "protect needs --vault <name>: the vault on the server to back up into (see 'holdfast vault list').",
     );
   }
+  if (paths.length === 0 && flags.agent !== true)
+    throw new HoldfastError(
+      'USAGE_INVALID',
+      'protect needs the paths to back up (or --agent for an item an agent backs up itself).',
+    );
   const api = await ctx.api({ vaultIsName: true });
   const view = await api.protect({
     name: flags.name,
     paths: paths.map((p) => resolve(p)),
     ...(flags.exclude.length > 0 ? { excludes: flags.exclude } : {}),
     ...(flags.oneFileSystem ? { oneFileSystem: true } : {}),
+    ...(flags.agent ? { agent: true } : {}),
     vault: vaultName(vault, 'protect --vault'),
     policy: flags.policy,
   });
