@@ -1,7 +1,12 @@
 import { mkdtempSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  startStore,
+  STORE_KINDS,
+  type TestStore,
+} from '../../src/backends/object-stores.testkit.js';
 import {
   expectExit,
   killStartedProcesses,
@@ -41,7 +46,34 @@ interface PointView {
   expiresAt: string;
 }
 
-describe('holdfast server driven through the CLI', () => {
+/** The points of an item through the API: cheap enough to poll (one CLI run takes a second or two). */
+async function apiPoints(server: ServerProcess, item: string): Promise<PointView[]> {
+  const answer = await server.api('GET', `/api/items/${item}/points`);
+  if (answer.status !== 200) throw new Error(`listing points failed: ${JSON.stringify(answer)}`);
+  return answer.body.data;
+}
+
+/** Jobs not yet ended, through the API. */
+async function unfinishedJobs(server: ServerProcess): Promise<unknown[]> {
+  const answer = await server.api('GET', '/api/jobs?state=queued,running,waiting_retry');
+  if (answer.status !== 200) throw new Error(`listing jobs failed: ${JSON.stringify(answer)}`);
+  return answer.body.data;
+}
+
+// The same tests with the vault on local disk, in Azure Blob (Azurite) and in S3 (s3rver): each
+// store is started once for its block, and each test keeps its vault under its own prefix.
+describe.each(STORE_KINDS)('holdfast server driven through the CLI, vault on %s', (kind) => {
+  let store: TestStore;
+  beforeAll(async () => {
+    store = await startStore(kind, 'holdfast-server');
+  });
+  afterAll(async () => {
+    await store?.stop();
+  });
+  /** A test's vault location: a directory below `root`, or a prefix in the store's bucket or container. */
+  const vaultAt = (root: string, name: string): string =>
+    store.vault === undefined ? join(root, name) : `${store.vault}-${name}`;
+
   it('protects a tree, backs up on schedule and on demand, restores, soft-deletes, undeletes and resumes', async () => {
     const root = tempDir();
     const source = join(root, 'source');
@@ -50,9 +82,12 @@ describe('holdfast server driven through the CLI', () => {
       'deep/b.txt': 'bravo\n'.repeat(1000),
       'deep/er/c.bin': Buffer.alloc(200_000, 3),
     });
-    const location = join(root, 'vault');
+    const location = vaultAt(root, 'main');
     // Monday 2026-01-05 00:30 UTC; the clock moves only when the test says.
-    const server = await startServer(join(root, 'data'), { fakeClock: '2026-01-05T00:30:00Z' });
+    const server = await startServer(join(root, 'data'), {
+      fakeClock: '2026-01-05T00:30:00Z',
+      env: store.env,
+    });
     servers.push(server);
     const pass = { HOLDFAST_PASSWORD: PASSPHRASE };
 
@@ -88,8 +123,7 @@ describe('holdfast server driven through the CLI', () => {
     expect(await server.list<PointView>(['points', 'docs'])).toEqual([]);
     await server.advance(HOUR);
     await poll(
-      async () =>
-        (await server.list<PointView>(['points', 'docs'])).some((p) => p.tiers.length === 2),
+      async () => (await apiPoints(server, 'docs')).some((p) => p.tiers.length === 2),
       60_000,
       'the scheduled backup',
     );
@@ -103,6 +137,7 @@ describe('holdfast server driven through the CLI', () => {
 
     // On demand, waiting with progress (a minute later: points are ordered by time).
     await server.advance(60_000);
+    const firstTree = snapshotTree(source);
     writeTree(source, { 'new.txt': 'added later\n' });
     expectExit(
       ['backup-now', 'docs', '--wait'],
@@ -133,6 +168,17 @@ describe('holdfast server driven through the CLI', () => {
     expect(
       diffTrees(snapshotTree(source), snapshotTree(join(target, source)), { dirMtimes: false }),
     ).toEqual([]);
+    // The older point, read from the vault itself (the snapshot tier holds it too): the tree
+    // as it was before new.txt.
+    const older = join(root, 'restored-older');
+    const olderArgs = [
+      ...['restore', 'docs', '--point', points[0]!.id, '--target', older],
+      ...['--tier', 'vault', '--wait'],
+    ];
+    expectExit(olderArgs, await server.cli(olderArgs), 0);
+    expect(diffTrees(firstTree, snapshotTree(join(older, source)), { dirMtimes: false })).toEqual(
+      [],
+    );
 
     // Stop with delete: soft-deleted with its purge date, no backup possible.
     const deleted = await server.json<{ state: string; purgeAt: string }>([
@@ -165,13 +211,7 @@ describe('holdfast server driven through the CLI', () => {
       0,
     );
     // Undelete made the item `stopped`: its second point, past its 7 days, was expired then.
-    await poll(
-      async () =>
-        (await server.list<unknown>(['job', 'list', '--state', 'queued,running,waiting_retry']))
-          .length === 0,
-      60_000,
-      'the jobs to end',
-    );
+    await poll(async () => (await unfinishedJobs(server)).length === 0, 60_000, 'the jobs to end');
     const after = await server.list<PointView>(['points', 'docs']);
     expect(after.length).toBeGreaterThanOrEqual(2);
     expect(after.at(-1)?.tiers).toEqual(['snapshot', 'vault']);
@@ -193,15 +233,139 @@ describe('holdfast server driven through the CLI', () => {
     );
 
     // The disaster-recovery path: the bare CLI reads the vault with the operator's passphrase.
-    const direct = await run(['points', '--json'], { HOLDFAST_VAULT: location, ...pass });
+    const direct = await run(['points', '--json'], {
+      HOLDFAST_VAULT: location,
+      ...pass,
+      ...store.env,
+    });
     const vaultPoints = parseJson<Array<{ tags: string[] }>>(
       ['points'],
       expectExit(['points'], direct, 0),
     );
     expect(vaultPoints).toHaveLength(after.length);
     expect(vaultPoints.every((p) => p.tags.some((t) => t.startsWith('item:')))).toBe(true);
-  });
+  }, 180_000);
 
+  it('after kill -9 during a backup, the job shows interrupted, is retried once, and the vault checks clean', async () => {
+    const root = tempDir();
+    const source = join(root, 'source');
+    writeSeededTree(source, { count: 12, minSize: 15 << 20, maxSize: 25 << 20, seed: 7 });
+    const location = vaultAt(root, 'killed');
+    const dataDir = join(root, 'data');
+    let server = await startServer(dataDir, { env: store.env });
+    servers.push(server);
+    const pass = { HOLDFAST_PASSWORD: PASSPHRASE };
+    await server.json(['vault', 'create', 'main', '--location', location], pass);
+    await server.json([
+      'policy',
+      'create',
+      'weekly',
+      '--schedule',
+      'weekly sun 03:00',
+      '--retain-daily',
+      '30',
+    ]);
+    await server.json([
+      'protect',
+      source,
+      '--vault',
+      'main',
+      '--policy',
+      'weekly',
+      '--name',
+      'big',
+    ]);
+    const job = await server.json<{ id: string }>(['backup-now', 'big']);
+    const running = await waitForJob(
+      server,
+      job.id,
+      (j) =>
+        j.state === 'running' &&
+        j.phases.some((p: any) => p.state === 'running' && p.progress?.bytes > 0),
+      60_000,
+    );
+    const killed = await server.kill9();
+    expect(killed.signal).toBe('SIGKILL');
+    servers.pop();
+
+    server = await startServer(dataDir, { env: store.env });
+    servers.push(server);
+    const final = await waitForJob(server, job.id, ended, 300_000);
+    expect(final.state, JSON.stringify(final)).toBe('completed');
+    expect(final.attempts.map((a: any) => a.outcome)).toEqual(['interrupted']);
+    expect(final.retryCount).toBe(1);
+    // One point, in both tiers — never a second one from the retry.
+    const points = await server.list<PointView>(['points', 'big']);
+    expect(points).toHaveLength(1);
+    expect(points[0]?.tiers).toEqual(['snapshot', 'vault']);
+    const vaultEnv = { HOLDFAST_VAULT: location, ...pass, ...store.env };
+    const direct = await run(['points', '--json'], vaultEnv);
+    expect(parseJson<unknown[]>(['points'], expectExit(['points'], direct, 0))).toHaveLength(1);
+    const check = await run(['check', '--read-data'], vaultEnv);
+    expectExit(['check', '--read-data'], check, 0);
+    // The snapshot store, read with the server's own key file, holds exactly that one point too.
+    const snapshots = join(dataDir, 'snapshots');
+    const [snapshotStore] = readdirSync(snapshots);
+    const [key] = readdirSync(join(dataDir, 'keys'));
+    const storeArgs = [
+      '--vault',
+      join(snapshots, snapshotStore!),
+      '--key-file',
+      join(dataDir, 'keys', key!),
+    ];
+    const storePoints = await run([...storeArgs, 'points', '--json']);
+    expect(parseJson<unknown[]>(['points'], expectExit(['points'], storePoints, 0))).toHaveLength(
+      1,
+    );
+    expectExit(['check'], await run([...storeArgs, 'check']), 0);
+    void running;
+  }, 360_000);
+
+  it('on SIGTERM during a backup, stops gracefully and retries the job at the next start', async () => {
+    const root = tempDir();
+    const source = join(root, 'source');
+    writeSeededTree(source, { count: 12, minSize: 15 << 20, maxSize: 25 << 20, seed: 8 });
+    const dataDir = join(root, 'data');
+    let server = await startServer(dataDir, { env: store.env });
+    servers.push(server);
+    const pass = { HOLDFAST_PASSWORD: PASSPHRASE };
+    // On local disk the vault takes the server's default place (docs/control-plane.md).
+    const location =
+      store.vault === undefined ? join(dataDir, 'vaults', 'main') : vaultAt(root, 'stopped');
+    const where = store.vault === undefined ? [] : ['--location', location];
+    await server.json(['vault', 'create', 'main', ...where], pass);
+    await server.json([
+      'policy',
+      'create',
+      'p',
+      '--schedule',
+      'daily 03:00',
+      '--retain-daily',
+      '7',
+    ]);
+    await server.json(['protect', source, '--vault', 'main', '--policy', 'p', '--name', 'big']);
+    const job = await server.json<{ id: string }>(['backup-now', 'big']);
+    await waitForJob(server, job.id, (j) => j.state === 'running', 60_000);
+    const stopped = await server.stop();
+    servers.pop();
+    expect(stopped.code, stopped.stderr).toBe(0);
+    expect(stopped.stderr).toMatch(/stopped/);
+    server = await startServer(dataDir, { env: store.env });
+    servers.push(server);
+    const final = await waitForJob(server, job.id, ended, 300_000);
+    expect(final.state, JSON.stringify(final)).toBe('completed');
+    expect(final.attempts.map((a: any) => a.outcome)).toEqual(['interrupted']);
+    expect(await server.list<PointView>(['points', 'big'])).toHaveLength(1);
+    // What the aborted attempt left in the vault does not disturb its structure.
+    expectExit(
+      ['check'],
+      await run(['check'], { HOLDFAST_VAULT: location, ...pass, ...store.env }),
+      0,
+    );
+  }, 360_000);
+});
+
+describe('a geo-redundant vault on local directories, through the server', () => {
   it('keeps a geo-redundant vault restorable from its secondary when the primary is lost', async () => {
     const root = tempDir();
     const source = join(root, 'source');
@@ -291,111 +455,5 @@ describe('holdfast server driven through the CLI', () => {
     expect(failedOver.location).toBe(secondary);
     expectExit(['backup-now'], await server.cli(['backup-now', 'docs', '--wait']), 0);
     expect(await server.list<PointView>(['points', 'docs'])).toHaveLength(2);
-  });
-
-  it('after kill -9 during a backup, the job shows interrupted, is retried once, and the vault checks clean', async () => {
-    const root = tempDir();
-    const source = join(root, 'source');
-    writeSeededTree(source, { count: 12, minSize: 15 << 20, maxSize: 25 << 20, seed: 7 });
-    const location = join(root, 'vault');
-    const dataDir = join(root, 'data');
-    let server = await startServer(dataDir);
-    servers.push(server);
-    const pass = { HOLDFAST_PASSWORD: PASSPHRASE };
-    await server.json(['vault', 'create', 'main', '--location', location], pass);
-    await server.json([
-      'policy',
-      'create',
-      'weekly',
-      '--schedule',
-      'weekly sun 03:00',
-      '--retain-daily',
-      '30',
-    ]);
-    await server.json([
-      'protect',
-      source,
-      '--vault',
-      'main',
-      '--policy',
-      'weekly',
-      '--name',
-      'big',
-    ]);
-    const job = await server.json<{ id: string }>(['backup-now', 'big']);
-    const running = await waitForJob(
-      server,
-      job.id,
-      (j) =>
-        j.state === 'running' &&
-        j.phases.some((p: any) => p.state === 'running' && p.progress?.bytes > 0),
-      60_000,
-    );
-    const killed = await server.kill9();
-    expect(killed.signal).toBe('SIGKILL');
-    servers.pop();
-
-    server = await startServer(dataDir);
-    servers.push(server);
-    const final = await waitForJob(server, job.id, ended, 300_000);
-    expect(final.state, JSON.stringify(final)).toBe('completed');
-    expect(final.attempts.map((a: any) => a.outcome)).toEqual(['interrupted']);
-    expect(final.retryCount).toBe(1);
-    // One point, in both tiers — never a second one from the retry.
-    const points = await server.list<PointView>(['points', 'big']);
-    expect(points).toHaveLength(1);
-    expect(points[0]?.tiers).toEqual(['snapshot', 'vault']);
-    const direct = await run(['points', '--json'], { HOLDFAST_VAULT: location, ...pass });
-    expect(parseJson<unknown[]>(['points'], expectExit(['points'], direct, 0))).toHaveLength(1);
-    const check = await run(['check', '--read-data'], { HOLDFAST_VAULT: location, ...pass });
-    expectExit(['check', '--read-data'], check, 0);
-    // The snapshot store, read with the server's own key file, holds exactly that one point too.
-    const snapshots = join(dataDir, 'snapshots');
-    const [store] = readdirSync(snapshots);
-    const [key] = readdirSync(join(dataDir, 'keys'));
-    const storeArgs = [
-      '--vault',
-      join(snapshots, store!),
-      '--key-file',
-      join(dataDir, 'keys', key!),
-    ];
-    const storePoints = await run([...storeArgs, 'points', '--json']);
-    expect(parseJson<unknown[]>(['points'], expectExit(['points'], storePoints, 0))).toHaveLength(
-      1,
-    );
-    expectExit(['check'], await run([...storeArgs, 'check']), 0);
-    void running;
-  });
-
-  it('on SIGTERM during a backup, stops gracefully and retries the job at the next start', async () => {
-    const root = tempDir();
-    const source = join(root, 'source');
-    writeSeededTree(source, { count: 12, minSize: 15 << 20, maxSize: 25 << 20, seed: 8 });
-    const dataDir = join(root, 'data');
-    let server = await startServer(dataDir);
-    servers.push(server);
-    await server.json(['vault', 'create', 'main'], { HOLDFAST_PASSWORD: PASSPHRASE });
-    await server.json([
-      'policy',
-      'create',
-      'p',
-      '--schedule',
-      'daily 03:00',
-      '--retain-daily',
-      '7',
-    ]);
-    await server.json(['protect', source, '--vault', 'main', '--policy', 'p', '--name', 'big']);
-    const job = await server.json<{ id: string }>(['backup-now', 'big']);
-    await waitForJob(server, job.id, (j) => j.state === 'running', 60_000);
-    const stopped = await server.stop();
-    servers.pop();
-    expect(stopped.code, stopped.stderr).toBe(0);
-    expect(stopped.stderr).toMatch(/stopped/);
-    server = await startServer(dataDir);
-    servers.push(server);
-    const final = await waitForJob(server, job.id, ended, 300_000);
-    expect(final.state, JSON.stringify(final)).toBe('completed');
-    expect(final.attempts.map((a: any) => a.outcome)).toEqual(['interrupted']);
-    expect(await server.list<PointView>(['points', 'big'])).toHaveLength(1);
-  });
+  }, 120_000);
 });

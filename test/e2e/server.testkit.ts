@@ -10,6 +10,7 @@ import {
   run,
   sleep,
   start,
+  type RunEnv,
   type RunResult,
   type Started,
 } from './cli.testkit.js';
@@ -50,15 +51,21 @@ export interface ServerProcess {
   kill9(): Promise<RunResult>;
 }
 
-/** Starts `holdfast server` on a free port of 127.0.0.1 and waits until it answers. */
+/**
+ * Starts `holdfast server` on a free port of 127.0.0.1 and waits until it answers. `env` reaches
+ * the server process: an object store's credentials and endpoint, as an operator sets them.
+ */
 export async function startServer(
   dataDir: string,
-  options: { fakeClock?: string } = {},
+  options: { fakeClock?: string; env?: RunEnv } = {},
 ): Promise<ServerProcess> {
   let output = '';
   const args = ['server', '--data-dir', dataDir, '--listen', '127.0.0.1:0'];
   if (options.fakeClock) args.push('--fake-clock', options.fakeClock);
-  const started = start(args, {}, { timeoutMs: 600_000, onStderr: (chunk) => (output += chunk) });
+  const started = start(args, options.env ?? {}, {
+    timeoutMs: 600_000,
+    onStderr: (chunk) => (output += chunk),
+  });
   started.child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
   let exited = false;
   void started.result.then(() => (exited = true));
