@@ -44,6 +44,13 @@ export interface Backend {
   /** Removes an object. MUST fail with BACKEND_NOT_FOUND when it does not exist. */
   delete(name: string, options?: OpOptions): Promise<void>;
 
+  /**
+   * Only where `capabilities.objectLock`: locks the object against deletion and change until
+   * `until` (ms since the epoch). Never shortens a lock, never weakens its mode; an object
+   * already locked at least that long is left alone. `stat` shows the lock (`retainUntil`).
+   */
+  extendRetention?(name: string, until: number, options: RetentionOptions): Promise<void>;
+
   /** Releases connections and handles. The backend is unusable afterwards. */
   close(): Promise<void>;
 }
@@ -75,4 +82,18 @@ export interface PutOptions extends OpOptions {
 export interface ObjectInfo {
   readonly name: string;
   readonly size: number;
+  /** From `stat` on a backend with object locks: the object is locked until then (ms). */
+  readonly retainUntil?: number;
+}
+
+/**
+ * How an object is locked: `governance` (an account with a special permission could still
+ * remove it; used while a vault's immutability is `enabled`) or `compliance` (nobody can before
+ * the date; used once it is `locked`).
+ */
+export type RetentionMode = 'governance' | 'compliance';
+
+/** Options of {@link Backend.extendRetention}. */
+export interface RetentionOptions extends OpOptions {
+  readonly mode: RetentionMode;
 }

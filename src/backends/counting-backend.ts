@@ -1,5 +1,13 @@
 import { isHoldfastError, type ErrorCode } from '../core/index.js';
-import type { Backend, BackendCapabilities, ObjectInfo, OpOptions, PutOptions } from './backend.js';
+import type {
+  Backend,
+  BackendCapabilities,
+  ObjectInfo,
+  OpOptions,
+  PutOptions,
+  RetentionOptions,
+} from './backend.js';
+import { requireRetention } from './retention.js';
 import { FAULT_OPS, type FaultOp } from './faulty-backend.js';
 
 /**
@@ -98,6 +106,12 @@ export class CountingBackend implements Backend {
   /** Counts a delete. */
   async delete(name: string, options?: OpOptions): Promise<void> {
     return this.#count('delete', () => this.#inner.delete(name, options));
+  }
+
+  /** Counts a retention lock as a put (it writes the object's metadata). */
+  async extendRetention(name: string, until: number, options: RetentionOptions): Promise<void> {
+    const inner = requireRetention(this.#inner);
+    return this.#count('put', () => inner(name, until, options));
   }
 
   /** Closes the wrapped backend. */

@@ -1,5 +1,13 @@
 import { HoldfastError, throwIfAborted, type ErrorCode } from '../core/index.js';
-import type { Backend, BackendCapabilities, ObjectInfo, OpOptions, PutOptions } from './backend.js';
+import type {
+  Backend,
+  BackendCapabilities,
+  ObjectInfo,
+  OpOptions,
+  PutOptions,
+  RetentionOptions,
+} from './backend.js';
+import { requireRetention } from './retention.js';
 
 /** The backend operations a fault rule can target. */
 export const FAULT_OPS = ['put', 'get', 'getRange', 'list', 'stat', 'delete'] as const;
@@ -135,6 +143,13 @@ export class FaultyBackend implements Backend {
   async stat(name: string, options?: OpOptions): Promise<ObjectInfo> {
     await this.#inject('stat', name, options?.signal);
     return this.#inner.stat(name, options);
+  }
+
+  /** Extends a lock through the wrapped backend, possibly failing first (as a put). */
+  async extendRetention(name: string, until: number, options: RetentionOptions): Promise<void> {
+    const inner = requireRetention(this.#inner);
+    await this.#inject('put', name, options.signal);
+    return inner(name, until, options);
   }
 
   /** Deletes through the wrapped backend, possibly failing or delaying first. */

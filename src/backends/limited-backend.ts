@@ -1,5 +1,13 @@
 import { HoldfastError, isHoldfastError, Semaphore, throwIfAborted } from '../core/index.js';
-import type { Backend, BackendCapabilities, ObjectInfo, OpOptions, PutOptions } from './backend.js';
+import type {
+  Backend,
+  BackendCapabilities,
+  ObjectInfo,
+  OpOptions,
+  PutOptions,
+  RetentionOptions,
+} from './backend.js';
+import { requireRetention } from './retention.js';
 import type { FaultOp } from './faulty-backend.js';
 
 /** Options of {@link LimitedBackend}. */
@@ -117,6 +125,14 @@ export class LimitedBackend implements Backend {
   async delete(name: string, options: OpOptions = {}): Promise<void> {
     return this.#request('delete', name, options.signal, (signal) =>
       this.#inner.delete(name, { ...options, signal }),
+    );
+  }
+
+  /** Extends a retention lock within the limits. */
+  async extendRetention(name: string, until: number, options: RetentionOptions): Promise<void> {
+    const inner = requireRetention(this.#inner);
+    return this.#request('put', name, options.signal, (signal) =>
+      inner(name, until, { ...options, signal }),
     );
   }
 

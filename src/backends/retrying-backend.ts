@@ -5,7 +5,15 @@ import {
   throwIfAborted,
   type Clock,
 } from '../core/index.js';
-import type { Backend, BackendCapabilities, ObjectInfo, OpOptions, PutOptions } from './backend.js';
+import type {
+  Backend,
+  BackendCapabilities,
+  ObjectInfo,
+  OpOptions,
+  PutOptions,
+  RetentionOptions,
+} from './backend.js';
+import { requireRetention } from './retention.js';
 import type { FaultOp } from './faulty-backend.js';
 
 /**
@@ -181,6 +189,12 @@ export class RetryingBackend implements Backend {
         throw error;
       }
     });
+  }
+
+  /** Extends a retention lock with retries (setting the same lock again is harmless). */
+  async extendRetention(name: string, until: number, options: RetentionOptions): Promise<void> {
+    const inner = requireRetention(this.#inner);
+    await this.#retry('put', name, options.signal, () => inner(name, until, options));
   }
 
   /** Closes the wrapped backend. */

@@ -482,6 +482,33 @@ describe('S3Backend on a strict fake S3', () => {
     expect(fake.requests[0]?.headers.authorization).toContain(`Credential=${KEY_ID}/`);
     expect(fake.requests[0]?.headers['x-amz-checksum-crc32']).toBeDefined();
   });
+
+  it('locks objects with S3 Object Lock: extends, never shortens or weakens, and HEAD shows it', async () => {
+    const { bucket, backend } = fakeBackend({ objectLock: true });
+    expect(backend.capabilities.objectLock).toBe(true);
+    await backend.put('packs/ab/abcd', Buffer.from('pack'));
+    const day = 86_400_000;
+    const soon = Date.now() + day;
+    const later = Date.now() + 10 * day;
+    await backend.extendRetention('packs/ab/abcd', soon, { mode: 'governance' });
+    expect((await backend.stat('packs/ab/abcd')).retainUntil).toBe(soon);
+    await backend.extendRetention('packs/ab/abcd', later, { mode: 'compliance' });
+    // Asking for less, or for governance, keeps the longer compliance lock.
+    await backend.extendRetention('packs/ab/abcd', soon, { mode: 'governance' });
+    expect(fake.objects(bucket).get('vault/packs/ab/abcd')?.lock).toEqual({
+      mode: 'COMPLIANCE',
+      until: later,
+    });
+    expect(ops().filter((op) => op === 'PutObjectRetention')).toHaveLength(2);
+    expect(
+      await failureCode(backend.extendRetention('packs/ab/none', soon, { mode: 'governance' })),
+    ).toBe('BACKEND_NOT_FOUND');
+    const plain = fakeBackend().backend;
+    expect(plain.capabilities.objectLock).toBe(false);
+    expect(
+      await failureCode(plain.extendRetention('packs/ab/abcd', soon, { mode: 'governance' })),
+    ).toBe('INTERNAL');
+  });
 });
 
 describe('S3Backend configuration', () => {

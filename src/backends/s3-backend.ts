@@ -4,12 +4,21 @@ import {
   HeadObjectCommand,
   ListObjectsV2Command,
   PutObjectCommand,
+  PutObjectRetentionCommand,
   S3Client,
   type GetObjectCommandOutput,
+  type HeadObjectCommandOutput,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { HoldfastError, throwIfAborted } from '../core/index.js';
-import type { Backend, BackendCapabilities, ObjectInfo, OpOptions, PutOptions } from './backend.js';
+import type {
+  Backend,
+  BackendCapabilities,
+  ObjectInfo,
+  OpOptions,
+  PutOptions,
+  RetentionOptions,
+} from './backend.js';
 import {
   assertObjectName,
   assertObjectPrefix,
@@ -59,6 +68,11 @@ export interface S3BackendConfig {
    * MinIO, …). Default false: `ifNotExists` then checks with HEAD first, which is not atomic.
    */
   readonly conditionalPut?: boolean;
+  /**
+   * The bucket was created with S3 Object Lock (which needs versioning): `extendRetention` sets
+   * object retention. Default false.
+   */
+  readonly objectLock?: boolean;
   /** Objects larger than this many bytes go up as a multipart upload. */
   readonly multipartThreshold?: number;
   /** Part size for multipart uploads; S3 needs at least 5 MiB for all parts but the last. */
@@ -115,6 +129,7 @@ export class S3Backend implements Backend {
       region: settings.region,
       forcePathStyle: settings.forcePathStyle,
       conditionalPut: settings.conditionalPut,
+      objectLock: settings.objectLock,
       ...(settings.credentials === undefined ? {} : { credentials: settings.credentials }),
     });
   }
@@ -145,7 +160,7 @@ export class S3Backend implements Backend {
       conditionalPut: config.conditionalPut ?? false,
       rangeReads: true,
       consistentList: true,
-      objectLock: false,
+      objectLock: config.objectLock ?? false,
     });
     this.#client = new S3Client({
       maxAttempts: 1,
@@ -333,7 +348,8 @@ export class S3Backend implements Backend {
         new HeadObjectCommand({ Bucket: this.#bucket, Key: this.#key(name) }),
         sendOptions(signal),
       );
-      return { name, size: output.ContentLength ?? 0 };
+      const until = output.ObjectLockRetainUntilDate?.getTime();
+      return { name, size: output.ContentLength ?? 0, ...(until ? { retainUntil: until } : {}) };
     } catch (error) {
       throw await this.#fail(error, { action: 'read', name, signal });
     }
@@ -363,6 +379,46 @@ export class S3Backend implements Backend {
       );
     } catch (error) {
       throw await this.#fail(error, { action: 'delete', name, signal });
+    }
+  }
+
+  /**
+   * HEAD, then PutObjectRetention when the object's lock ends before `until`. S3 refuses to
+   * shorten a lock or to weaken COMPLIANCE to GOVERNANCE, so the mode only ever goes up.
+   */
+  async extendRetention(name: string, until: number, options: RetentionOptions): Promise<void> {
+    assertObjectName(name);
+    const { signal } = options;
+    if (!this.capabilities.objectLock)
+      throw new HoldfastError('INTERNAL', `${this.location} was not opened with object-lock=true.`);
+    throwIfAborted(signal);
+    const Key = this.#key(name);
+    let head: HeadObjectCommandOutput;
+    try {
+      head = await this.#client.send(
+        new HeadObjectCommand({ Bucket: this.#bucket, Key }),
+        sendOptions(signal),
+      );
+    } catch (error) {
+      throw await this.#fail(error, { action: 'read', name, signal });
+    }
+    try {
+      const current = head.ObjectLockRetainUntilDate?.getTime() ?? 0;
+      const compliance = head.ObjectLockMode === 'COMPLIANCE' || options.mode === 'compliance';
+      if (current >= until && (!compliance || head.ObjectLockMode === 'COMPLIANCE')) return;
+      await this.#client.send(
+        new PutObjectRetentionCommand({
+          Bucket: this.#bucket,
+          Key,
+          Retention: {
+            Mode: compliance ? 'COMPLIANCE' : 'GOVERNANCE',
+            RetainUntilDate: new Date(Math.max(current, until)),
+          },
+        }),
+        sendOptions(signal),
+      );
+    } catch (error) {
+      throw await this.#fail(error, { action: 'write', name, signal });
     }
   }
 

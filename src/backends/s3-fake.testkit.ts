@@ -15,6 +15,7 @@ export const FAKE_S3_OPS = [
   'UploadPart',
   'CompleteMultipartUpload',
   'AbortMultipartUpload',
+  'PutObjectRetention',
 ] as const;
 /** One of {@link FAKE_S3_OPS}. */
 export type FakeS3Op = (typeof FAKE_S3_OPS)[number];
@@ -53,6 +54,8 @@ export interface FakeS3Object {
   readonly etag: string;
   /** Base64 CRC32 of `data` when it was uploaded with one; returned on checksum-mode GETs. */
   readonly crc32?: string;
+  /** S3 Object Lock retention (PutObjectRetention), shown by HEAD and GET. */
+  readonly lock?: { readonly mode: 'GOVERNANCE' | 'COMPLIANCE'; readonly until: number };
 }
 
 interface Upload {
@@ -97,6 +100,12 @@ export class FakeS3 {
   readonly requests: FakeS3Request[] = [];
   /** Ids of the multipart uploads that were aborted. */
   readonly abortedUploads: string[] = [];
+  /**
+   * Keys deleted or overwritten while locked. A bucket with Object Lock is versioned: S3 then
+   * answers success and only hides the locked version behind a delete marker or a new version,
+   * so a client that does this has lost sight of data it should have kept.
+   */
+  readonly lockedChanges: string[] = [];
 
   readonly #server: Server;
   readonly #options: FakeS3Options;
@@ -229,11 +238,15 @@ export class FakeS3 {
     }
     switch (op) {
       case 'PutObject':
+        this.#noteLockedChange(objects, key);
         return putObject(objects, call);
+      case 'PutObjectRetention':
+        return putRetention(objects, call);
       case 'GetObject':
       case 'HeadObject':
         return getObject(objects, key, req, res, op === 'HeadObject');
       case 'DeleteObject':
+        this.#noteLockedChange(objects, key);
         objects.delete(key);
         return void res.writeHead(204).end();
       case 'ListObjectsV2':
@@ -250,6 +263,11 @@ export class FakeS3 {
         this.abortedUploads.push(query.get('uploadId') ?? '');
         return void res.writeHead(204).end();
     }
+  }
+
+  #noteLockedChange(objects: Map<string, FakeS3Object>, key: string): void {
+    const lock = objects.get(key)?.lock;
+    if (lock !== undefined && lock.until > Date.now()) this.lockedChanges.push(key);
   }
 
   #createUpload(bucket: string, key: string, req: IncomingMessage, res: ServerResponse): void {
@@ -349,12 +367,36 @@ function putObject(objects: Map<string, FakeS3Object>, { key, req, res, body }: 
   res.end();
 }
 
+/** S3's rules: a lock may be lengthened, never shortened, and COMPLIANCE never weakened. */
+function putRetention(objects: Map<string, FakeS3Object>, { key, res, body }: Call): void {
+  const object = objects.get(key);
+  if (object === undefined)
+    throw new FakeError(404, 'NoSuchKey', 'The specified key does not exist.');
+  const text = body.toString('utf8');
+  const mode = tag(text, 'Mode');
+  const until = Date.parse(tag(text, 'RetainUntilDate') ?? '');
+  if ((mode !== 'GOVERNANCE' && mode !== 'COMPLIANCE') || !Number.isFinite(until))
+    throw new FakeError(400, 'MalformedXML', 'The XML you provided was not well-formed.');
+  const old = object.lock;
+  if (old !== undefined && old.until > Date.now()) {
+    if (until < old.until || (old.mode === 'COMPLIANCE' && mode === 'GOVERNANCE'))
+      throw new FakeError(
+        403,
+        'AccessDenied',
+        'Access Denied because object protected by object lock.',
+      );
+  }
+  objects.set(key, { ...object, lock: { mode, until } });
+  res.writeHead(200).end();
+}
+
 function operation(method: string, key: string, query: URLSearchParams): FakeS3Op | undefined {
   if (key === '') {
     if (method === 'PUT') return 'CreateBucket';
     if (method === 'GET' && query.get('list-type') === '2') return 'ListObjectsV2';
     return undefined;
   }
+  if (method === 'PUT' && query.has('retention')) return 'PutObjectRetention';
   if (method === 'PUT') return query.has('uploadId') ? 'UploadPart' : 'PutObject';
   if (method === 'POST' && query.has('uploads')) return 'CreateMultipartUpload';
   if (method === 'POST' && query.has('uploadId')) return 'CompleteMultipartUpload';
@@ -380,6 +422,10 @@ function getObject(
     throw new FakeError(501, 'NotImplemented', 'Only "bytes=first-last" ranges are implemented.');
   }
   const headers: Record<string, string | number> = { ETag: object.etag, 'Accept-Ranges': 'bytes' };
+  if (object.lock !== undefined) {
+    headers['x-amz-object-lock-mode'] = object.lock.mode;
+    headers['x-amz-object-lock-retain-until-date'] = new Date(object.lock.until).toISOString();
+  }
   if (range !== null) {
     const first = Number(range[1]);
     const last = Math.min(Number(range[2]), size - 1);

@@ -4,9 +4,9 @@ import { objectNameProblem } from './object-name.js';
 /** The form {@link parseS3Url} accepts, quoted in its error messages. */
 export const S3_URL_FORM =
   's3://<bucket>/<prefix>?endpoint=<http(s)://host:port>&region=<region>&path-style=true|false' +
-  '&conditional-put=true|false (everything after the bucket is optional)';
+  '&conditional-put=true|false&object-lock=true|false (everything after the bucket is optional)';
 
-const QUERY_KEYS = ['endpoint', 'region', 'path-style', 'conditional-put'] as const;
+const QUERY_KEYS = ['endpoint', 'region', 'path-style', 'conditional-put', 'object-lock'] as const;
 type QueryKey = (typeof QUERY_KEYS)[number];
 
 /** Where an S3 backend keeps its objects, without credentials. */
@@ -23,6 +23,8 @@ export interface S3UrlSettings extends S3Location {
   readonly region: string;
   readonly forcePathStyle: boolean;
   readonly conditionalPut: boolean;
+  /** The bucket has S3 Object Lock enabled (docs/immutability.md). */
+  readonly objectLock: boolean;
   /** Static keys from the environment; absent means the SDK's default credential chain. */
   readonly credentials?: {
     readonly accessKeyId: string;
@@ -77,6 +79,7 @@ export function parseS3Url(url: string, env: NodeJS.ProcessEnv): S3UrlSettings {
     region,
     forcePathStyle: readBoolean(query, 'path-style') ?? endpoint !== undefined,
     conditionalPut: readBoolean(query, 'conditional-put') ?? false,
+    objectLock: readBoolean(query, 'object-lock') ?? false,
     ...(credentials === undefined ? {} : { credentials }),
   };
 }
@@ -158,7 +161,7 @@ function readQuery(params: URLSearchParams): Partial<Record<QueryKey, string>> {
 
 function readBoolean(
   query: Partial<Record<QueryKey, string>>,
-  key: 'path-style' | 'conditional-put',
+  key: 'path-style' | 'conditional-put' | 'object-lock',
 ): boolean | undefined {
   const value = query[key];
   if (value === undefined) return undefined;
