@@ -3,23 +3,22 @@
  * each test its own temporary directory and vault, and make seeded data.
  *
  * Nothing here reaches into the product: tests see what a user sees (exit code, stdout, stderr,
- * and the files in the vault and the restore target).
+ * the restore target, and the vault's files or objects — read, for object stores, through the
+ * backends the product uses, which their conformance suite tests on their own).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createCipheriv, createHash } from 'node:crypto';
-import {
-  closeSync,
-  existsSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  writeFileSync,
-  writeSync,
-} from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { TestStore } from '../../src/backends/object-stores.testkit.js';
+import {
+  copyVaultObjects,
+  openVaultObjects,
+  type VaultObjects,
+} from '../../src/backends/vault-objects.testkit.js';
 
 /** The repository root (two levels above this file). */
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -253,13 +252,16 @@ export class Sandbox {
   /** Environment that selects this sandbox's vault and passphrase. */
   readonly env: RunEnv;
 
+  /** Accessors opened by {@link objects}, by location. */
+  private readonly opened = new Map<string, VaultObjects>();
+
   private constructor(
     readonly root: string,
     readonly vault: string,
     private readonly mounted: boolean,
-    storeEnv: RunEnv = {},
+    private readonly store: TestStore | undefined,
   ) {
-    this.env = { HOLDFAST_VAULT: vault, HOLDFAST_PASSWORD: PASSPHRASE, ...storeEnv };
+    this.env = { HOLDFAST_VAULT: vault, HOLDFAST_PASSWORD: PASSPHRASE, ...store?.env };
   }
 
   /**
@@ -269,7 +271,7 @@ export class Sandbox {
    */
   static async create(
     name: string,
-    options: { tmpfs?: string; store?: { vault: string | undefined; env: RunEnv } } = {},
+    options: { tmpfs?: string; store?: TestStore } = {},
   ): Promise<Sandbox> {
     assertBuilt();
     const root = await mkdtemp(join(tmpdir(), `holdfast-e2e-${name}-`));
@@ -283,12 +285,33 @@ export class Sandbox {
     }
     // A store of another kind (object storage) puts the vault there instead of in the sandbox.
     const vault = options.store?.vault ?? join(root, 'vault');
-    return new Sandbox(root, vault, options.tmpfs !== undefined, options.store?.env);
+    return new Sandbox(root, vault, options.tmpfs !== undefined, options.store);
   }
 
   /** A path inside the sandbox. */
   path(...parts: string[]): string {
     return join(this.root, ...parts);
+  }
+
+  /**
+   * A location for another vault `name` where this sandbox's vault lives: a directory in the
+   * sandbox, or a prefix in the same container or bucket.
+   */
+  location(name: string): string {
+    return this.store?.vaultAt(name) ?? this.path(name);
+  }
+
+  /**
+   * The objects (files, for a directory) of this sandbox's vault or of another `location` on its
+   * store, read and changed directly: no command, no lock.
+   */
+  objects(location: string = this.vault): VaultObjects {
+    let objects = this.opened.get(location);
+    if (objects === undefined) {
+      objects = this.store?.objects(location) ?? openVaultObjects(location);
+      this.opened.set(location, objects);
+    }
+    return objects;
   }
 
   /** Runs the command against this sandbox's vault (extra variables override). */
@@ -331,47 +354,39 @@ export class Sandbox {
     return this.json<PointRow[]>(['points']);
   }
 
-  /** Ids of the points by listing the vault directory (no command, no lock). */
-  pointFiles(): string[] {
-    return listFiles(join(this.vault, 'points'));
+  /** Ids of the points by listing the vault's `points/` (no command, no lock). */
+  pointFiles(location: string = this.vault): Promise<string[]> {
+    return this.vaultFiles('points', location);
+  }
+
+  /** Names of the objects below one directory of the vault (`index`, `locks`, …), sorted. */
+  vaultFiles(dir: string, location: string = this.vault): Promise<string[]> {
+    return this.objects(location).list(dir);
+  }
+
+  /** Ids of the packs in the vault, sorted. */
+  async packs(location: string = this.vault): Promise<string[]> {
+    const names = await this.objects(location).list('packs');
+    return names.map((name) => name.slice(name.lastIndexOf('/') + 1)).sort();
+  }
+
+  /** Copies every object of this sandbox's vault to the empty vault location `to`. */
+  copyVault(to: string): Promise<void> {
+    return copyVaultObjects(this.objects(), this.objects(to));
   }
 
   /** Removes the sandbox (unmounting its tmpfs first, which frees it at once). */
   async cleanup(): Promise<void> {
+    for (const objects of this.opened.values()) await objects.close();
+    this.opened.clear();
     if (this.mounted) unmount(this.root);
     await rm(this.root, { recursive: true, force: true });
   }
 }
 
-/** Names of the regular files directly in `dir` (none when it does not exist), sorted. */
-export function listFiles(dir: string): string[] {
-  try {
-    return readdirSync(dir, { withFileTypes: true })
-      .filter((e) => e.isFile() && !e.name.startsWith('.'))
-      .map((e) => e.name)
-      .sort();
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw error;
-  }
-}
-
-/** Ids of the packs in a vault directory (temporary files excluded), sorted. */
-export function listPacks(vault: string): string[] {
-  const root = join(vault, 'packs');
-  let dirs: string[];
-  try {
-    dirs = readdirSync(root);
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw error;
-  }
-  return dirs.flatMap((d) => listFiles(join(root, d))).sort();
-}
-
-/** Path of a pack file in a vault directory. */
-export function packPath(vault: string, id: string): string {
-  return join(vault, 'packs', id.slice(0, 2), id);
+/** The name of a pack's object in a vault. */
+export function packKey(id: string): string {
+  return `packs/${id.slice(0, 2)}/${id}`;
 }
 
 /** A seeded pseudo-random generator (mulberry32): the same seed gives the same sequence. */
@@ -436,13 +451,13 @@ export function sleep(ms: number): Promise<void> {
 
 /** Polls `condition` every `intervalMs` until it holds or `timeoutMs` passes; returns whether it held. */
 export async function waitFor(
-  condition: () => boolean,
+  condition: () => boolean | Promise<boolean>,
   timeoutMs: number,
   intervalMs = 5,
 ): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (condition()) return true;
+    if (await condition()) return true;
     await sleep(intervalMs);
   }
   return condition();

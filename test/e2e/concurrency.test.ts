@@ -1,15 +1,20 @@
 /**
  * Several processes on one vault: two backups at once, and a prune started while they run. The
  * backups share the lock; prune must wait for them. The dangerous case is built in: one backup
- * reuses data of a forgotten point, which a prune that did not wait would delete under it.
+ * reuses data of a forgotten point, which a prune that did not wait would delete under it. The
+ * vault is on local disk, in Azure Blob (Azurite) and in S3 (s3rver): locks are objects too.
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  STORE_KINDS,
+  startStore,
+  type TestStore,
+} from '../../src/backends/object-stores.testkit.js';
+import {
   describeRun,
   killStartedProcesses,
-  listFiles,
   restoredPath,
   Sandbox,
   sleep,
@@ -22,17 +27,20 @@ import {
 } from './cli.testkit.js';
 import { diffTrees, snapshotTree } from './tree.testkit.js';
 
-describe('concurrent commands on one vault', () => {
+describe.each(STORE_KINDS)('concurrent commands on one vault (vault: %s)', (kind) => {
+  let store: TestStore | undefined;
   let sb: Sandbox;
 
   beforeAll(async () => {
-    sb = await Sandbox.create('concurrency');
+    store = await startStore(kind, 'concurrency');
+    sb = await Sandbox.create(`concurrency-${kind}`, { store });
     await sb.init();
   });
 
   afterAll(async () => {
     killStartedProcesses();
     await sb?.cleanup();
+    await store?.stop();
   });
 
   it('runs two backups at once and a prune that waits for them', async () => {
@@ -53,7 +61,7 @@ describe('concurrent commands on one vault', () => {
     const expectedX = snapshotTree(x);
     const expectedY = snapshotTree(y);
 
-    const locks = (): string[] => listFiles(join(sb.vault, 'locks'));
+    const locks = (): Promise<string[]> => sb.vaultFiles('locks');
     const ended = new Map<string, number>();
     const track = (name: string, p: Promise<RunResult>): Promise<RunResult> =>
       p.then((r) => {
@@ -66,7 +74,11 @@ describe('concurrent commands on one vault', () => {
     const holdAtLock = async (args: string[], name: string, lockCount: number) => {
       const started = sb.spawn(args);
       const result = track(name, started.result);
-      const locked = await waitFor(() => locks().length >= lockCount || ended.has(name), 60_000, 1);
+      const locked = await waitFor(
+        async () => (await locks()).length >= lockCount || ended.has(name),
+        60_000,
+        1,
+      );
       started.child.kill('SIGSTOP');
       expect(locked && !ended.has(name), `backup ${name} should hold a lock while running`).toBe(
         true,
@@ -100,7 +112,7 @@ describe('concurrent commands on one vault', () => {
     expect(pointX.newBytes).toBeLessThan(64 * 1024);
     const report = JSON.parse(rp.stdout) as { bytesFreed: number };
     expect(report.bytesFreed).toBeGreaterThan(10_000_000);
-    expect(locks()).toEqual([]);
+    expect(await locks()).toEqual([]);
 
     const check = await sb.cli(['--json', 'check', '--read-data']);
     expect(check.code, describeRun(['check', '--read-data'], check)).toBe(0);

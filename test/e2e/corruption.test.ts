@@ -1,24 +1,22 @@
 /**
  * Damage to a vault, one kind at a time: `check --read-data` must find it (exit 4) and name
  * what is affected, and a restore must still restore what is intact, list what is not (exit 3)
- * and never hand back damaged bytes as if they were good.
+ * and never hand back damaged bytes as if they were good. The vault is on local disk, in Azure
+ * Blob (Azurite) and in S3 (s3rver); the damage is done to its files or objects directly.
  */
-import {
-  cpSync,
-  mkdirSync,
-  readFileSync,
-  statSync,
-  truncateSync,
-  unlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  STORE_KINDS,
+  startStore,
+  type TestStore,
+} from '../../src/backends/object-stores.testkit.js';
+import type { VaultObjects } from '../../src/backends/vault-objects.testkit.js';
+import {
   describeRun,
-  listFiles,
-  listPacks,
-  packPath,
+  killStartedProcesses,
+  packKey,
   prng,
   randomInt,
   restoredPath,
@@ -32,21 +30,27 @@ import { filePaths, snapshotTree, type TreeSnapshot } from './tree.testkit.js';
 
 const SEED = 0xc0_44_07;
 
-/** Flips one byte of a file in place. */
-function flipByte(path: string, offset: number): void {
-  const bytes = readFileSync(path);
+/** Flips one byte of an object in place. */
+async function flipByte(objects: VaultObjects, key: string, offset: number): Promise<void> {
+  const bytes = await objects.read(key);
   bytes[offset] = bytes[offset]! ^ 0x5a;
-  writeFileSync(path, bytes);
+  await objects.write(key, bytes);
 }
 
 /** Bytes of a pack before its header: flipping one there damages a blob, not the header. */
-function blobArea(path: string): number {
-  const bytes = readFileSync(path);
+async function blobArea(objects: VaultObjects, key: string): Promise<number> {
+  const bytes = await objects.read(key);
   const headerLength = bytes.readUInt32LE(bytes.byteLength - 8);
   return bytes.byteLength - 8 - headerLength;
 }
 
-describe('damaged vaults', () => {
+/** The size of an object. */
+async function size(objects: VaultObjects, key: string): Promise<number> {
+  return (await objects.read(key)).byteLength;
+}
+
+describe.each(STORE_KINDS)('damaged vaults (vault: %s)', (kind) => {
+  let store: TestStore | undefined;
   let sb: Sandbox;
   let src: string;
   /** The source as the first point saw it (only a/), and as the second one did (a/ and b/). */
@@ -61,40 +65,47 @@ describe('damaged vaults', () => {
   const next = prng(SEED);
 
   beforeAll(async () => {
-    sb = await Sandbox.create('corruption');
+    store = await startStore(kind, 'corruption');
+    sb = await Sandbox.create(`corruption-${kind}`, { store });
     await sb.init();
     src = sb.path('src');
     writeSeededTree(join(src, 'a'), { count: 8, minSize: 50_000, maxSize: 300_000, seed: 71 });
     asFirst = snapshotTree(src);
     firstPoint = (await sb.backup([src])).id;
-    const packsBefore = new Set(listPacks(sb.vault));
-    const indexBefore = listFiles(join(sb.vault, 'index'));
+    const packsBefore = new Set(await sb.packs());
+    const indexBefore = await sb.vaultFiles('index');
     expect(indexBefore).toHaveLength(1);
     firstIndex = indexBefore[0]!;
 
     writeSeededTree(join(src, 'b'), { count: 8, minSize: 50_000, maxSize: 300_000, seed: 72 });
     asSecond = snapshotTree(src);
     secondPoint = (await sb.backup([src])).id;
-    const newPacks = listPacks(sb.vault).filter((p) => !packsBefore.has(p));
+    const newPacks = (await sb.packs()).filter((p) => !packsBefore.has(p));
     // The second backup wrote one data pack (b/'s content) and one small tree pack.
     expect(newPacks).toHaveLength(2);
-    secondDataPack = newPacks.sort(
-      (x, y) => statSync(packPath(sb.vault, y)).size - statSync(packPath(sb.vault, x)).size,
-    )[0]!;
+    const sizes = new Map<string, number>();
+    for (const p of newPacks) sizes.set(p, await size(sb.objects(), packKey(p)));
+    secondDataPack = newPacks.sort((x, y) => sizes.get(y)! - sizes.get(x)!)[0]!;
   }, 120_000);
 
   afterAll(async () => {
+    killStartedProcesses();
     await sb?.cleanup();
+    await store?.stop();
   });
 
-  /** A fresh copy of the undamaged vault and a restore target for one case. */
-  function copyVault(): { vault: string; env: RunEnv; target: string } {
+  /** A fresh copy of the undamaged vault (on the same store) and a restore target for one case. */
+  async function copyVault(): Promise<{ objects: VaultObjects; env: RunEnv; target: string }> {
     cases += 1;
     const dir = sb.path(`case-${cases}`);
     mkdirSync(dir);
-    const vault = join(dir, 'vault');
-    cpSync(sb.vault, vault, { recursive: true });
-    return { vault, env: { HOLDFAST_VAULT: vault }, target: join(dir, 'target') };
+    const vault = sb.location(`case-${cases}/vault`);
+    await sb.copyVault(vault);
+    return {
+      objects: sb.objects(vault),
+      env: { HOLDFAST_VAULT: vault },
+      target: join(dir, 'target'),
+    };
   }
 
   async function check(env: RunEnv): Promise<{ report: CheckReport; text: string }> {
@@ -155,9 +166,9 @@ describe('damaged vaults', () => {
   }
 
   it('finds a flipped byte in a pack and restores everything else', async () => {
-    const { vault, env, target } = copyVault();
-    const pack = packPath(vault, secondDataPack);
-    flipByte(pack, randomInt(next, 0, blobArea(pack) - 1));
+    const { objects, env, target } = await copyVault();
+    const pack = packKey(secondDataPack);
+    await flipByte(objects, pack, randomInt(next, 0, (await blobArea(objects, pack)) - 1));
 
     const { report, text } = await check(env);
     expect(report.damagedPacks).toContain(secondDataPack);
@@ -179,9 +190,10 @@ describe('damaged vaults', () => {
   }, 120_000);
 
   it('finds a truncated pack and restores what lies before the cut', async () => {
-    const { vault, env, target } = copyVault();
-    const pack = packPath(vault, secondDataPack);
-    truncateSync(pack, Math.floor(statSync(pack).size / 2));
+    const { objects, env, target } = await copyVault();
+    const pack = packKey(secondDataPack);
+    const bytes = await objects.read(pack);
+    await objects.write(pack, bytes.subarray(0, Math.floor(bytes.byteLength / 2)));
 
     const structural = await sb.cli(['check'], env);
     expect(structural.code, describeRun(['check'], structural)).toBe(4);
@@ -198,8 +210,8 @@ describe('damaged vaults', () => {
   }, 120_000);
 
   it('finds a deleted pack; the older point is unaffected', async () => {
-    const { vault, env, target } = copyVault();
-    unlinkSync(packPath(vault, secondDataPack));
+    const { objects, env, target } = await copyVault();
+    await objects.remove(packKey(secondDataPack));
 
     const { report, text } = await check(env);
     expect(report.problems).toContainEqual(
@@ -218,9 +230,9 @@ describe('damaged vaults', () => {
   }, 120_000);
 
   it('finds a damaged index file and still restores everything from the pack headers', async () => {
-    const { vault, env, target } = copyVault();
-    const index = join(vault, 'index', firstIndex);
-    flipByte(index, randomInt(next, 0, statSync(index).size - 1));
+    const { objects, env, target } = await copyVault();
+    const index = `index/${firstIndex}`;
+    await flipByte(objects, index, randomInt(next, 0, (await size(objects, index)) - 1));
 
     const { report, text } = await check(env);
     expect(
@@ -236,9 +248,9 @@ describe('damaged vaults', () => {
   }, 120_000);
 
   it('finds a damaged older point; the latest one restores completely', async () => {
-    const { vault, env, target } = copyVault();
-    const point = join(vault, 'points', firstPoint);
-    flipByte(point, randomInt(next, 0, statSync(point).size - 1));
+    const { objects, env, target } = await copyVault();
+    const point = `points/${firstPoint}`;
+    await flipByte(objects, point, randomInt(next, 0, (await size(objects, point)) - 1));
 
     const { report, text } = await check(env);
     expect(report.problems).toContainEqual(
@@ -251,9 +263,9 @@ describe('damaged vaults', () => {
   }, 120_000);
 
   it('finds a damaged latest point; restore latest falls back to the newest intact one and says so', async () => {
-    const { vault, env, target } = copyVault();
-    const point = join(vault, 'points', secondPoint);
-    flipByte(point, randomInt(next, 0, statSync(point).size - 1));
+    const { objects, env, target } = await copyVault();
+    const point = `points/${secondPoint}`;
+    await flipByte(objects, point, randomInt(next, 0, (await size(objects, point)) - 1));
 
     const { report, text } = await check(env);
     expect(report.problems).toContainEqual(
