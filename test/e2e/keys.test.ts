@@ -1,10 +1,17 @@
 /**
  * Key slots: adding passphrases and key files, opening the vault with each, removing them, and
- * the refusals that keep a vault openable.
+ * the refusals that keep a vault openable — with the vault on local disk, in Azure Blob
+ * (Azurite) and in S3 (s3rver).
  */
-import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  STORE_KINDS,
+  startStore,
+  type TestStore,
+} from '../../src/backends/object-stores.testkit.js';
+import {
+  killStartedProcesses,
   describeRun,
   restoredPath,
   Sandbox,
@@ -21,7 +28,8 @@ interface KeyRow {
   readonly current: boolean;
 }
 
-describe('key management', () => {
+describe.each(STORE_KINDS)('key management (vault: %s)', (kind) => {
+  let store: TestStore | undefined;
   let sb: Sandbox;
   let src: string;
   const second: RunEnv = { HOLDFAST_PASSWORD: 'a second passphrase' };
@@ -31,7 +39,8 @@ describe('key management', () => {
   }
 
   beforeAll(async () => {
-    sb = await Sandbox.create('keys');
+    store = await startStore(kind, 'keys');
+    sb = await Sandbox.create(`keys-${kind}`, { store });
     await sb.init();
     src = sb.path('src');
     writeTree(src, { 'a.txt': 'alpha\n', 'b/c.bin': seededBytes(100_000, 'keys') });
@@ -39,7 +48,9 @@ describe('key management', () => {
   }, 120_000);
 
   afterAll(async () => {
+    killStartedProcesses();
     await sb?.cleanup();
+    await store?.stop();
   });
 
   it('lists the initial passphrase slot as the current one', async () => {
@@ -142,12 +153,12 @@ describe('key management', () => {
   });
 
   it('creates a vault that only a new key file opens', async () => {
-    const vault = sb.path('keyfile-vault');
+    const vault = sb.location('keyfile-vault');
     const keyFile = sb.path('init.key');
     const env: RunEnv = { HOLDFAST_VAULT: vault, HOLDFAST_PASSWORD: undefined };
     await sb.ok(['init', '--new-key-file', keyFile], 0, env);
     expect(statSync(keyFile).mode & 0o777).toBe(0o600);
-    expect(existsSync(`${vault}/holdfast.json`)).toBe(true);
+    expect(await sb.objects(vault).list()).toContain('holdfast.json');
     expect((await sb.cli(['--key-file', keyFile, 'points'], env)).code).toBe(0);
     const r = await sb.cli(['points'], { HOLDFAST_VAULT: vault });
     expect(r.code).toBe(1);
@@ -163,7 +174,7 @@ describe('key management', () => {
     writeTree(text, { 'log.jsonl': lines.join('\n') });
     const stored: number[] = [];
     for (const level of ['1', '19']) {
-      const env: RunEnv = { HOLDFAST_VAULT: sb.path(`level-${level}`) };
+      const env: RunEnv = { HOLDFAST_VAULT: sb.location(`level-${level}`) };
       await sb.ok(['init', '--compression', level], 0, env);
       const summary = await sb.json<{ storedBytes: number; bytes: number }>(
         ['backup', text],

@@ -1,11 +1,18 @@
 /**
  * The life cycle after backups: forget by policy, prune what no point uses, copy points to a
- * second vault with its own passphrase, and check both vaults.
+ * second vault with its own passphrase, and check both vaults — with the vaults on local disk, in
+ * Azure Blob (Azurite) and in S3 (s3rver).
  */
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  STORE_KINDS,
+  startStore,
+  type TestStore,
+} from '../../src/backends/object-stores.testkit.js';
+import {
+  killStartedProcesses,
   describeRun,
   restoredPath,
   Sandbox,
@@ -17,13 +24,15 @@ import {
 } from './cli.testkit.js';
 import { diffTrees, snapshotTree, type TreeSnapshot } from './tree.testkit.js';
 
-describe('forget, prune and copy', () => {
+describe.each(STORE_KINDS)('forget, prune and copy (vault: %s)', (kind) => {
+  let store: TestStore | undefined;
   let sb: Sandbox;
   let src: string;
   const points: Array<{ summary: BackupSummary; source: TreeSnapshot }> = [];
 
   beforeAll(async () => {
-    sb = await Sandbox.create('maintenance');
+    store = await startStore(kind, 'maintenance');
+    sb = await Sandbox.create(`maintenance-${kind}`, { store });
     await sb.init();
     src = sb.path('src');
     for (let i = 0; i < 4; i += 1) {
@@ -42,7 +51,9 @@ describe('forget, prune and copy', () => {
   }, 120_000);
 
   afterAll(async () => {
+    killStartedProcesses();
     await sb?.cleanup();
+    await store?.stop();
   });
 
   async function checkClean(env: RunEnv = {}): Promise<void> {
@@ -77,7 +88,7 @@ describe('forget, prune and copy', () => {
   }, 120_000);
 
   it('copies points to another vault with its own passphrase, once', async () => {
-    const other = sb.path('other-vault');
+    const other = sb.location('other-vault');
     const otherEnv: RunEnv = { HOLDFAST_VAULT: other, HOLDFAST_PASSWORD: 'the other vault' };
     await sb.ok(['init'], 0, otherEnv);
     const copyEnv: RunEnv = { HOLDFAST_TO_PASSWORD: 'the other vault' };
