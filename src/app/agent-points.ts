@@ -1,6 +1,7 @@
 import type { VaultRecord } from '../catalog/index.js';
 import { decodePoint } from '../engine/index.js';
 import { recordItemPoint } from './item-points.js';
+import { lockNewPoint } from './object-locking.js';
 import type { JobDeps } from './job-deps.js';
 import { queueReplication } from './redundancy.js';
 
@@ -26,6 +27,7 @@ export async function recordAgentPoint(
   if ((await deps.catalog.points.byVaultRef(vault.id, pointId)) !== undefined)
     return { recorded: false, reason: 'already recorded' };
   const opened = await deps.access.open(vault, { index: 'none' });
+  // Index read only if the vault locks objects (lockNewPoint needs it to find the packs).
   const point = decodePoint(pointId, await opened.loadObject('point', pointId));
   const names = point.tags.flatMap((tag) => ITEM_TAG.exec(tag)?.[1] ?? []);
   for (const name of names) {
@@ -34,12 +36,13 @@ export async function recordAgentPoint(
     if (item.state !== 'protected')
       return { recorded: false, reason: `item '${name}' is ${item.state}` };
     const time = Date.parse(point.time);
-    await recordItemPoint(deps, item, vault, point, {
+    const record = await recordItemPoint(deps, item, vault, point, {
       time: Number.isFinite(time) ? time : deps.clock.now(),
       snapshotRef: null,
       vaultRef: pointId,
       jobId: null,
     });
+    await lockNewPoint(vault, opened, pointId, record.expiresAt);
     await queueReplication(deps, vault);
     return { recorded: true, item: name, point: pointId };
   }

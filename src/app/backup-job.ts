@@ -5,6 +5,7 @@ import { type JobContext, type JobHandler } from '../jobs/index.js';
 import { backupFiles } from './file-backup.js';
 import { recordItemPoint } from './item-points.js';
 import { jobSubject, type JobDeps } from './job-deps.js';
+import { lockNewPoint } from './object-locking.js';
 import { listPoints } from './resolve-point.js';
 import { queueReplication } from './redundancy.js';
 import { refreshVaultUsage } from './vault-usage.js';
@@ -121,8 +122,11 @@ async function transfer(
     }
   }
   if (vaultRef === undefined) throw new HoldfastError('INTERNAL', 'The copy returned no point.');
+  // Locked before the point counts as in the vault: an immutable vault's points are never
+  // unprotected there once recorded (a retry locks again; locks only grow).
+  const locksSet = await lockNewPoint(vault, target, vaultRef, point.expiresAt, ctx.signal);
   await deps.catalog.points.update(point.id, { vaultRef });
-  await ctx.finishPhase('transfer', { vaultRef });
+  await ctx.finishPhase('transfer', { vaultRef, locksSet });
   await refreshVaultUsage(deps.catalog, deps.clock, vault, target, ctx.signal);
   await queueReplication(deps, vault);
   return { ...point, vaultRef };

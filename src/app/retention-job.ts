@@ -4,6 +4,8 @@ import { forgetPointIds, pruneVault } from './vault-maintenance.js';
 import { queueReplication } from './redundancy.js';
 import { refreshVaultUsage } from './vault-usage.js';
 
+const HOUR_MS = 3_600_000;
+
 /**
  * Enforces retention on one vault (docs/retention.md): points past their expiry leave the
  * vault, snapshots past their snapshot days leave the snapshot store (once the vault holds the
@@ -23,16 +25,28 @@ export function retentionJobHandler(deps: JobDeps): JobHandler {
     );
     const target = await deps.access.open(vault, { index: 'none' });
     const store = await deps.access.openSnapshots(vault, { index: 'none', create: false });
-    await forgetPointIds(target, vaultRefs, ctx.signal);
+    // A point whose object is still under a storage retention lock stays, in the vault and in
+    // the catalog, with its expiry moved to the lock's end — at least an hour on, so that a
+    // clock ahead of the storage's cannot make every tick try again.
+    const { locked } = await forgetPointIds(target, vaultRefs, ctx.signal);
     if (store) await forgetPointIds(store, snapshotRefs, ctx.signal);
+    const lockedUntil = new Map(locked.map((l) => [l.id, l.until]));
+    const removed = plan.remove.filter((p) => p.vaultRef === null || !lockedUntil.has(p.vaultRef));
     await deps.catalog.transaction(async (catalog) => {
-      for (const point of plan.remove) await catalog.points.delete(point.id);
+      for (const point of removed) await catalog.points.delete(point.id);
+      for (const point of plan.remove)
+        if (!removed.includes(point))
+          await catalog.points.update(point.id, {
+            snapshotRef: null,
+            expiresAt: Math.max(lockedUntil.get(point.vaultRef!)!, deps.clock.now()) + HOUR_MS,
+          });
       for (const point of plan.dropSnapshot)
         await catalog.points.update(point.id, { snapshotRef: null });
       for (const item of plan.purgeItems) await catalog.items.delete(item.id);
     });
     await ctx.finishPhase('expire', {
-      removed: plan.remove.length,
+      removed: removed.length,
+      keptLocked: locked.length,
       snapshotsDropped: plan.dropSnapshot.length,
       itemsPurged: plan.purgeItems.length,
     });
@@ -46,7 +60,8 @@ export function retentionJobHandler(deps: JobDeps): JobHandler {
     if (vaultRefs.length > 0) await queueReplication(deps, vault);
     return {
       result: {
-        pointsRemoved: plan.remove.length,
+        pointsRemoved: removed.length,
+        pointsKeptLocked: locked.length,
         snapshotsDropped: plan.dropSnapshot.length,
         itemsPurged: plan.purgeItems.map((i) => i.name),
         bytesFreed: pruned,

@@ -4,6 +4,7 @@ import {
   prune,
   type PruneReport,
   type Vault,
+  deleteUnlessLocked,
 } from '../engine/index.js';
 
 /** Deletes point manifests under a shared lock; their data goes with the next prune. */
@@ -11,8 +12,10 @@ export async function forgetPointIds(
   vault: Vault,
   ids: readonly string[],
   signal?: AbortSignal,
-): Promise<void> {
-  if (ids.length === 0) return;
+): Promise<{ removed: string[]; locked: Array<{ id: string; until: number }> }> {
+  const removed: string[] = [];
+  const locked: Array<{ id: string; until: number }> = [];
+  if (ids.length === 0) return { removed, locked };
   const lock = await acquireLock(vault, {
     exclusive: false,
     purpose: 'forget',
@@ -20,11 +23,16 @@ export async function forgetPointIds(
     ...(signal ? { signal } : {}),
   });
   try {
-    const existing = new Set(await vault.listObjects('point', signal));
-    for (const id of ids) if (existing.has(id)) await vault.backend.delete(`points/${id}`);
+    const now = vault.clock.now();
+    for (const id of ids) {
+      const result = await deleteUnlessLocked(vault.backend, `points/${id}`, now, signal);
+      if (result.outcome === 'locked') locked.push({ id, until: result.until });
+      else removed.push(id);
+    }
   } finally {
     await lock.release();
   }
+  return { removed, locked };
 }
 
 /** Prunes a vault, waiting up to ten minutes for running backups to release their locks. */

@@ -5,6 +5,7 @@ import { DEFAULT_VAULT_CONFIG, Vault, type Credential } from '../engine/index.js
 import type { CreateVaultInput, JobView, UpdateVaultInput, VaultView } from './api-model.js';
 import { refuseDeletion, setImmutability } from './immutability.js';
 import { nameLookup, vaultNamed } from './names.js';
+import { lockNewPoint } from './object-locking.js';
 import { VERIFY_PHASES } from './verify-job.js';
 import { normalizeLocation, openBackend } from './open-vault.js';
 import { changeRedundancy, failover, replicateNow, reprotect } from './redundancy.js';
@@ -163,7 +164,24 @@ export class VaultService {
   /** Sets immutability: `disabled`, `enabled` (reversible) or `locked` (for good). */
   async immutability(name: string, state: ImmutabilityState): Promise<VaultView> {
     await setImmutability(this.deps.catalog, await vaultNamed(this.deps.catalog, name), state);
+    await this.lockKeptPoints(await vaultNamed(this.deps.catalog, name));
     return this.show(name);
+  }
+
+  /**
+   * On a backend with object locks, locks the objects of every point the vault keeps until
+   * its expiry, as new points are (docs/immutability.md, "Object locks").
+   */
+  private async lockKeptPoints(vault: VaultRecord): Promise<void> {
+    const { catalog, access, clock } = this.deps;
+    if (vault.immutability === 'disabled') return;
+    const points = (await catalog.points.forVault(vault.id)).filter(
+      (p) => p.vaultRef !== null && p.expiresAt !== null && p.expiresAt > clock.now(),
+    );
+    if (points.length === 0) return;
+    const opened = await access.open(vault, { index: 'strict' });
+    if (!opened.backend.capabilities.objectLock) return;
+    for (const point of points) await lockNewPoint(vault, opened, point.vaultRef!, point.expiresAt);
   }
 
   /** Queues a verify job reading `readDataPercent` of the packs. */

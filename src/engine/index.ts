@@ -28,3 +28,4 @@ export * from './check-report.js';
 export * from './checker.js';
 export * from './blob-opener.js';
 export * from './pack-recovery.js';
+export * from './object-locks.js';

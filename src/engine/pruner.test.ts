@@ -17,6 +17,7 @@ import {
   writeTree,
 } from './engine.testkit.js';
 import { acquireLock } from './locks.js';
+import { lockPoint } from './object-locks.js';
 import { packObjectName } from './pack.js';
 import type { Point } from './point.js';
 import { prune, type PruneOptions, type PruneReport } from './pruner.js';
@@ -59,6 +60,32 @@ async function expectRestores(backend: MemoryBackend, [point, src, files]: [Poin
   expect(await listFiles(out)).toEqual(Object.keys(files).sort());
   for (const [rel, content] of Object.entries(files))
     expect((await readFile(join(out, rel))).equals(content)).toBe(true);
+}
+
+/** A memory backend with object locks: a delete of a locked object is refused and noted. */
+class LockingMemoryBackend extends MemoryBackend {
+  override readonly capabilities = { ...new MemoryBackend().capabilities, objectLock: true };
+  readonly locks = new Map<string, number>();
+  readonly refusedDeletes: string[] = [];
+
+  async extendRetention(name: string, until: number): Promise<void> {
+    await super.stat(name);
+    this.locks.set(name, Math.max(this.locks.get(name) ?? 0, until));
+  }
+
+  override async stat(name: string, options?: OpOptions): Promise<ObjectInfo> {
+    const info = await super.stat(name, options);
+    const until = this.locks.get(name);
+    return until === undefined ? info : { ...info, retainUntil: until };
+  }
+
+  override async delete(name: string, options?: OpOptions): Promise<void> {
+    if ((this.locks.get(name) ?? 0) > Date.now()) {
+      this.refusedDeletes.push(name);
+      throw new HoldfastError('BACKEND_PERMISSION', `${name} is locked`);
+    }
+    return super.delete(name, options);
+  }
 }
 
 /** Every object's name and hash: cheap to compare, unlike megabytes of buffers. */
@@ -152,6 +179,34 @@ describe('prune', () => {
     expect(await stale.refreshIndex()).toBe(false);
     // Backing v1's files up again stores old.bin anew instead of pointing at the pruned blobs.
     await expectRestores(backend, await backup(stale, 'v1-again', v1[2]));
+  });
+
+  it('never asks to delete an object under a retention lock, and frees it once the lock ends', async () => {
+    const backend = new LockingMemoryBackend();
+    const { v1, v2, v3 } = await threeVersions(backend);
+    const vault = await reopenTestVault(backend);
+    const far = Date.now() + 86_400_000;
+    // Lock everything v1 needs (as an immutable vault would), then forget v1.
+    await lockPoint(vault, v1[0].id, far, { mode: 'governance', slackMs: 0 });
+    expect(backend.locks.size).toBeGreaterThan(3);
+    // (The test backend refuses, and notes, a delete of a locked object.)
+    await forget(backend, v1[0]).catch(() => undefined);
+    expect(backend.refusedDeletes.splice(0)).toEqual([`points/${v1[0].id}`]);
+    backend.locks.delete(`points/${v1[0].id}`);
+    await forget(backend, v1[0]);
+
+    const report = await run(backend, { repackThreshold: 1 });
+    expect(backend.refusedDeletes).toEqual([]);
+    expect(report.objectsLocked).toBeGreaterThan(0);
+    await expectRestores(backend, v2);
+    await expectRestores(backend, v3);
+
+    backend.locks.clear();
+    const later = await run(backend, { repackThreshold: 1 });
+    expect(later.objectsLocked).toBe(0);
+    expect(later.orphanPacks).toBeGreaterThan(0);
+    expect(backend.refusedDeletes).toEqual([]);
+    await expectRestores(backend, v2);
   });
 
   it('repacks packs that are mostly unused, unless the threshold says otherwise', async () => {

@@ -17,6 +17,7 @@
  * Memory grows with the number of blobs and packs (ids and locations), never with data size:
  * repacking holds at most one old pack's used blobs and one new pack at a time.
  */
+import { deleteUnlessLocked } from './object-locks.js';
 import { forEachLimit, HoldfastError, isHoldfastError, throwIfAborted } from '../core/index.js';
 import { BlobReader } from './blob-reader.js';
 import { unsealBlob, type BlobType } from './blob-codec.js';
@@ -73,6 +74,11 @@ export interface PruneReport {
   readonly indexFilesReplaced: number;
   /** Bytes deleted minus bytes written. */
   readonly bytesFreed: number;
+  /**
+   * Objects that were to go but are under a retention lock that has not ended: left in place
+   * (never asked to be deleted) for a later prune. Packs among them are not counted as freed.
+   */
+  readonly objectsLocked: number;
   readonly durationMs: number;
 }
 
@@ -124,9 +130,14 @@ export async function prune(vault: Vault, options: PruneOptions): Promise<PruneR
     const written = dryRun
       ? plan.repack.map((p) => ({ id: p.id, blobs: [], bytes: p.usedBytes }))
       : await repack(vault, plan.repack, options);
-    if (!dryRun) await commit(vault, state, plan, rewrite ? written : undefined, options);
+    const locked = dryRun
+      ? new Set<string>()
+      : await commit(vault, state, plan, rewrite ? written : undefined, options);
     const bytes = (list: ReadonlyArray<{ bytes: number }>): number =>
       list.reduce((n, p) => n + p.bytes, 0);
+    const lockedPacks = [...plan.remove, ...plan.repack, ...plan.orphans].filter((p) =>
+      locked.has(packObjectName(p.id)),
+    );
     return {
       dryRun,
       points,
@@ -138,7 +149,13 @@ export async function prune(vault: Vault, options: PruneOptions): Promise<PruneR
       blobsRemoved: plan.blobsRemoved,
       blobsRepacked: plan.repack.reduce((n, p) => n + p.used.length, 0),
       indexFilesReplaced: rewrite ? state.files.length : 0,
-      bytesFreed: bytes(plan.remove) + bytes(plan.repack) + bytes(plan.orphans) - bytes(written),
+      bytesFreed:
+        bytes(plan.remove) +
+        bytes(plan.repack) +
+        bytes(plan.orphans) -
+        bytes(written) -
+        bytes(lockedPacks),
+      objectsLocked: locked.size,
       durationMs: vault.clock.now() - started,
     };
   } finally {
@@ -146,28 +163,34 @@ export async function prune(vault: Vault, options: PruneOptions): Promise<PruneR
   }
 }
 
-/** Steps 2 to 4 of the write ordering; `written` undefined means "keep the index as it is". */
+/**
+ * Steps 2 to 4 of the write ordering; `written` undefined means "keep the index as it is".
+ * Returns the objects left in place because they are locked.
+ */
 async function commit(
   vault: Vault,
   state: IndexState,
   plan: Plan,
   written: ReadonlyArray<{ id: string; blobs: readonly PackedBlob[] }> | undefined,
   options: PruneOptions,
-): Promise<void> {
+): Promise<Set<string>> {
+  const locked = new Set<string>();
   if (written) {
     const kept = plan.keep.map((id) => ({ id, blobs: state.packs.get(id) ?? [] }));
     throwIfAborted(options.signal);
     const index = encodeIndexFile({ supersedes: state.files, packs: [...kept, ...written] });
     const name = await vault.saveObject('index', index, options.signal);
     const old = state.files.filter((f) => f !== name).map((f) => `index/${f}`);
-    await deleteAll(vault, old, options);
+    await deleteAll(vault, old, options, locked);
   }
   const packs = [...plan.remove.filter((p) => p.exists), ...plan.repack, ...plan.orphans];
   await deleteAll(
     vault,
     packs.map((p) => packObjectName(p.id)),
     options,
+    locked,
   );
+  return locked;
 }
 
 async function readIndexState(vault: Vault, options: PruneOptions): Promise<IndexState> {
@@ -336,19 +359,20 @@ async function repack(
   return written;
 }
 
+// A superseded index file or an unused pack that is locked stays: the new index no longer
+// names it, so a later prune (once the lock has ended) removes it as an orphan.
 async function deleteAll(
   vault: Vault,
   names: readonly string[],
   options: PruneOptions,
+  locked: Set<string>,
 ): Promise<void> {
   let done = 0;
+  const now = vault.clock.now();
   await forEachLimit(names, 8, async (name) => {
     throwIfAborted(options.signal);
-    await vault.backend
-      .delete(name, options.signal ? { signal: options.signal } : {})
-      .catch((error: unknown) => {
-        if (!isHoldfastError(error, 'BACKEND_NOT_FOUND')) throw error;
-      });
+    const result = await deleteUnlessLocked(vault.backend, name, now, options.signal);
+    if (result.outcome === 'locked') locked.add(name);
     done += 1;
     options.onProgress?.({ phase: 'delete', done, total: names.length });
   });

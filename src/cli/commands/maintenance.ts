@@ -1,8 +1,7 @@
 import type { Command } from 'commander';
-import { listPoints, openVault, resolvePoint } from '../../app/index.js';
+import { forgetPointIds, listPoints, openVault, resolvePoint } from '../../app/index.js';
 import { formatBytes, HoldfastError } from '../../core/index.js';
 import {
-  acquireLock,
   checkVault,
   copyPoints,
   createBlobSealer,
@@ -178,17 +177,18 @@ async function forget(ctx: CommandContext, ids: string[], flags: ForgetFlags): P
   if (hasPolicy) ({ remove, keep } = selectForget(all, rules, { timeZone: flags.timeZone }));
   else remove = [...new Map(ids.map((id) => resolvePoint(all, id)).map((p) => [p.id, p])).values()];
   if (!flags.dryRun) {
-    const lock = await acquireLock(vault, {
-      exclusive: false,
-      purpose: 'forget',
-      waitMs: 10 * 60_000,
-      signal: ctx.signal,
-    });
-    try {
-      for (const p of remove) await vault.backend.delete(`points/${p.id}`);
-    } finally {
-      await lock.release();
-    }
+    const { locked } = await forgetPointIds(
+      vault,
+      remove.map((p) => p.id),
+      ctx.signal,
+    );
+    // Points under a storage retention lock stay (docs/immutability.md): said, not hidden.
+    const stays = new Set(locked.map((l) => l.id));
+    for (const { id, until } of locked)
+      ctx.warn(
+        `kept ${id.slice(0, 12)}: its object is under a retention lock until ${new Date(until).toISOString()}`,
+      );
+    remove = remove.filter((p) => !stays.has(p.id));
   }
   if (ctx.options.json) {
     ctx.json({
