@@ -3,7 +3,7 @@ import { HoldfastError, type Clock } from '../core/index.js';
 import type { JobHandler } from '../jobs/index.js';
 import { jobSubject, type JobDeps } from './job-deps.js';
 import { openBackend } from './open-vault.js';
-import { replicateObjects, replicationLag } from './replication.js';
+import { replicateUntilCaughtUp, replicationLag } from './replication.js';
 
 /** Phases of a replicate job. */
 export const REPLICATE_PHASES = ['copy'] as const;
@@ -18,6 +18,8 @@ export function replicateJobHandler(deps: JobDeps): JobHandler {
     const { vault } = await jobSubject(deps, ctx.job);
     if (vault.redundancy !== 'grs' || vault.secondaryLocation === null)
       throw new HoldfastError('STATE_CONFLICT', `Vault '${vault.name}' has no secondary location.`);
+    // Queued before a failover paused replication: it would copy towards the old primary.
+    if (vault.replication.paused) return { result: { skipped: 'replication is paused' } };
     await ctx.startPhase('copy');
     const primary = openBackend(vault.location);
     const secondary = openBackend(vault.secondaryLocation, { create: true });
@@ -27,8 +29,9 @@ export function replicateJobHandler(deps: JobDeps): JobHandler {
       const checking = (await deps.catalog.jobs.active('verify', { vaultId: vault.id })).some(
         (job) => job.state === 'running' && job.params['from'] === 'secondary',
       );
-      const report = await replicateObjects(primary, secondary, {
+      const done = await replicateUntilCaughtUp(primary, secondary, {
         deletions: !checking,
+        clock: deps.clock,
         signal: ctx.signal,
         onProgress: (items, bytes) => ctx.progress('copy', { items, bytes }),
       });
@@ -36,10 +39,21 @@ export function replicateJobHandler(deps: JobDeps): JobHandler {
         objectsBehind: 0,
         bytesBehind: 0,
         behindSince: null,
-        lastReplicatedAt: deps.clock.now(),
+        lastReplicatedAt: done.listedAt,
       });
-      await ctx.finishPhase('copy', { copied: report.copied, bytes: report.bytesCopied });
-      return { result: { ...report } };
+      await ctx.finishPhase('copy', {
+        copied: done.copied,
+        bytes: done.bytesCopied,
+        passes: done.passes,
+      });
+      return {
+        result: {
+          copied: done.copied,
+          bytesCopied: done.bytesCopied,
+          deleted: done.deleted,
+          passes: done.passes,
+        },
+      };
     } catch (error) {
       await recordLag(deps.catalog, deps.clock, vault).catch(() => undefined);
       throw error;

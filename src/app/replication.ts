@@ -1,5 +1,11 @@
 import type { Backend, ObjectInfo } from '../backends/index.js';
-import { forEachLimit, HoldfastError, isHoldfastError, throwIfAborted } from '../core/index.js';
+import {
+  forEachLimit,
+  HoldfastError,
+  isHoldfastError,
+  throwIfAborted,
+  type Clock,
+} from '../core/index.js';
 
 /** What a replication pass found and did. */
 export interface ReplicationReport {
@@ -12,6 +18,9 @@ export interface ReplicationReport {
   readonly objectsBehind: number;
   readonly bytesBehind: number;
 }
+
+/** The marker object that makes a location a vault (docs/vault-format.md). */
+const MARKER = 'holdfast.json';
 
 // The order objects reach the secondary, so that it is a readable vault at every instant
 // (docs/vault-format.md write ordering): packs before the index files naming them, index
@@ -38,9 +47,16 @@ export async function replicateObjects(
 ): Promise<ReplicationReport> {
   const signal = options.signal;
   const [source, target] = await Promise.all([
-    listAll(primary, signal),
-    listAll(secondary, signal),
+    listAll(primary, signal, 'primary'),
+    listAll(secondary, signal, 'secondary'),
   ]);
+  // A primary that lists no vault is lost or emptied, not a vault whose points were all
+  // forgotten: mirroring it would delete the secondary — the copy that is left.
+  if (!source.has(MARKER))
+    throw new HoldfastError(
+      'VAULT_NOT_FOUND',
+      `The primary location ${primary.location} holds no vault (no ${MARKER}); replication stopped without touching the secondary. If the primary is lost, fail over to the secondary.`,
+    );
   let copied = 0;
   let bytesCopied = 0;
   for (const prefix of COPY_ORDER) {
@@ -68,6 +84,58 @@ export async function replicateObjects(
   return { copied, bytesCopied, deleted, objectsBehind: 0, bytesBehind: 0 };
 }
 
+/** Passes {@link replicateUntilCaughtUp} makes while new objects keep arriving. */
+const MAX_PASSES = 3;
+
+/**
+ * Replication passes until one leaves nothing behind. Objects that land on the primary while a
+ * pass runs (a backup finishing meanwhile) are not in that pass's listing; so "caught up" is
+ * claimed only after a check finds nothing missing, and holds for everything that existed when
+ * the last pass listed the primary (`listedAt`). Still behind after a few passes, it fails with
+ * BACKEND_TRANSIENT (the job is retried later).
+ */
+export async function replicateUntilCaughtUp(
+  primary: Backend,
+  secondary: Backend,
+  options: {
+    deletions: boolean;
+    clock: Clock;
+    signal?: AbortSignal;
+    onProgress?: (copied: number, bytes: number) => void;
+  },
+): Promise<ReplicationReport & { passes: number; listedAt: number }> {
+  let copied = 0;
+  let bytesCopied = 0;
+  let deleted = 0;
+  for (let pass = 1; ; pass += 1) {
+    const listedAt = options.clock.now();
+    const report = await replicateObjects(primary, secondary, {
+      deletions: options.deletions,
+      ...(options.signal ? { signal: options.signal } : {}),
+      onProgress: (items, bytes) => options.onProgress?.(copied + items, bytesCopied + bytes),
+    });
+    copied += report.copied;
+    bytesCopied += report.bytesCopied;
+    deleted += report.deleted;
+    const lag = await replicationLag(primary, secondary, options.signal);
+    if (lag.objectsBehind === 0)
+      return {
+        copied,
+        bytesCopied,
+        deleted,
+        objectsBehind: 0,
+        bytesBehind: 0,
+        passes: pass,
+        listedAt,
+      };
+    if (pass === MAX_PASSES)
+      throw new HoldfastError(
+        'BACKEND_TRANSIENT',
+        `The primary kept changing: ${lag.objectsBehind} objects still behind after ${pass} passes; retrying later.`,
+      );
+  }
+}
+
 /** How far the secondary is behind: objects (and bytes) of the primary it lacks. */
 export async function replicationLag(
   primary: Backend,
@@ -75,8 +143,8 @@ export async function replicationLag(
   signal?: AbortSignal,
 ): Promise<{ objectsBehind: number; bytesBehind: number }> {
   const [source, target] = await Promise.all([
-    listAll(primary, signal),
-    listAll(secondary, signal),
+    listAll(primary, signal, 'primary'),
+    listAll(secondary, signal, 'secondary'),
   ]);
   let objectsBehind = 0;
   let bytesBehind = 0;
@@ -92,14 +160,19 @@ function startsGroup(name: string, prefix: string): boolean {
   return prefix.endsWith('/') ? name.startsWith(prefix) : name === prefix;
 }
 
-async function listAll(backend: Backend, signal?: AbortSignal): Promise<Map<string, ObjectInfo>> {
+async function listAll(
+  backend: Backend,
+  signal: AbortSignal | undefined,
+  role: 'primary' | 'secondary',
+): Promise<Map<string, ObjectInfo>> {
   const objects = new Map<string, ObjectInfo>();
   try {
     for await (const info of backend.list('', signal ? { signal } : {}))
       if (!info.name.startsWith('locks/')) objects.set(info.name, info);
   } catch (error) {
-    // A container or bucket not made yet holds nothing; the first put makes it.
-    if (!isHoldfastError(error, 'BACKEND_NOT_FOUND')) throw error;
+    // A secondary container or bucket not made yet holds nothing; the first put makes it. A
+    // primary that is not there is an error (see replicateObjects).
+    if (role === 'primary' || !isHoldfastError(error, 'BACKEND_NOT_FOUND')) throw error;
   }
   return objects;
 }
