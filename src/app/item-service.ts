@@ -1,4 +1,4 @@
-import type { ItemRecord } from '../catalog/index.js';
+import type { ItemRecord, PointRecord } from '../catalog/index.js';
 import { HoldfastError } from '../core/index.js';
 import { BACKUP_PHASES, Scheduler } from '../jobs/index.js';
 import type { ItemView, JobView, PointView, ProtectInput, RestoreInput } from './api-model.js';
@@ -191,27 +191,36 @@ export class ItemService {
     const item = await itemNamed(this.deps.catalog, name);
     const points = await this.deps.catalog.points.forItem(item.id);
     if (from === 'primary') return points.map((p) => pointView(p, item.name));
+    return (await this.onSecondary(item, points)).map((p) =>
+      pointView({ ...p, snapshotRef: null }, item.name),
+    );
+  }
+
+  /** Those of `points` the secondary copy of the item's GRS vault holds now. */
+  private async onSecondary(item: ItemRecord, points: PointRecord[]): Promise<PointRecord[]> {
     const vault = await this.deps.catalog.vaults.byId(item.vaultId);
     if (vault === undefined) return [];
     const copy = await this.deps.access.open(vault, { index: 'none', from: 'secondary' });
     const held = new Set(await copy.listObjects('point'));
-    return points
-      .filter((p) => p.vaultRef !== null && held.has(p.vaultRef))
-      .map((p) => pointView({ ...p, snapshotRef: null }, item.name));
+    return points.filter((p) => p.vaultRef !== null && held.has(p.vaultRef));
   }
 
   /** Queues a restore of one of the item's points (`latest` or an id). */
   async restore(name: string, input: RestoreInput): Promise<JobView> {
     const { catalog } = this.deps;
     const item = await itemNamed(catalog, name);
-    const points = await catalog.points.forItem(item.id);
+    let points = await catalog.points.forItem(item.id);
+    // From the secondary, `latest` is the newest point the copy holds, which may be older
+    // than the newest one (not yet replicated when the primary was lost).
+    if (input.from === 'secondary' && input.point === 'latest')
+      points = await this.onSecondary(item, points);
     const point =
       input.point === 'latest' ? points.at(-1) : points.find((p) => p.id === input.point);
     if (point === undefined)
       throw new HoldfastError(
         'POINT_NOT_FOUND',
         input.point === 'latest'
-          ? `Item '${name}' has no recovery point yet.`
+          ? `Item '${name}' has no recovery point${input.from === 'secondary' ? ' on the secondary copy' : ''} yet.`
           : `Item '${name}' has no point ${input.point}; list them with 'holdfast points ${name}'.`,
       );
     const params: RestoreJobParams = {

@@ -1,4 +1,5 @@
 import {
+  existsSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -146,10 +147,20 @@ describe('geo-redundant vaults', () => {
   });
 
   it('restores from the secondary when the primary is gone, fails over, and re-protects', async () => {
-    const { root, source, plane, primary, secondary } = await setup();
+    const { root, source, clock, plane, primary, secondary } = await setup();
     await plane.items.backupNow('docs');
     await plane.settle();
+    // A second backup never reaches the secondary (unreachable when it is replicated).
+    renameSync(secondary, `${secondary}.away`);
+    writeFileSync(secondary, 'not a directory');
+    writeFileSync(join(source, 'late.txt'), 'late\n');
+    await plane.items.backupNow('docs');
+    await plane.settle();
+    rmSync(secondary);
+    renameSync(`${secondary}.away`, secondary);
     renameSync(primary, `${primary}.lost`);
+    // `latest` from the secondary is the newest point the copy holds: the first one.
+    expect((await plane.items.points('docs', 'secondary')).length).toBe(1);
     const target = join(root, 'restored');
     const restore = await plane.items.restore('docs', {
       point: 'latest',
@@ -162,8 +173,15 @@ describe('geo-redundant vaults', () => {
     expect(done.state, JSON.stringify(done)).toBe('completed');
     expect(done.result?.['tier']).toBe('secondary');
     expect(readFileSync(join(target, source, 'a.txt'), 'utf8')).toBe('alpha\n');
+    expect(existsSync(join(target, source, 'late.txt'))).toBe(false);
 
     const failed = await plane.vaults.failover('geo');
+    // The point the copy never got keeps only its local snapshot tier.
+    expect((await plane.items.points('docs')).map((p) => p.tiers)).toEqual([
+      ['snapshot', 'vault'],
+      ['snapshot'],
+    ]);
+    const replicateJobs = (await plane.jobs.list({ type: 'replicate' })).length;
     expect(failed.location).toBe(secondary);
     expect(failed.secondaryLocation).toBe(primary);
     expect(failed.replication).toMatchObject({ paused: true, failedOverFrom: primary });
@@ -171,12 +189,18 @@ describe('geo-redundant vaults', () => {
     const backup = await plane.items.backupNow('docs');
     await plane.settle();
     expect((await plane.jobs.show(backup.id)).state).toBe('completed');
-    // Nothing was copied while failed over: the old primary is still away.
-    expect((await plane.jobs.list({ type: 'replicate' })).length).toBe(1);
+    // Nothing is queued to copy while failed over (the old primary is still away), and the
+    // pass left waiting before the failover does nothing when it runs.
+    clock.advance(3_600_000);
+    await plane.settle();
+    const replicates = await plane.jobs.list({ type: 'replicate' });
+    expect(replicates.length).toBe(replicateJobs);
+    const interrupted = replicates.find((job) => job.attempts.length > 0);
+    expect(interrupted?.result).toMatchObject({ skipped: 'replication is paused' });
     renameSync(`${primary}.lost`, primary);
     await plane.vaults.reprotect('geo');
     await plane.settle();
     expect(objects(primary)).toEqual(objects(secondary));
-    expect((await plane.items.points('docs')).length).toBe(2);
+    expect((await plane.items.points('docs')).length).toBe(3);
   });
 });

@@ -60,10 +60,21 @@ export async function failover(deps: ServiceDeps, vault: VaultRecord): Promise<v
       'STATE_CONFLICT',
       `Vault '${vault.name}' is already failed over; re-protect it first.`,
     );
+  // What the copy does not hold (backups that had not reached it) is gone with the old
+  // primary: its points lose the vault tier, and leave the catalog if that was their only one.
+  const copy = await deps.access.open(vault, { index: 'none', from: 'secondary' });
+  const held = new Set(await copy.listObjects('point'));
   await deps.catalog.vaults.swapLocations(vault.id, vault.secondaryLocation, vault.location);
   await deps.catalog.vaults.setReplication(vault.id, {
     paused: true,
     failedOverFrom: vault.location,
+  });
+  await deps.catalog.transaction(async (catalog) => {
+    for (const point of await catalog.points.forVault(vault.id)) {
+      if (point.vaultRef === null || held.has(point.vaultRef)) continue;
+      if (point.snapshotRef === null) await catalog.points.delete(point.id);
+      else await catalog.points.update(point.id, { vaultRef: null });
+    }
   });
 }
 
