@@ -181,6 +181,11 @@ export const VAULT_VIEW = z.object({
       lastVerifiedAt: MAYBE_TIME,
       paused: z.boolean(),
       failedOverFrom: z.string().nullable(),
+      /**
+       * Set when measuring the lag just now failed (a location unreachable): the figures
+       * above are then the last ones measured.
+       */
+      measureError: z.string().nullable(),
     })
     .nullable(),
   softDelete: z.object({ state: z.string(), days: z.number() }),

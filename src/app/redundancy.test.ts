@@ -154,11 +154,15 @@ describe('geo-redundant vaults', () => {
     renameSync(secondary, `${secondary}.away`);
     writeFileSync(secondary, 'not a directory');
     writeFileSync(join(source, 'late.txt'), 'late\n');
+    clock.advance(60_000);
     await plane.items.backupNow('docs');
     await plane.settle();
     rmSync(secondary);
     renameSync(`${secondary}.away`, secondary);
     renameSync(primary, `${primary}.lost`);
+    const measured = (await plane.vaults.replication('geo')).replication;
+    expect(measured?.measureError).toMatch(/holds no vault/);
+    expect(measured?.objectsBehind).toBeGreaterThan(0);
     // `latest` from the secondary is the newest point the copy holds: the first one.
     expect((await plane.items.points('docs', 'secondary')).length).toBe(1);
     const target = join(root, 'restored');

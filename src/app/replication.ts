@@ -52,11 +52,7 @@ export async function replicateObjects(
   ]);
   // A primary that lists no vault is lost or emptied, not a vault whose points were all
   // forgotten: mirroring it would delete the secondary — the copy that is left.
-  if (!source.has(MARKER))
-    throw new HoldfastError(
-      'VAULT_NOT_FOUND',
-      `The primary location ${primary.location} holds no vault (no ${MARKER}); replication stopped without touching the secondary. If the primary is lost, fail over to the secondary.`,
-    );
+  requireVault(primary, source);
   let copied = 0;
   let bytesCopied = 0;
   for (const prefix of COPY_ORDER) {
@@ -146,6 +142,7 @@ export async function replicationLag(
     listAll(primary, signal, 'primary'),
     listAll(secondary, signal, 'secondary'),
   ]);
+  requireVault(primary, source);
   let objectsBehind = 0;
   let bytesBehind = 0;
   for (const object of source.values()) {
@@ -154,6 +151,14 @@ export async function replicationLag(
     bytesBehind += object.size;
   }
   return { objectsBehind, bytesBehind };
+}
+
+function requireVault(primary: Backend, listed: Map<string, ObjectInfo>): void {
+  if (!listed.has(MARKER))
+    throw new HoldfastError(
+      'VAULT_NOT_FOUND',
+      `The primary location ${primary.location} holds no vault (no ${MARKER}); nothing was copied or deleted. If the primary is lost, restore --from secondary or fail over.`,
+    );
 }
 
 function startsGroup(name: string, prefix: string): boolean {

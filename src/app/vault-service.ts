@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { ImmutabilityState, SoftDeleteState, VaultRecord } from '../catalog/index.js';
-import { HoldfastError, isHoldfastError } from '../core/index.js';
+import { describeError, HoldfastError, isHoldfastError } from '../core/index.js';
 import { DEFAULT_VAULT_CONFIG, Vault, type Credential } from '../engine/index.js';
 import type { CreateVaultInput, JobView, UpdateVaultInput, VaultView } from './api-model.js';
 import { refuseDeletion, setImmutability } from './immutability.js';
@@ -144,8 +144,16 @@ export class VaultService {
     const vault = await vaultNamed(this.deps.catalog, name);
     if (vault.redundancy !== 'grs')
       throw new HoldfastError('STATE_CONFLICT', `Vault '${name}' is not geo-redundant (lrs).`);
-    if (!vault.replication.paused) await recordLag(this.deps.catalog, this.deps.clock, vault);
-    return this.show(name);
+    let measureError: string | null = null;
+    // A lost location is when this answer matters most: the last figures, and why not newer.
+    if (!vault.replication.paused)
+      await recordLag(this.deps.catalog, this.deps.clock, vault).catch((error: unknown) => {
+        measureError = describeError(error);
+      });
+    const view = await this.show(name);
+    return view.replication === null
+      ? view
+      : { ...view, replication: { ...view.replication, measureError } };
   }
 
   /** Fails a GRS vault over to its secondary (docs/redundancy.md). */

@@ -50,6 +50,7 @@ export function vaultView(vault: VaultRecord, items: number, now: number): Vault
             lastVerifiedAt: iso(r.lastVerifiedAt ?? null),
             paused: r.paused === true,
             failedOverFrom: r.failedOverFrom ?? null,
+            measureError: null,
           },
     softDelete: { ...vault.softDelete },
     usage: { ...vault.usage, refreshedAt: iso(vault.usage.refreshedAt) },

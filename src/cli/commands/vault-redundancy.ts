@@ -78,5 +78,8 @@ function describe(view: VaultView): string[] {
       ? `  failed over from ${r.failedOverFrom ?? '?'}: replication paused until 'holdfast vault reprotect ${view.name}'`
       : `  lag ${Math.round(r.lagSeconds)} s, ${r.objectsBehind} objects (${formatBytes(r.bytesBehind)}) behind`,
     `  last caught up ${localTime(r.lastReplicatedAt)}`,
+    ...(r.measureError === null
+      ? []
+      : [`  could not measure now (figures above are the last measured): ${r.measureError}`]),
   ];
 }
