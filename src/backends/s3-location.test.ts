@@ -12,7 +12,7 @@ describe('parseS3Url', () => {
   it('reads every part of a full URL', () => {
     const url =
       's3://my-bucket/vaults/main/?endpoint=http://127.0.0.1:9000/&region=eu-central-1' +
-      '&path-style=false&conditional-put=true';
+      '&path-style=false&conditional-put=true&object-lock=true';
     expect(
       parseS3Url(url, { AWS_REGION: 'us-west-2', AWS_ENDPOINT_URL: 'https://other.example' }),
     ).toEqual({
@@ -22,6 +22,7 @@ describe('parseS3Url', () => {
       region: 'eu-central-1',
       forcePathStyle: false,
       conditionalPut: true,
+      objectLock: true,
     });
   });
 
@@ -32,6 +33,7 @@ describe('parseS3Url', () => {
       region: 'us-east-1',
       forcePathStyle: false,
       conditionalPut: false,
+      objectLock: false,
     });
   });
 
@@ -51,6 +53,7 @@ describe('parseS3Url', () => {
       region: 'eu-west-1',
       forcePathStyle: true,
       conditionalPut: false,
+      objectLock: false,
       credentials: { accessKeyId: KEY_ID, secretAccessKey: SECRET, sessionToken: 'token' },
     });
   });
