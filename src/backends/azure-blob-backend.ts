@@ -8,12 +8,8 @@ import {
   isContainerNotFound,
   type AzureAction,
 } from './azure-errors.js';
-import {
-  containerClientFromEnv,
-  formatAzureLocation,
-  parseAzurePrefix,
-  parseAzureUrl,
-} from './azure-location.js';
+import { containerClientFromEnv } from './azure-client.js';
+import { formatAzureLocation, parseAzurePrefix, parseAzureUrl } from './azure-location.js';
 import {
   assertObjectName,
   assertObjectPrefix,
