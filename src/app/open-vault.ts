@@ -1,10 +1,10 @@
 import { resolve } from 'node:path';
 import {
   AZURE_URL_FORM,
-  AzureBlobBackend,
+  lazyAzureBackend,
+  lazyS3Backend,
   LocalBackend,
   S3_URL_FORM,
-  S3Backend,
   SERVER_URL_FORM,
   ServerBackend,
   stackBackend,
@@ -34,8 +34,8 @@ export interface OpenBackendOptions {
  * Turns a vault location into a backend: a directory path (or `file://` URL), or
  * `azure://<account>/<container>/<prefix>` or `s3://<bucket>/<prefix>` with credentials from the
  * environment, or `http(s)://<server>/vaults/<name>` through a Holdfast server with an API token.
- * Remote
- * backends are used through the retry, limit and counting wrappers.
+ * Remote backends are used through the retry, limit and counting wrappers; an object store's
+ * SDK is loaded by the first operation, not here.
  */
 export function openBackend(location: string, options: OpenBackendOptions = {}): Backend {
   if (location.trim() === '') {
@@ -48,11 +48,10 @@ export function openBackend(location: string, options: OpenBackendOptions = {}):
   if (scheme === undefined) return new LocalBackend(resolve(location));
   if (scheme === 'file') return new LocalBackend(decodeURIComponent(new URL(location).pathname));
   const env = options.env ?? process.env;
+  // The SDKs load when the backend is first used; the location is checked now.
   if (scheme === 'azure')
-    return remote(
-      AzureBlobBackend.fromUrl(location, env, { createContainer: options.create === true }),
-    );
-  if (scheme === 's3') return remote(S3Backend.fromUrl(location, env));
+    return remote(lazyAzureBackend(location, env, { createContainer: options.create === true }));
+  if (scheme === 's3') return remote(lazyS3Backend(location, env));
   if (scheme === 'http' || scheme === 'https') return remote(ServerBackend.fromUrl(location, env));
   throw new HoldfastError(
     'USAGE_INVALID',

@@ -35,12 +35,13 @@ export {
   type BackendStackOptions,
   type StackedBackend,
 } from './backend-stack.js';
-export {
-  AZURE_DEFAULT_RETRY,
+// The object-store backends load their SDKs on first use, through lazy-backend.ts: importing
+// this face must not load them (hundreds of milliseconds each). Their types cost nothing.
+export type {
   AzureBlobBackend,
-  type AzureBlobBackendOptions,
-  type AzureBlobFromUrlOptions,
-  type AzureRetryOptions,
+  AzureBlobBackendOptions,
+  AzureBlobFromUrlOptions,
+  AzureRetryOptions,
 } from './azure-blob-backend.js';
 export {
   AZURE_URL_FORM,
@@ -48,6 +49,7 @@ export {
   parseAzureUrl,
   type AzureLocation,
 } from './azure-location.js';
-export { S3Backend, S3_BACKEND_DEFAULTS, type S3BackendConfig } from './s3-backend.js';
+export type { S3Backend, S3BackendConfig } from './s3-backend.js';
 export { S3_URL_FORM, parseS3Url, type S3UrlSettings } from './s3-location.js';
+export { LazyBackend, lazyAzureBackend, lazyS3Backend } from './lazy-backend.js';
 export { SERVER_URL_FORM, ServerBackend, type ServerBackendConfig } from './server-backend.js';
