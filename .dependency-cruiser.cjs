@@ -36,9 +36,16 @@ module.exports = {
       severity: 'error',
       from: { path: '^src/([^/]+)/' },
       // Test kits are shared by tests of other folders; product code may not import them at all.
+      // app/direct.ts is app without the control plane, so that the CLI's direct commands and
+      // server clients load no catalog, scheduler or their dependencies.
       to: {
         path: '^src/([^/]+)/.+',
-        pathNot: ['^src/$1/', '^src/[^/]+/index\\.ts$', '\\.testkit\\.ts$'],
+        pathNot: [
+          '^src/$1/',
+          '^src/[^/]+/index\\.ts$',
+          '^src/app/direct\\.ts$',
+          '\\.testkit\\.ts$',
+        ],
       },
     },
     {

@@ -1,11 +1,7 @@
 /** app: use cases, and the one place that wires concrete backends and the engine together. */
-export * from './open-vault.js';
-export * from './resolve-point.js';
+export * from './direct.js';
 export * from './api-model.js';
-export * from './data-dir.js';
 export * from './control-plane.js';
-export * from './file-backup.js';
-export * from './vault-maintenance.js';
 export * from './server-keys.js';
 export * from './token-service.js';
 export * from './views.js';

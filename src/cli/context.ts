@@ -1,4 +1,4 @@
-import { listPoints, loadIndexForReading, openVault } from '../app/index.js';
+import { listPoints, loadIndexForReading, openVault } from '../app/direct.js';
 import { describeError, HoldfastError, isHoldfastError, type ErrorCode } from '../core/index.js';
 import type { Point, Vault } from '../engine/index.js';
 import { ApiClient } from './api-client.js';

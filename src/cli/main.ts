@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
-import { remoteTraffic } from '../app/index.js';
+import { remoteTraffic } from '../app/direct.js';
 import { registerBackup } from './commands/backup.js';
 import { registerBrowse } from './commands/browse.js';
 import { registerItems } from './commands/items.js';

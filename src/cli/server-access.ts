@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { adminTokenPath, defaultDataDir, DEFAULT_LISTEN } from '../app/index.js';
+import { adminTokenPath, defaultDataDir, DEFAULT_LISTEN } from '../app/direct.js';
 import { HoldfastError } from '../core/index.js';
 import type { ServerAccess } from './api-transport.js';
 

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { backupFiles, listPoints, matchesFilter } from '../../app/index.js';
+import { backupFiles, listPoints, matchesFilter } from '../../app/direct.js';
 import { describeError, formatBytes, HoldfastError } from '../../core/index.js';
 import {
   parseExcludeFile,

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { createVault } from '../../app/index.js';
+import { createVault } from '../../app/direct.js';
 import { HoldfastError } from '../../core/index.js';
 import { DEFAULT_VAULT_CONFIG, type Credential } from '../../engine/index.js';
 import { EXIT, type CommandContext } from '../context.js';

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { forgetPointIds, listPoints, openVault, resolvePoint } from '../../app/index.js';
+import { forgetPointIds, listPoints, openVault, resolvePoint } from '../../app/direct.js';
 import { formatBytes, HoldfastError } from '../../core/index.js';
 import {
   checkVault,

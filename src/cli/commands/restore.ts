@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { resolvePoint } from '../../app/index.js';
+import { resolvePoint } from '../../app/direct.js';
 import { describeError, formatBytes, HoldfastError } from '../../core/index.js';
 import {
   acquireLock,

@@ -1,8 +1,8 @@
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
-import { defaultDataDir, DEFAULT_LISTEN } from '../../app/index.js';
+import { defaultDataDir, DEFAULT_LISTEN } from '../../app/direct.js';
 import { HoldfastError } from '../../core/index.js';
-import { runServer } from '../../server/index.js';
+import type { ServerOptions } from '../../server/index.js';
 import { EXIT, type CommandContext, type Runner } from '../context.js';
 
 interface ServerFlags {
@@ -104,7 +104,7 @@ async function serve(ctx: CommandContext, flags: ServerFlags): Promise<number> {
   // --data-dir is also a global option (where the other commands find the admin token), so
   // commander hands it to the program wherever it is written.
   const dataDir = resolve(ctx.options.dataDir ?? defaultDataDir());
-  const server = await runServer({
+  const options: ServerOptions = {
     dataDir,
     listen,
     ...(fakeClockStart !== undefined ? { fakeClockStart } : {}),
@@ -115,7 +115,10 @@ async function serve(ctx: CommandContext, flags: ServerFlags): Promise<number> {
       retries: count('--job-retries', flags.jobRetries, 0, 100),
       retryDelayMs: count('--retry-delay', flags.retryDelay, 0, 86_400) * 1000,
     },
-  });
+  };
+  // The server stack (HTTP, catalog, scheduler, mail, metrics) loads only for this command.
+  const { runServer } = await import('../../server/index.js');
+  const server = await runServer(options);
   ctx.info(`holdfast server listening on ${server.url} (data directory ${dataDir})`);
   if (server.adminTokenCreated !== undefined) {
     ctx.info(

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { normalizeLocation, type CreateVaultInput, type VaultView } from '../../app/index.js';
+import { normalizeLocation } from '../../app/direct.js';
+import type { CreateVaultInput, VaultView } from '../../app/index.js';
 import { HoldfastError } from '../../core/index.js';
 import { registerVaultRedundancy } from './vault-redundancy.js';
 import { EXIT, type CommandContext, type Runner } from '../context.js';
