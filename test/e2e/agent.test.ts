@@ -123,14 +123,17 @@ describe('an agent with an append-only token', () => {
     const add = ['key', 'add', '--new-key-file', keyFile];
     const a = await agent(add);
     expect(a.code, describeRun(add, a)).toBe(0);
-    const keys = parseJson<Array<{ id: string }>>(
-      ['key', 'list'],
-      await agent(['key', 'list', '--json']),
+    // Listed as opened with the new key file: `current` marks its slot; remove another one.
+    const byKeyFile = { ...agentEnv, HOLDFAST_PASSWORD: undefined };
+    const list = ['--key-file', keyFile, 'key', 'list', '--json'];
+    const keys = parseJson<Array<{ id: string; current: boolean }>>(
+      list,
+      await run(list, byKeyFile),
     );
     expect(keys).toHaveLength(3);
-    // Opened with the new key file, so the slot removed is not the one in use.
-    const remove = ['--key-file', keyFile, 'key', 'remove', keys[0]!.id];
-    const rm = await run(remove, { ...agentEnv, HOLDFAST_PASSWORD: undefined });
+    const other = keys.find((key) => !key.current)!;
+    const remove = ['--key-file', keyFile, 'key', 'remove', other.id];
+    const rm = await run(remove, byKeyFile);
     expect(rm.code, describeRun(remove, rm)).toBe(1);
     expect(rm.stderr).toMatch(/append-only/);
 
