@@ -21,7 +21,7 @@ import {
   writeTree,
   type RunEnv,
 } from './cli.testkit.js';
-import { poll, startServer, type ServerProcess } from './server.testkit.js';
+import { createDailyPolicy, poll, type ServerProcess, startServer } from './server.testkit.js';
 import { diffTrees, snapshotTree, type TreeSnapshot } from './tree.testkit.js';
 
 /** A TCP relay to one address: the link between two sites, which a test can cut and mend. */
@@ -145,15 +145,7 @@ describe('a geo-redundant vault in object storage whose primary site is lost', (
       pass,
     );
     expect(vault).toMatchObject({ location: primary, secondaryLocation: secondary });
-    await server.json([
-      'policy',
-      'create',
-      'p',
-      '--schedule',
-      'daily 03:00',
-      '--retain-daily',
-      '7',
-    ]);
+    await createDailyPolicy(server);
     writeTree(source, { 'a.txt': 'alpha\n', 'b/c.bin': seededBytes(300_000, 'c') });
     await server.json(['protect', source, '--vault', 'geo', '--policy', 'p', '--name', 'docs']);
 

@@ -16,7 +16,14 @@ import {
   writeSeededTree,
   writeTree,
 } from './cli.testkit.js';
-import { ended, poll, startServer, waitForJob, type ServerProcess } from './server.testkit.js';
+import {
+  createDailyPolicy,
+  ended,
+  poll,
+  type ServerProcess,
+  startServer,
+  waitForJob,
+} from './server.testkit.js';
 import { diffTrees, snapshotTree } from './tree.testkit.js';
 
 const HOUR = 3_600_000;
@@ -334,15 +341,7 @@ describe.each(STORE_KINDS)('holdfast server driven through the CLI, vault on %s'
       store.vault === undefined ? join(dataDir, 'vaults', 'main') : vaultAt(root, 'stopped');
     const where = store.vault === undefined ? [] : ['--location', location];
     await server.json(['vault', 'create', 'main', ...where], pass);
-    await server.json([
-      'policy',
-      'create',
-      'p',
-      '--schedule',
-      'daily 03:00',
-      '--retain-daily',
-      '7',
-    ]);
+    await createDailyPolicy(server);
     await server.json(['protect', source, '--vault', 'main', '--policy', 'p', '--name', 'big']);
     const job = await server.json<{ id: string }>(['backup-now', 'big']);
     await waitForJob(server, job.id, (j) => j.state === 'running', 60_000);
@@ -390,15 +389,7 @@ describe('a geo-redundant vault on local directories, through the server', () =>
       pass,
     );
     expect(vault).toMatchObject({ redundancy: 'grs', secondaryLocation: secondary });
-    await server.json([
-      'policy',
-      'create',
-      'p',
-      '--schedule',
-      'daily 03:00',
-      '--retain-daily',
-      '7',
-    ]);
+    await createDailyPolicy(server);
     await server.json(['protect', source, '--vault', 'geo', '--policy', 'p', '--name', 'docs']);
     expectExit(['backup-now'], await server.cli(['backup-now', 'docs', '--wait']), 0);
     await poll(

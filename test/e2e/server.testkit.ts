@@ -141,3 +141,8 @@ export async function waitForJob(
 export function ended(job: { state: string }): boolean {
   return ['completed', 'completed_with_warnings', 'failed', 'cancelled'].includes(job.state);
 }
+
+/** Creates the policy most server tests use: daily at 03:00, seven daily points kept. */
+export async function createDailyPolicy(server: ServerProcess, name = 'p'): Promise<void> {
+  await server.json(['policy', 'create', name, '--schedule', 'daily 03:00', '--retain-daily', '7']);
+}
