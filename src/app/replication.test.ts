@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LocalBackend, MemoryBackend, type OpOptions } from '../backends/index.js';
-import { HoldfastError, ManualClock } from '../core/index.js';
+import { ManualClock } from '../core/index.js';
 import { replicateObjects, replicateUntilCaughtUp } from './replication.js';
+import { expectFailure } from '../core/failure.testkit.js';
 
 const clock = new ManualClock(Date.UTC(2026, 0, 5));
 const dirs: string[] = [];
@@ -24,25 +25,18 @@ function names(backend: MemoryBackend): string[] {
   return [...backend.objects()].map(([name]) => name).sort();
 }
 
-async function failure(promise: Promise<unknown>): Promise<HoldfastError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(HoldfastError);
-  return error as HoldfastError;
-}
-
 describe('replication', () => {
   it('refuses to mirror a primary that holds no vault, leaving the secondary whole', async () => {
     const secondary = await filled(new MemoryBackend());
     const before = names(secondary);
     const emptied = new MemoryBackend();
-    expect((await failure(replicateObjects(emptied, secondary))).code).toBe('VAULT_NOT_FOUND');
+    expect((await expectFailure(replicateObjects(emptied, secondary))).code).toBe(
+      'VAULT_NOT_FOUND',
+    );
     const dir = mkdtempSync(join(tmpdir(), 'holdfast-lost-'));
     dirs.push(dir);
     const gone = new LocalBackend(join(dir, 'not-there'));
-    const error = await failure(replicateObjects(gone, secondary));
+    const error = await expectFailure(replicateObjects(gone, secondary));
     expect(['VAULT_NOT_FOUND', 'BACKEND_NOT_FOUND']).toContain(error.code);
     expect(error.message).not.toMatch(/undefined/);
     expect(names(secondary)).toEqual(before);
@@ -60,7 +54,7 @@ describe('replication', () => {
   it('gives up for now (transient) when the primary keeps changing', async () => {
     const primary = new LandingBackend(Array.from({ length: 100 }, (_, i) => `points/n${i}`));
     await filled(primary);
-    const error = await failure(
+    const error = await expectFailure(
       replicateUntilCaughtUp(primary, new MemoryBackend(), { deletions: true, clock }),
     );
     expect(error.code).toBe('BACKEND_TRANSIENT');

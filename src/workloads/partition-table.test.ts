@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { HoldfastError } from '../core/index.js';
 import { gptImage, mbrEntry, memoryDisk, type GptPartitionSpec } from './disk-images.testkit.js';
 import { readPartitionTable } from './partition-table.js';
+import { expectFailure } from '../core/failure.testkit.js';
 
 const SECTOR = 512;
 const LINUX = '0FC63DAF-8483-4772-8E79-3D69D8477DE4';
@@ -20,15 +21,6 @@ const PARTS: GptPartitionSpec[] = [
 
 function flip(image: Buffer, at: number): void {
   image[at] = (image[at] ?? 0) ^ 0xff;
-}
-
-async function failure(promise: Promise<unknown>): Promise<HoldfastError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(HoldfastError);
-  return error as HoldfastError;
 }
 
 describe('readPartitionTable', () => {
@@ -74,7 +66,7 @@ describe('readPartitionTable', () => {
     flip(image, SECTOR + 40);
     flip(image, 2 * SECTOR + 5); // the primary entry array
     flip(image, (10_000 - 1) * SECTOR + 80); // the backup header's entry count
-    const error = await failure(readPartitionTable(memoryDisk(image)));
+    const error = await expectFailure(readPartitionTable(memoryDisk(image)));
     expect(error.code).toBe('SOURCE_UNREADABLE');
     expect(error.message).toMatch(
       /primary header: header checksum mismatch; backup header: header checksum mismatch/,
@@ -83,11 +75,11 @@ describe('readPartitionTable', () => {
 
   it('refuses a GPT partition past the end of the disk, and overlapping ones', async () => {
     const beyond = gptImage(10_000, [{ ...PARTS[1]!, last: 20_000 }]);
-    expect((await failure(readPartitionTable(memoryDisk(beyond)))).message).toMatch(
+    expect((await expectFailure(readPartitionTable(memoryDisk(beyond)))).message).toMatch(
       /partition 1 \(sectors 4096–20000\) lies outside the disk's usable area/,
     );
     const overlapping = gptImage(10_000, [PARTS[0]!, { ...PARTS[1]!, first: 4000 }]);
-    expect((await failure(readPartitionTable(memoryDisk(overlapping)))).message).toMatch(
+    expect((await expectFailure(readPartitionTable(memoryDisk(overlapping)))).message).toMatch(
       /partitions 1 and 2 overlap/,
     );
   });
@@ -118,13 +110,13 @@ describe('readPartitionTable', () => {
     const ebr = image.subarray(8192 * SECTOR, 8193 * SECTOR);
     mbrEntry(ebr, 0, 0x83, 63, 100);
     mbrEntry(ebr, 1, 0x05, 0, 8192); // points back at itself
-    expect((await failure(readPartitionTable(memoryDisk(image)))).message).toMatch(/loops/);
+    expect((await expectFailure(readPartitionTable(memoryDisk(image)))).message).toMatch(/loops/);
   });
 
   it('refuses an MBR partition past the end of the disk', async () => {
     const image = Buffer.alloc(4096 * SECTOR);
     mbrEntry(image, 0, 0x83, 2048, 100_000);
-    expect((await failure(readPartitionTable(memoryDisk(image)))).message).toMatch(
+    expect((await expectFailure(readPartitionTable(memoryDisk(image)))).message).toMatch(
       /partition 1 ends at byte 52248576, past the end of the 2097152-byte disk/,
     );
   });
