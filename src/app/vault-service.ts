@@ -187,8 +187,8 @@ export class VaultService {
       (p) => p.vaultRef !== null && p.expiresAt !== null && p.expiresAt > clock.now(),
     );
     if (points.length === 0) return;
-    const opened = await access.open(vault, { index: 'strict' });
-    if (!opened.backend.capabilities.objectLock) return;
+    // lockNewPoint reads the index only where the backend can lock.
+    const opened = await access.open(vault, { index: 'none' });
     for (const point of points) await lockNewPoint(vault, opened, point.vaultRef!, point.expiresAt);
   }
 

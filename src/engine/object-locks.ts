@@ -2,7 +2,7 @@ import type { Backend, RetentionMode } from '../backends/index.js';
 import { HoldfastError, forEachLimit, isHoldfastError } from '../core/index.js';
 import { packObjectName } from './pack.js';
 import { decodePoint } from './point.js';
-import { loadTree } from './tree-walk.js';
+import { forEachTreeNode, loadTree } from './tree-walk.js';
 import { BlobReader } from './blob-reader.js';
 import type { Vault } from './vault.js';
 
@@ -51,7 +51,6 @@ export async function objectsOfPoint(
   const point = decodePoint(pointId, await vault.loadObject('point', pointId, signal));
   const reader = new BlobReader(vault);
   const packs = new Set<string>();
-  const seen = new Set<string>([point.tree]);
   const addBlob = (id: string): void => {
     const location = vault.index.get(id);
     if (location === undefined)
@@ -61,22 +60,14 @@ export async function objectsOfPoint(
       );
     packs.add(location.pack);
   };
-  addBlob(point.tree);
-  let frontier = [point.tree];
-  while (frontier.length > 0) {
-    const next: string[] = [];
-    await forEachLimit(frontier, 8, async (treeId) => {
-      for (const node of await loadTree(reader, treeId, signal)) {
-        for (const piece of node.content ?? []) if (typeof piece === 'string') addBlob(piece);
-        if (node.subtree !== undefined && !seen.has(node.subtree)) {
-          seen.add(node.subtree);
-          addBlob(node.subtree);
-          next.push(node.subtree);
-        }
-      }
-    });
-    frontier = next;
-  }
+  const trees = await forEachTreeNode(
+    [point.tree],
+    (treeId) => loadTree(reader, treeId, signal),
+    (node) => {
+      for (const piece of node.content ?? []) if (typeof piece === 'string') addBlob(piece);
+    },
+  );
+  for (const tree of trees) addBlob(tree);
   const keys: string[] = [];
   for await (const info of vault.backend.list('keys/', signal ? { signal } : {}))
     keys.push(info.name);

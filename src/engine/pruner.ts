@@ -18,6 +18,7 @@
  * repacking holds at most one old pack's used blobs and one new pack at a time.
  */
 import { deleteUnlessLocked } from './object-locks.js';
+import { forEachTreeNode } from './tree-walk.js';
 import { forEachLimit, HoldfastError, isHoldfastError, throwIfAborted } from '../core/index.js';
 import { BlobReader } from './blob-reader.js';
 import { unsealBlob, type BlobType } from './blob-codec.js';
@@ -225,35 +226,29 @@ async function collectUsed(
   options: PruneOptions,
 ): Promise<{ used: Set<string>; points: number }> {
   const ids = await vault.listObjects('point', options.signal);
-  const used = new Set<string>();
-  let frontier: string[] = [];
+  const roots = new Set<string>();
   await forEachLimit(ids, 8, async (id) => {
     const point = await stopOnDamage(async () =>
       decodePoint(id, await vault.loadObject('point', id, options.signal)),
     );
-    if (!used.has(point.tree)) frontier.push(point.tree);
-    used.add(point.tree);
+    roots.add(point.tree);
   });
+  // Tree ids and data blob ids never collide (keyed hashes of different content), so one set
+  // holds both.
+  const used = new Set<string>();
   let walked = 0;
-  while (frontier.length > 0) {
-    const next: string[] = [];
-    await forEachLimit(frontier, 8, async (treeId) => {
-      for (const node of await loadTree(vault, index, treeId, options.signal)) {
-        for (const piece of node.content ?? []) {
-          if (typeof piece !== 'string') continue;
-          if (!index.has(piece)) throw missingBlob(piece);
-          used.add(piece);
-        }
-        if (node.subtree !== undefined && !used.has(node.subtree)) {
-          used.add(node.subtree);
-          next.push(node.subtree);
-        }
+  await forEachTreeNode(
+    roots,
+    (treeId) => loadTree(vault, index, treeId, options.signal),
+    (node) => {
+      for (const piece of node.content ?? []) {
+        if (typeof piece !== 'string') continue;
+        if (!index.has(piece)) throw missingBlob(piece);
+        used.add(piece);
       }
-      walked += 1;
-      options.onProgress?.({ phase: 'trees', done: walked });
-    });
-    frontier = next;
-  }
+    },
+    { seen: used, onTree: () => options.onProgress?.({ phase: 'trees', done: ++walked }) },
+  );
   return { used, points: ids.length };
 }
 

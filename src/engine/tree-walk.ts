@@ -1,4 +1,4 @@
-import { HoldfastError } from '../core/index.js';
+import { forEachLimit, HoldfastError } from '../core/index.js';
 import type { BlobReader } from './blob-reader.js';
 import { decodeTree, sameTime, type TreeNode } from './tree.js';
 
@@ -104,4 +104,34 @@ function contentEqual(a: TreeNode, b: TreeNode): boolean {
 
 function metadataEqual(a: TreeNode, b: TreeNode): boolean {
   return a.mode === b.mode && a.uid === b.uid && a.gid === b.gid && sameTime(a.mtime, b.mtime);
+}
+
+/**
+ * Visits every node of the trees under `roots`, each distinct tree once (`seen` holds the tree
+ * ids met, roots included), a level at a time with up to eight trees loading at once.
+ */
+export async function forEachTreeNode(
+  roots: Iterable<string>,
+  load: (treeId: string) => Promise<TreeNode[]>,
+  visit: (node: TreeNode) => void,
+  options: { seen?: Set<string>; onTree?: () => void } = {},
+): Promise<Set<string>> {
+  const seen = options.seen ?? new Set<string>();
+  let frontier = [...roots].filter((id) => !seen.has(id));
+  for (const id of frontier) seen.add(id);
+  while (frontier.length > 0) {
+    const next: string[] = [];
+    await forEachLimit(frontier, 8, async (treeId) => {
+      for (const node of await load(treeId)) {
+        visit(node);
+        if (node.subtree !== undefined && !seen.has(node.subtree)) {
+          seen.add(node.subtree);
+          next.push(node.subtree);
+        }
+      }
+      options.onTree?.();
+    });
+    frontier = next;
+  }
+  return seen;
 }

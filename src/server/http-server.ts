@@ -14,7 +14,7 @@ import { authenticateHeader, needsAuth, pathOf, type Authenticate } from './bear
 import { toHttpError } from './http-errors.js';
 import { httpLogger } from './http-logger.js';
 import { HTTP_METHODS, type Principal, type Route } from './route.js';
-import { InFlight, JSON_TYPE, runRoute } from './route-runner.js';
+import { InFlight, JSON_TYPE, runRoute, runTracked } from './route-runner.js';
 import { serveServerEndpoints, type ReadinessReport } from './server-endpoints.js';
 
 export type { Authenticate } from './bearer-auth.js';
@@ -49,11 +49,8 @@ export interface HttpServerOptions {
 export interface RawRouteContext {
   /** The authenticated caller of a request under `/api/`. */
   principalOf(request: FastifyRequest): Principal;
-  /**
-   * Runs `work` as a tracked handler: its signal aborts when the client goes away or a
-   * shutdown stops waiting, and a graceful shutdown waits for it.
-   */
-  track<T>(request: FastifyRequest, work: (signal: AbortSignal) => Promise<T>): Promise<T>;
+  /** Runs `work` as the JSON routes' handlers run (see `runTracked`). */
+  track<T>(reply: FastifyReply, work: (signal: AbortSignal) => Promise<T>): Promise<T>;
 }
 
 /** Options of {@link HttpServer.closeGracefully}. */
@@ -118,7 +115,7 @@ export function buildHttpServer(options: HttpServerOptions): HttpServer {
         throw new HoldfastError('INTERNAL', 'Request not authenticated.');
       return principal;
     },
-    track: (request, work) => trackHandler(state.inFlight, request, work),
+    track: (reply, work) => runTracked(reply, state.inFlight, work),
   });
   serveServerEndpoints(app, options);
   let closing: Promise<void> | undefined;
@@ -168,25 +165,6 @@ function guardRequests(
   app.setNotFoundHandler(async (request) => {
     throw notFound(app, request.method, request.url);
   });
-}
-
-// The raw routes' counterpart of runRoute's bookkeeping: a signal for the handler, and a place
-// among the handlers a shutdown waits for.
-async function trackHandler<T>(
-  inFlight: InFlight,
-  request: FastifyRequest,
-  work: (signal: AbortSignal) => Promise<T>,
-): Promise<T> {
-  const controller = inFlight.start();
-  const onClose = (): void =>
-    controller.abort(new HoldfastError('CANCELLED', 'The client went away.'));
-  request.raw.socket.once('close', onClose);
-  try {
-    return await work(controller.signal);
-  } finally {
-    request.raw.socket.off('close', onClose);
-    inFlight.finish(controller);
-  }
 }
 
 /**

@@ -55,6 +55,36 @@ export class InFlight {
 }
 
 /**
+ * Runs a handler's `work` among the requests a shutdown waits for, with a signal that aborts
+ * when the client goes away (the response closes unfinished) or the shutdown stops waiting.
+ */
+export async function runTracked<T>(
+  reply: FastifyReply,
+  inFlight: InFlight,
+  work: (signal: AbortSignal) => Promise<T>,
+): Promise<T> {
+  const controller = inFlight.start();
+  const onClose = (): void => {
+    if (!reply.raw.writableFinished) {
+      controller.abort(new HoldfastError('CANCELLED', 'The client closed the connection.'));
+    }
+  };
+  reply.raw.once('close', onClose);
+  try {
+    return await work(controller.signal);
+  } catch (error) {
+    // A handler cut short by the shutdown answers 503 whatever it threw on the way out.
+    if (isHoldfastError(controller.signal.reason, 'SERVER_SHUTTING_DOWN')) {
+      throw controller.signal.reason;
+    }
+    throw error;
+  } finally {
+    reply.raw.off('close', onClose);
+    inFlight.finish(controller);
+  }
+}
+
+/**
  * Serves one request with `route`: checks the path parameters, validates params, query and body
  * with the route's schemas, runs the handler with a signal tied to the client's connection, and
  * answers with the route's status. Throws (for the error handler) on any failure.
@@ -71,34 +101,9 @@ export async function runRoute(
   const query = await parsePart('query', route.query, request.query);
   const body = await parseBody(route.body, request.body);
 
-  const controller = inFlight.start();
-  // The response closing before it was fully written means the client went away.
-  const onClose = (): void => {
-    if (!reply.raw.writableFinished) {
-      controller.abort(new HoldfastError('CANCELLED', 'The client closed the connection.'));
-    }
-  };
-  reply.raw.once('close', onClose);
-  let result: unknown;
-  try {
-    result = await route.handler({
-      params,
-      query,
-      body,
-      principal,
-      signal: controller.signal,
-      log: request.log,
-    });
-  } catch (error) {
-    // A handler cut short by the shutdown answers 503 whatever it threw on the way out.
-    if (isHoldfastError(controller.signal.reason, 'SERVER_SHUTTING_DOWN')) {
-      throw controller.signal.reason;
-    }
-    throw error;
-  } finally {
-    reply.raw.off('close', onClose);
-    inFlight.finish(controller);
-  }
+  const result = await runTracked(reply, inFlight, (signal) =>
+    route.handler({ params, query, body, principal, signal, log: request.log }),
+  );
   if (route.status === 204) return reply.code(204).send();
   // Serialised here, not by Fastify, so that a string result is JSON too, never text/plain.
   return reply

@@ -40,7 +40,7 @@ export function vaultObjectRoutes(plane: ControlPlane) {
       const query = LIST_QUERY.safeParse(request.query);
       if (!query.success)
         throw new HoldfastError('REQUEST_INVALID', `Bad listing query: ${query.error.message}`);
-      const page = await context.track(request, (signal) =>
+      const page = await context.track(reply, (signal) =>
         plane.objects.list(caller(request), params(request).name, query.data, signal),
       );
       return reply
@@ -50,7 +50,7 @@ export function vaultObjectRoutes(plane: ControlPlane) {
 
     app.head(`${BASE}/*`, { config }, async (request, reply) => {
       const { name, '*': key } = params(request);
-      const info = await context.track(request, (signal) =>
+      const info = await context.track(reply, (signal) =>
         plane.objects.stat(caller(request), name, key, signal),
       );
       return reply.header('content-length', info.size).type(OCTETS).send();
@@ -59,7 +59,7 @@ export function vaultObjectRoutes(plane: ControlPlane) {
     app.get(`${BASE}/*`, { config, exposeHeadRoute: false }, async (request, reply) => {
       const { name, '*': key } = params(request);
       const range = parseRange(request.headers.range);
-      const data = await context.track(request, (signal) =>
+      const data = await context.track(reply, (signal) =>
         plane.objects.get(caller(request), name, key, range, signal),
       );
       return reply
@@ -73,7 +73,7 @@ export function vaultObjectRoutes(plane: ControlPlane) {
       if (!Buffer.isBuffer(request.body))
         throw new HoldfastError('REQUEST_INVALID', `An object is sent as ${OCTETS}.`);
       const body = request.body;
-      const outcome = await context.track(request, (signal) =>
+      const outcome = await context.track(reply, (signal) =>
         plane.objects.put(
           caller(request),
           name,
@@ -93,7 +93,7 @@ export function vaultObjectRoutes(plane: ControlPlane) {
 
     app.delete(`${BASE}/*`, { config }, async (request, reply) => {
       const { name, '*': key } = params(request);
-      await context.track(request, (signal) =>
+      await context.track(reply, (signal) =>
         plane.objects.delete(caller(request), name, key, signal),
       );
       return reply.code(204).send();
