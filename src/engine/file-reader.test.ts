@@ -103,19 +103,30 @@ describe('zero runs in files', () => {
   });
 
   it('keeps unaligned zero bytes at the edges of a run inside the neighbouring chunks', async () => {
-    // The run starts 100 bytes into a block and ends 100 bytes before one: only whole,
-    // aligned blocks become the hole.
+    // The run starts 100 bytes into a block and ends 100 bytes after one: the run found is
+    // the whole, aligned blocks; the zero bytes before and after it stay in data chunks.
+    const runStart = 8192 + 100;
+    const runEnd = runStart + 200 * 1024;
     const data = build([
-      ['data', 8192 + 100],
-      ['zero', 200 * 1024],
+      ['data', runStart],
+      ['zero', runEnd - runStart],
       ['data', 5000],
     ]);
     const { content, sink } = await chunk(data);
+    // Reassembly also proves that no hole covers a non-zero byte.
     expect(reassemble(content, sink.chunks).equals(data)).toBe(true);
-    const [hole] = holes(content, sink.chunks);
-    expect(hole![0] % ZERO_BLOCK).toBe(0);
-    expect(hole![0]).toBe(3 * ZERO_BLOCK);
-    expect(hole![0] + hole![1]).toBe(Math.floor((8192 + 100 + 200 * 1024) / ZERO_BLOCK) * 4096);
+    const found = holes(content, sink.chunks);
+    expect(found).toHaveLength(1);
+    const [start, length] = found[0]!;
+    expect(start + length).toBe(Math.floor(runEnd / ZERO_BLOCK) * ZERO_BLOCK);
+    if (start === 3 * ZERO_BLOCK) return;
+    // Otherwise the chunker happened to cut inside the leading zero bytes (about one file in
+    // 150): the chunk from that cut to the run is all zeros, which is recorded as a hole too and
+    // joins the run. It still never reaches into data.
+    expect(start).toBeGreaterThanOrEqual(runStart);
+    expect(start).toBeLessThan(3 * ZERO_BLOCK);
+    const stored = [...sink.chunks.values()];
+    expect(stored.every((c) => c.some((byte) => byte !== 0))).toBe(true);
   });
 
   it('cuts the same chunks and holes however the file arrives', async () => {
