@@ -1,0 +1,43 @@
+import { execFileSync } from 'node:child_process';
+
+/** Commands already found (or installed) in this test process. */
+const found = new Set<string>();
+
+/**
+ * Makes sure an operating-system command the tests drive is there: when missing and running as
+ * root (as CI does), installs its Debian package (`apt-get update` first, waiting for the
+ * package lock another test file may hold); otherwise fails saying what to install. Tests that
+ * need a tool call this in `beforeAll` and never skip.
+ */
+export function ensureCommand(command: string, debianPackage: string): void {
+  if (found.has(command) || onPath(command)) {
+    found.add(command);
+    return;
+  }
+  const hint = `${command} is missing: install the Debian package ${debianPackage} (apt-get install ${debianPackage}).`;
+  if (process.getuid?.() !== 0) throw new Error(`${hint} The tests install it only as root.`);
+  const apt = (args: string[]) =>
+    execFileSync('apt-get', ['-o', 'DPkg::Lock::Timeout=600', ...args], {
+      stdio: 'pipe',
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+      timeout: 900_000,
+    });
+  try {
+    apt(['update', '-q']);
+    apt(['install', '-y', '-q', '--no-install-recommends', debianPackage]);
+  } catch (error) {
+    const e = error as { stderr?: Buffer; message: string };
+    throw new Error(`${hint} Installing it failed: ${e.stderr?.toString() ?? e.message}`);
+  }
+  if (!onPath(command)) throw new Error(`${hint} The package installed, but not the command.`);
+  found.add(command);
+}
+
+function onPath(command: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v '${command}'`], { stdio: 'pipe' });
+    return true;
+  } catch {
+    return false;
+  }
+}
