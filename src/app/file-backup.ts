@@ -4,6 +4,7 @@ import {
   Archiver,
   createBlobSealer,
   type BackupProgress,
+  type BlobSealer,
   type Consistency,
   type LockInfo,
   type Point,
@@ -11,34 +12,42 @@ import {
 } from '../engine/index.js';
 
 /** What to back up, and how. */
-export interface FileBackupRequest {
+export interface FileBackupRequest extends BackupLockRequest {
   readonly paths: readonly string[];
   readonly excludes: readonly string[];
   readonly oneFileSystem: boolean;
   readonly tags: readonly string[];
-  /**
-   * Finds the previous point of the same source (unchanged files are not read again). Called
-   * once the lock is held, so a prune cannot remove that point's data in between.
-   */
-  readonly findParent?: () => Promise<Point | undefined>;
   readonly consistency?: Consistency;
   readonly host?: string;
-  /** How long to wait for a prune's exclusive lock (default ten minutes). */
-  readonly lockWaitMs?: number;
-  /** Told when the backup has to wait for another process's lock. */
-  readonly onLockWait?: (holder: LockInfo) => void;
-  readonly signal?: AbortSignal;
   /** Per-entry failures; the backup goes on. */
   readonly onError: (path: string, error: unknown) => void;
   /** Called at the start and then about once a second with the live counters. */
   readonly onProgress?: (progress: Readonly<BackupProgress>) => void;
 }
 
+/** What every backup into a vault needs around its work: the lock, the index, the parent. */
+export interface BackupLockRequest {
+  /**
+   * Finds the previous point of the same source (unchanged data is not read again). Called
+   * once the lock is held, so a prune cannot remove that point's data in between.
+   */
+  readonly findParent?: () => Promise<Point | undefined>;
+  /** How long to wait for a prune's exclusive lock (default ten minutes). */
+  readonly lockWaitMs?: number;
+  /** Told when the backup has to wait for another process's lock. */
+  readonly onLockWait?: (holder: LockInfo) => void;
+  readonly signal?: AbortSignal;
+}
+
 /**
- * Backs files up into a new point of `vault`, under a shared lock (so prune waits) and with
- * sealing threads sized to the machine; the point exists only once complete.
+ * Runs `work` under a shared lock on `vault` (so prune waits), with the index re-read once the
+ * lock is held and the parent looked up then, and with sealing threads sized to the machine.
  */
-export async function backupFiles(vault: Vault, request: FileBackupRequest): Promise<Point> {
+export async function underBackupLock<T>(
+  vault: Vault,
+  request: BackupLockRequest,
+  work: (parent: Point | undefined, sealer: BlobSealer) => Promise<T>,
+): Promise<T> {
   const lock = await acquireLock(vault, {
     exclusive: false,
     purpose: 'backup',
@@ -56,27 +65,40 @@ export async function backupFiles(vault: Vault, request: FileBackupRequest): Pro
     throw error;
   }
   const sealer = createBlobSealer(vault.keys.encryption, { level: vault.config.compressionLevel });
-  const archiver = new Archiver(vault, {
-    paths: request.paths,
-    excludes: request.excludes,
-    tags: request.tags,
-    host: request.host ?? hostname(),
-    sealer,
-    program: 'holdfast 0.1.0',
-    onError: request.onError,
-    ...(request.oneFileSystem ? { oneFileSystem: true } : {}),
-    ...(parent ? { parent } : {}),
-    ...(request.consistency ? { consistency: request.consistency } : {}),
-    ...(request.signal ? { signal: request.signal } : {}),
-  });
-  const onProgress = request.onProgress;
-  onProgress?.(archiver.progress);
-  const timer = onProgress ? setInterval(() => onProgress(archiver.progress), 1000) : undefined;
   try {
-    return await archiver.run();
+    return await work(parent, sealer);
   } finally {
-    if (timer) clearInterval(timer);
     await sealer.close();
     await lock.release();
   }
+}
+
+/**
+ * Backs files up into a new point of `vault`, under a shared lock (so prune waits) and with
+ * sealing threads sized to the machine; the point exists only once complete.
+ */
+export async function backupFiles(vault: Vault, request: FileBackupRequest): Promise<Point> {
+  return underBackupLock(vault, request, async (parent, sealer) => {
+    const archiver = new Archiver(vault, {
+      paths: request.paths,
+      excludes: request.excludes,
+      tags: request.tags,
+      host: request.host ?? hostname(),
+      sealer,
+      program: 'holdfast 0.1.0',
+      onError: request.onError,
+      ...(request.oneFileSystem ? { oneFileSystem: true } : {}),
+      ...(parent ? { parent } : {}),
+      ...(request.consistency ? { consistency: request.consistency } : {}),
+      ...(request.signal ? { signal: request.signal } : {}),
+    });
+    const onProgress = request.onProgress;
+    onProgress?.(archiver.progress);
+    const timer = onProgress ? setInterval(() => onProgress(archiver.progress), 1000) : undefined;
+    try {
+      return await archiver.run();
+    } finally {
+      if (timer) clearInterval(timer);
+    }
+  });
 }

@@ -12,6 +12,11 @@ import { readKeyFile } from './server-keys.js';
 export class VaultAccess {
   constructor(private readonly dataDir: string) {}
 
+  /** Where a machine item's disk mirrors (its consistent local copies) live. */
+  mirrorDir(itemId: string): string {
+    return join(this.dataDir, 'mirrors', itemId);
+  }
+
   /** Where the snapshot store of a vault lives. */
   snapshotLocation(vault: VaultRecord): string {
     return join(this.dataDir, 'snapshots', vault.id);

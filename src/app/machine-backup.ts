@@ -1,0 +1,127 @@
+import { describeError } from '../core/index.js';
+import type { Point, Vault } from '../engine/index.js';
+import {
+  captureMachine,
+  ImageArchiver,
+  openDisk,
+  type CapturedMachine,
+  type ImageProgress,
+  type MachineSource,
+  type ScriptRunner,
+} from '../workloads/index.js';
+import { underBackupLock, type BackupLockRequest } from './file-backup.js';
+
+export interface MachineBackupRequest extends BackupLockRequest {
+  readonly name: string;
+  readonly source: MachineSource;
+  readonly mirrorDir: string;
+  readonly tags: readonly string[];
+  readonly runScript: ScriptRunner;
+  readonly now: () => number;
+  readonly notice: (message: string) => void;
+  readonly onProgress?: (progress: Readonly<ImageProgress>) => void;
+}
+
+/** The machine description stored as `machine.json` in every machine point (docs/disks.md). */
+export interface MachineDescription {
+  readonly v: 1;
+  readonly name: string;
+  readonly capturedAt: string;
+  readonly consistency: string;
+  readonly frozenMs: number;
+  readonly disks: ReadonlyArray<{
+    readonly name: string;
+    readonly source: string;
+    readonly size: number;
+    readonly bytesRead: number;
+    readonly changedBytes: number | null;
+  }>;
+  readonly excludedDisks: ReadonlyArray<{ readonly name: string; readonly source: string }>;
+  readonly configs: readonly string[];
+  readonly scripts: Readonly<
+    Record<string, { ok: boolean; exitCode: number | null; timedOut: boolean; durationMs: number }>
+  >;
+}
+
+/**
+ * Backs a machine up: captures its disks at one instant into their mirrors (phase one's fast
+ * part), then stores the mirrors' changed blocks and the configuration as a new point.
+ */
+export async function backupMachine(
+  vault: Vault,
+  request: MachineBackupRequest,
+): Promise<{ point: Point; captured: CapturedMachine }> {
+  const captured = await captureMachine({
+    source: request.source,
+    mirrorDir: request.mirrorDir,
+    runScript: request.runScript,
+    now: request.now,
+    notice: request.notice,
+    ...(request.signal ? { signal: request.signal } : {}),
+  });
+  const description = describeMachine(request.name, captured);
+  const point = await underBackupLock(vault, request, async (parent, sealer) => {
+    const disks = await Promise.all(captured.disks.map((d) => openDisk(d.mirror)));
+    try {
+      const archiver = new ImageArchiver(vault, {
+        disks: captured.disks.map((d, i) => ({
+          name: d.name,
+          disk: disks[i]!,
+          ...(d.changed ? { changed: d.changed } : {}),
+        })),
+        files: [
+          { path: 'machine.json', data: Buffer.from(JSON.stringify(description, null, 2)) },
+          ...captured.configs.map((c) => ({ path: `config/${c.name}`, data: c.data })),
+        ],
+        tags: request.tags,
+        consistency: captured.consistency,
+        time: captured.time,
+        sealer,
+        ...(parent ? { parent } : {}),
+        ...(request.signal ? { signal: request.signal } : {}),
+      });
+      const onProgress = request.onProgress;
+      onProgress?.(archiver.progress);
+      const timer = onProgress ? setInterval(() => onProgress(archiver.progress), 1000) : undefined;
+      try {
+        return await archiver.run();
+      } finally {
+        if (timer) clearInterval(timer);
+      }
+    } finally {
+      await Promise.all(
+        disks.map((d) => d.close().catch((e: unknown) => request.notice(describeError(e)))),
+      );
+    }
+  });
+  return { point, captured };
+}
+
+function describeMachine(name: string, captured: CapturedMachine): MachineDescription {
+  const scripts: Record<string, MachineDescription['scripts'][string]> = {};
+  for (const [phase, run] of Object.entries(captured.scripts))
+    if (run)
+      scripts[phase] = {
+        ok: run.ok,
+        exitCode: run.exitCode,
+        timedOut: run.timedOut,
+        durationMs: run.durationMs,
+      };
+  return {
+    v: 1,
+    name,
+    capturedAt: new Date(captured.time).toISOString(),
+    consistency: captured.consistency,
+    frozenMs: captured.frozenMs,
+    disks: captured.disks.map((d) => ({
+      name: d.name,
+      source: d.sourcePath,
+      size: d.size,
+      bytesRead: d.bytesRead,
+      changedBytes: d.changed ? d.changed.reduce((n, r) => n + r.length, 0) : null,
+    })),
+    excludedDisks: captured.excluded.map((d) => ({ name: d.name, source: d.path })),
+    configs: captured.configs.map((c) => c.name),
+    scripts,
+  };
+}

@@ -1,0 +1,215 @@
+import { execFile } from 'node:child_process';
+import { mkdir, readFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { promisify } from 'node:util';
+import { describeError, HoldfastError } from '../../core/index.js';
+import type { Consistency } from '../../engine/index.js';
+import type { ByteRange } from '../byte-ranges.js';
+import { cloneOrCopyMirror, finishClone, type MirrorRefresh } from './disk-mirror.js';
+import type { MachineDisk, MachineSource } from './machine-spec.js';
+
+/** The outcome of one hook script run, as the capture needs it. */
+export interface ScriptOutcome {
+  readonly ok: boolean;
+  readonly exitCode: number | null;
+  readonly timedOut: boolean;
+  readonly attempts: number;
+  readonly durationMs: number;
+  readonly output: string;
+}
+
+/** Runs a hook script (checked for safe ownership first; throws when unsafe or missing). */
+export type ScriptRunner = (
+  path: string,
+  args: string[],
+  options: { timeoutMs: number; retries: number; signal?: AbortSignal },
+) => Promise<ScriptOutcome>;
+
+export interface CaptureRequest {
+  readonly source: MachineSource;
+  /** Where this machine's disk mirrors and their block maps live. */
+  readonly mirrorDir: string;
+  readonly runScript: ScriptRunner;
+  readonly now: () => number;
+  readonly signal?: AbortSignal;
+  /** Messages for the job's record (consistency decisions, script failures). */
+  readonly notice: (message: string) => void;
+}
+
+export interface CapturedDisk extends MirrorRefresh {
+  readonly name: string;
+  readonly sourcePath: string;
+  /** The consistent copy to back up. */
+  readonly mirror: string;
+}
+
+export interface CapturedMachine {
+  readonly consistency: Consistency;
+  /** The instant the disks were captured. */
+  readonly time: number;
+  /** How long the machine's file systems were frozen (0 when they were not). */
+  readonly frozenMs: number;
+  readonly disks: readonly CapturedDisk[];
+  readonly excluded: readonly MachineDisk[];
+  readonly configs: ReadonlyArray<{ readonly name: string; readonly data: Buffer }>;
+  readonly scripts: { readonly pre?: ScriptOutcome; readonly post?: ScriptOutcome };
+}
+
+const run = promisify(execFile);
+
+/**
+ * Captures every included disk of a machine at one instant (docs/disks.md "Consistency"):
+ * the pre script quiesces applications, the file systems are frozen, each disk is cloned (or
+ * its changed blocks copied) into its mirror, the file systems thaw, and the post script runs
+ * — always, once the pre script succeeded. The level reached is recorded: `application` when
+ * the pre script succeeded, `file-system` when only the freeze did, `crash` otherwise.
+ */
+export async function captureMachine(request: CaptureRequest): Promise<CapturedMachine> {
+  const { source, notice } = request;
+  const scripts = source.scripts ?? {};
+  const timeoutMs = (scripts.timeoutSeconds ?? 60) * 1000;
+  const retries = scripts.retries ?? 0;
+  const script = (path: string, phase: string) =>
+    request.runScript(path, [phase], {
+      timeoutMs,
+      retries,
+      ...(request.signal ? { signal: request.signal } : {}),
+    });
+  const included = source.disks.filter((d) => !source.excludeDisks.includes(d.name));
+  await mkdir(request.mirrorDir, { recursive: true, mode: 0o700 });
+  // Configuration is read first: a missing file fails the backup before anything is frozen.
+  const configs = await Promise.all(
+    source.configs.map(async (path) => ({ name: basename(path), data: await readFile(path) })),
+  );
+
+  let pre: ScriptOutcome | undefined;
+  if (scripts.pre !== undefined) {
+    // An unsafe or missing script counts as a failed one: the same rules decide what follows.
+    pre = await script(scripts.pre, 'pre').catch((error: unknown) => failedRun(error));
+    if (!pre.ok) {
+      const why = scriptFailure('pre-snapshot', pre);
+      if (scripts.continueOnFailure !== true)
+        throw new HoldfastError(
+          'SOURCE_UNREADABLE',
+          `${why} No point was taken. Fix the script, or allow a lower consistency with --continue-on-script-failure.`,
+        );
+      notice(`${why} Continuing without application consistency, as configured.`);
+    }
+  }
+  let post: ScriptOutcome | undefined;
+  let frozenMs = 0;
+  let frozen = false;
+  let time = request.now();
+  let refreshed: MirrorRefresh[];
+  try {
+    frozen = await freeze(source, script, notice);
+    const frozenAt = request.now();
+    time = frozenAt;
+    try {
+      refreshed = [];
+      for (const disk of included)
+        refreshed.push(await cloneOrCopyMirror(disk.path, mirrorPath(request.mirrorDir, disk)));
+    } finally {
+      if (frozen) {
+        await thaw(source, script, notice);
+        frozenMs = request.now() - frozenAt;
+      }
+    }
+  } finally {
+    if (pre?.ok === true && scripts.post !== undefined) {
+      post = await script(scripts.post, 'post').catch((error: unknown) => failedRun(error));
+      if (!post.ok) notice(`${scriptFailure('post-snapshot', post)} The point is kept.`);
+    }
+  }
+  // Clones are read for their changed blocks outside the freeze window.
+  const disks: CapturedDisk[] = [];
+  for (const [i, disk] of included.entries()) {
+    const mirror = mirrorPath(request.mirrorDir, disk);
+    const result = refreshed[i]!.cloned ? await finishClone(mirror) : refreshed[i]!;
+    disks.push({ ...result, name: disk.name, sourcePath: disk.path, mirror });
+  }
+  const consistency: Consistency = pre?.ok ? 'application' : frozen ? 'file-system' : 'crash';
+  return {
+    consistency,
+    time,
+    frozenMs,
+    disks,
+    excluded: source.disks.filter((d) => source.excludeDisks.includes(d.name)),
+    configs,
+    scripts: { ...(pre ? { pre } : {}), ...(post ? { post } : {}) },
+  };
+}
+
+export function mirrorPath(dir: string, disk: MachineDisk): string {
+  return join(dir, `${disk.name}.mirror`);
+}
+
+/** Freezes the machine's file systems; false (with a notice) when nothing froze them. */
+async function freeze(
+  source: MachineSource,
+  script: (path: string, phase: string) => Promise<ScriptOutcome>,
+  notice: (message: string) => void,
+): Promise<boolean> {
+  const frozenMounts: string[] = [];
+  try {
+    for (const mount of source.fsfreeze ?? []) {
+      await run('fsfreeze', ['--freeze', mount]);
+      frozenMounts.push(mount);
+    }
+    if (source.freezeCommand !== undefined) {
+      const outcome = await script(source.freezeCommand, 'freeze');
+      if (!outcome.ok) throw new Error(scriptFailure('freeze', outcome));
+    }
+    return frozenMounts.length > 0 || source.freezeCommand !== undefined;
+  } catch (error) {
+    for (const mount of frozenMounts)
+      await run('fsfreeze', ['--unfreeze', mount]).catch(() => undefined);
+    notice(
+      `Freezing the file systems failed: ${describeError(error)} The point is crash-consistent.`,
+    );
+    return false;
+  }
+}
+
+/** Thaws what {@link freeze} froze; failures are noticed, never thrown (the disks are copied). */
+async function thaw(
+  source: MachineSource,
+  script: (path: string, phase: string) => Promise<ScriptOutcome>,
+  notice: (message: string) => void,
+): Promise<void> {
+  if (source.freezeCommand !== undefined) {
+    const outcome = await script(source.freezeCommand, 'thaw').catch((e: unknown) => failedRun(e));
+    if (!outcome.ok)
+      notice(`${scriptFailure('thaw', outcome)} Check the machine: it may still be frozen.`);
+  }
+  for (const mount of source.fsfreeze ?? []) {
+    await run('fsfreeze', ['--unfreeze', mount]).catch((error: unknown) =>
+      notice(`fsfreeze --unfreeze ${mount} failed: ${describeError(error)}`),
+    );
+  }
+}
+
+function failedRun(error: unknown): ScriptOutcome {
+  return {
+    ok: false,
+    exitCode: null,
+    timedOut: false,
+    attempts: 1,
+    durationMs: 0,
+    output: describeError(error),
+  };
+}
+
+/** A one-line account of a failed script run. */
+export function scriptFailure(kind: string, outcome: ScriptOutcome): string {
+  const how = outcome.timedOut
+    ? 'timed out'
+    : outcome.exitCode === null
+      ? 'could not run'
+      : `exited with ${outcome.exitCode}`;
+  const tail = outcome.output.trim().split('\n').slice(-3).join(' | ');
+  const tries = outcome.attempts > 1 ? ` after ${outcome.attempts} attempts` : '';
+  return `The ${kind} script ${how}${tries}${tail ? `: ${tail}` : ''}.`;
+}
+
+export type { ByteRange };

@@ -1,0 +1,131 @@
+import { constants } from 'node:fs';
+import { copyFile, open, rename, rm, stat, truncate, type FileHandle } from 'node:fs/promises';
+import { isAllZero } from '../../core/index.js';
+import type { ByteRange } from '../byte-ranges.js';
+import { IMAGE_BLOCK } from '../image-blocks.js';
+import { openDisk } from '../disk-reader.js';
+import {
+  blockHash,
+  emptyBlockMap,
+  hashBlock,
+  loadBlockMap,
+  saveBlockMap,
+  type BlockMap,
+} from './block-map.js';
+
+/** What one mirror refresh did. */
+export interface MirrorRefresh {
+  readonly size: number;
+  /** Ranges whose bytes differ from the previous refresh; undefined: a first (full) copy. */
+  readonly changed: ByteRange[] | undefined;
+  readonly bytesRead: number;
+  readonly bytesCopied: number;
+  /** The mirror was cloned copy-on-write (btrfs, XFS): the source was not read while frozen. */
+  readonly cloned: boolean;
+}
+
+const READ = 8 * IMAGE_BLOCK;
+
+/**
+ * Makes `mirror` an exact copy of `source` as it is now, writing only the blocks that changed
+ * since the last refresh (known from the block map beside the mirror). Where the file system
+ * can clone (reflink), the copy is a clone taken at once, and the changes are found by reading
+ * the clone afterwards: call `clone` inside the freeze window and `finish` outside it.
+ */
+export async function cloneOrCopyMirror(source: string, mirror: string): Promise<MirrorRefresh> {
+  const size = await openDiskSize(source);
+  try {
+    await copyFile(source, `${mirror}.clone`, constants.COPYFILE_FICLONE_FORCE);
+    return { size, changed: undefined, bytesRead: 0, bytesCopied: 0, cloned: true };
+  } catch {
+    await rm(`${mirror}.clone`, { force: true });
+    return copyChangedBlocks(source, mirror);
+  }
+}
+
+/**
+ * After a clone: moves it into place and computes which blocks changed from the block map
+ * (reading the clone, outside the freeze window).
+ */
+export async function finishClone(mirror: string): Promise<MirrorRefresh> {
+  const clone = `${mirror}.clone`;
+  const result = await hashAgainstMap(clone, `${mirror}.map`, undefined);
+  await rename(clone, mirror);
+  return { ...result, cloned: true };
+}
+
+/** Copies the blocks of `source` whose hashes differ from the map into `mirror`. */
+export async function copyChangedBlocks(source: string, mirror: string): Promise<MirrorRefresh> {
+  const size = await openDiskSize(source);
+  const exists = await stat(mirror).then(
+    (s) => s.size === size,
+    () => false,
+  );
+  if (!exists) {
+    // A fresh, sparse mirror: blocks of zeros are never written into it.
+    await rm(`${mirror}.map`, { force: true });
+    await (await open(mirror, 'w')).close();
+    await truncate(mirror, size);
+  }
+  const handle = await open(mirror, 'r+');
+  try {
+    return { ...(await hashAgainstMap(source, `${mirror}.map`, handle, !exists)), cloned: false };
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Reads `path` block by block, compares each block's hash with the map at `mapPath`, writes
+ * changed blocks through `target` when given, and saves the new map.
+ */
+async function hashAgainstMap(
+  path: string,
+  mapPath: string,
+  target: FileHandle | undefined,
+  fresh = false,
+): Promise<Omit<MirrorRefresh, 'cloned'>> {
+  const disk = await openDisk(path);
+  try {
+    const size = disk.size;
+    const previous = fresh ? undefined : await loadBlockMap(mapPath, size, IMAGE_BLOCK);
+    // Gone until this refresh completes: after an interruption the mirror may hold blocks the
+    // old map does not describe, so the next refresh must copy everything.
+    await rm(mapPath, { force: true });
+    const map: BlockMap = emptyBlockMap(size, IMAGE_BLOCK);
+    const changed: ByteRange[] = [];
+    let bytesCopied = 0;
+    for (let at = 0; at < size; at += READ) {
+      const data = await disk.read(at, Math.min(READ, size - at));
+      for (let b = 0; b < data.length; b += IMAGE_BLOCK) {
+        const block = data.subarray(b, b + IMAGE_BLOCK);
+        const index = (at + b) / IMAGE_BLOCK;
+        const hash = hashBlock(block);
+        hash.copy(map.hashes, index * 32);
+        if (previous && blockHash(previous, index).equals(hash)) continue;
+        const offset = at + b;
+        const last = changed[changed.length - 1];
+        if (last && last.offset + last.length === offset)
+          changed[changed.length - 1] = { offset: last.offset, length: last.length + block.length };
+        else changed.push({ offset, length: block.length });
+        if (target && !(fresh && isAllZero(block))) {
+          await target.write(block, 0, block.length, offset);
+          bytesCopied += block.length;
+        }
+      }
+    }
+    // The map describes the mirror only once the mirror's blocks are durable.
+    await target?.sync();
+    await saveBlockMap(mapPath, map);
+    return { size, changed: previous ? changed : undefined, bytesRead: size, bytesCopied };
+  } finally {
+    await disk.close();
+  }
+}
+
+async function openDiskSize(path: string): Promise<number> {
+  const disk = await openDisk(path);
+  const size = disk.size;
+  await disk.close();
+  return size;
+}
