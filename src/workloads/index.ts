@@ -1,3 +1,8 @@
 /** workloads: sources and sinks of data — today the partition tables of disk images. */
 export * from './partition-table.js';
 export * from './disk-reader.js';
+export * from './byte-ranges.js';
+export * from './image-blocks.js';
+export * from './image-archiver.js';
+export * from './machine/machine-spec.js';
+export * from './machine/capture.js';
