@@ -6,3 +6,4 @@ export * from './image-blocks.js';
 export * from './image-archiver.js';
 export * from './machine/machine-spec.js';
 export * from './machine/capture.js';
+export * from './qcow2/index.js';

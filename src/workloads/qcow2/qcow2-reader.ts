@@ -20,6 +20,8 @@ export interface Qcow2Image extends DiskReader {
   /** The guest-visible (virtual) size. */
   readonly size: number;
   readonly header: Qcow2Header;
+  /** How messages name the image: its path, for one opened by {@link openQcow2}. */
+  readonly source: string;
   /** The image file itself, for readers of its other structures (dirty bitmaps). */
   readonly file: DiskReader;
   /**
@@ -61,6 +63,7 @@ export async function readQcow2(file: DiskReader, name: string): Promise<Qcow2Im
     format: 'qcow2',
     size: header.size,
     header,
+    source: name,
     file,
     read: (offset, length) => clusters.read(offset, length),
     allocatedExtents: (options) => allocatedExtents(header, map, options?.signal),
