@@ -71,9 +71,12 @@ export class ClusterMap {
     if (table !== undefined) {
       this.cache.delete(l1Index);
     } else {
-      table = this.file.read(offset, this.header.clusterSize);
+      const reading = this.file.read(offset, this.header.clusterSize);
       // A failed read is not remembered: the next lookup tries again.
-      table.catch(() => this.cache.delete(l1Index));
+      reading.catch(() => {
+        if (this.cache.get(l1Index) === reading) this.cache.delete(l1Index);
+      });
+      table = reading;
     }
     this.cache.set(l1Index, table);
     for (const oldest of this.cache.keys()) {

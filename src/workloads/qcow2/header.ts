@@ -74,7 +74,8 @@ export async function readQcow2Header(file: DiskReader, image: string): Promise<
       `cluster_bits ${clusterBits} is outside ${MIN_CLUSTER_BITS}–${MAX_CLUSTER_BITS}`,
     );
   const clusterSize = 2 ** clusterBits;
-  const headerLength = version === 2 ? V2_HEADER_LENGTH : v3HeaderLength(fixed, clusterSize, image);
+  const headerLength =
+    version === 2 ? V2_HEADER_LENGTH : v3HeaderLength(fixed, clusterSize, file.size, image);
   await refuseBackingFile(file, fixed, image);
   const cryptMethod = fixed.readUInt32BE(32);
   if (cryptMethod !== 0)
@@ -101,7 +102,12 @@ export async function readQcow2Header(file: DiskReader, image: string): Promise<
   };
 }
 
-function v3HeaderLength(fixed: Buffer, clusterSize: number, image: string): number {
+function v3HeaderLength(
+  fixed: Buffer,
+  clusterSize: number,
+  fileSize: number,
+  image: string,
+): number {
   if (fixed.length < V3_MIN_HEADER_LENGTH)
     throw unreadable(image, `it is ${fixed.length} bytes, shorter than a qcow2 v3 header`);
   const length = fixed.readUInt32BE(100);
@@ -109,6 +115,11 @@ function v3HeaderLength(fixed: Buffer, clusterSize: number, image: string): numb
     throw unreadable(
       image,
       `header_length ${length} is invalid (a multiple of 8 from ${V3_MIN_HEADER_LENGTH} to the cluster size)`,
+    );
+  if (length > fileSize)
+    throw unreadable(
+      image,
+      `its ${length}-byte header runs past the end of the ${fileSize}-byte file`,
     );
   return length;
 }

@@ -69,3 +69,10 @@ export function seededRandom(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
   };
 }
+
+/** Host offsets of the L1 table and of the L2 entry for guest cluster 0. */
+export function tables(image: Buffer): { l1: number; l2Entry: number } {
+  const l1 = Number(image.readBigUInt64BE(40));
+  const l2 = Number(image.readBigUInt64BE(l1) & 0x00fffffffffffe00n);
+  return { l1, l2Entry: l2 };
+}
