@@ -7,3 +7,4 @@ export * from './image-archiver.js';
 export * from './machine/machine-spec.js';
 export * from './machine/capture.js';
 export * from './qcow2/index.js';
+export * from './nbd/index.js';
