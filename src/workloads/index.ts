@@ -8,3 +8,4 @@ export * from './machine/machine-spec.js';
 export * from './machine/capture.js';
 export * from './qcow2/index.js';
 export * from './nbd/index.js';
+export * from './hook-script.js';
