@@ -9,3 +9,4 @@ export * from './machine/capture.js';
 export * from './qcow2/index.js';
 export * from './nbd/index.js';
 export * from './hook-script.js';
+export * from './ext4/index.js';

@@ -38,10 +38,16 @@ export function toEntry(name: Buffer, inode: Inode, linkTarget: Buffer | undefin
     mode: inode.mode,
     uid: inode.uid,
     gid: inode.gid,
-    mtime: Number(inode.mtimeNs / 1_000_000n),
+    mtime: floorMilliseconds(inode.mtimeNs),
     mtimeNs: inode.mtimeNs,
     links: inode.links,
     ...(linkTarget && { linkTarget }),
     ...(inode.device && { device: inode.device }),
   };
+}
+
+/** Milliseconds rounded down, also before 1970 (BigInt division rounds toward zero). */
+function floorMilliseconds(ns: bigint): number {
+  const ms = ns / 1_000_000n;
+  return Number(ns < 0n && ms * 1_000_000n !== ns ? ms - 1n : ms);
 }

@@ -201,16 +201,17 @@ describe('Ext4Volume', () => {
   });
 
   it('reads nanoseconds and dates past 2038 from the extra time field', async () => {
-    await withImage(['-t', 'ext4'], small, async (volume, image) => {
-      // Epoch bits 1 (seconds + 2³²) and 123456789 ns, written as the kernel would.
-      debugfs(image, `sif /empty mtime 0x10`, true);
-      debugfs(image, `sif /empty mtime_extra ${(123456789 * 4 + 1).toString()}`, true);
-      const reopened = await openExt4(await openDisk(image));
-      const entry = await reopened.stat('/empty');
-      expect(entry.mtimeNs).toBe((2n ** 32n + 16n) * 1_000_000_000n + 123456789n);
-      expect(entry.mtime).toBe((2 ** 32 + 16) * 1000 + 123);
-      void volume;
-    });
+    const image = join(dir, 'times.img');
+    makeImage(image, small, ['-t', 'ext4']);
+    // Epoch bits 1 (seconds + 2³²) and 123456789 ns, as the kernel writes them.
+    debugfs(image, 'sif /empty mtime 0x10', true);
+    debugfs(image, `sif /empty mtime_extra ${123456789 * 4 + 1}`, true);
+    const volume = await openExt4(countingDisk(readFileSync(image)));
+    const entry = await volume.stat('/empty');
+    expect(entry.mtimeNs).toBe((2n ** 32n + 16n) * 1_000_000_000n + 123456789n);
+    expect(entry.mtime).toBe((2 ** 32 + 16) * 1000 + 123);
+    // Before 1970: signed seconds, milliseconds rounded down.
+    expect((await volume.stat('/small.txt')).mtime).toBe(-86_400 * 365 * 1000);
   });
 
   it('opens a file system inside a partition at its offset, and not at a wrong one', async () => {

@@ -69,7 +69,7 @@ export function populateSource(dir: string, bigDir = 3000): void {
   chmodSync(join(dir, 'owned'), 0o4751);
   chmodSync(join(dir, 'a/b'), 0o750);
   // Before 1970: the seconds are signed. (mke2fs -d writes no nanoseconds or epoch bits.)
-  utimesSync(join(dir, 'small.txt'), 1_000_000, -86_400 * 365);
+  utimesSync(join(dir, 'small.txt'), new Date(0), new Date(-86_400 * 365 * 1000));
   utimesSync(join(dir, 'a/b/c/deep.txt'), 1_000_000, 1_500_000_000);
   if (bigDir > 0) {
     mkdirSync(join(dir, 'big'));

@@ -125,6 +125,8 @@ export function finishSymlink(path: Buffer, inode: Inode): void {
   lutimesSync(path, seconds, seconds);
 }
 
-function mtimeSeconds(inode: Inode): number {
-  return Number(inode.mtimeNs) / 1e9;
+function mtimeSeconds(inode: Inode): number | Date {
+  const seconds = Number(inode.mtimeNs) / 1e9;
+  // Node takes a negative number of seconds for "now"; a Date carries times before 1970.
+  return seconds >= 0 ? seconds : new Date(seconds * 1000);
 }

@@ -72,7 +72,7 @@ export async function extractFromExt4(
   const root = prepareTarget(target);
   const extraction = new Extraction(volume, options);
   for (const { inode, name } of sources) {
-    if (name.length === 0) await extraction.directoryContent(inode, root, '', 0);
+    if (name.length === 0) await extraction.rootContent(inode, root);
     else await extraction.entry(name, inode, root, '', 0);
   }
   return extraction.result();
@@ -123,10 +123,14 @@ class Extraction {
     }
   }
 
-  /** Extracts a directory's entries into `path` (which exists), checking for loops first. */
-  async directoryContent(dir: Inode, path: Buffer, display: string, depth: number) {
-    this.admit(dir, display, depth);
-    await this.fill(dir, path, display, depth);
+  /** Extracts the root directory's entries into the target itself. */
+  async rootContent(root: Inode, target: Buffer) {
+    try {
+      this.admit(root, '/', 0);
+      await this.fill(root, target, '', 0);
+    } catch (error) {
+      this.fail('/', error);
+    }
   }
 
   private async directory(dir: Inode, path: Buffer, display: string, depth: number) {

@@ -69,16 +69,10 @@ export class InodeReader {
 
   /** A symlink's target, as bytes. */
   async linkTarget(inode: Inode): Promise<Buffer> {
-    if (inode.size > Math.min(MAX_LINK_TARGET, this.sb.blockSize))
-      throw unreadable(`symlink inode ${inode.number} claims a ${inode.size}-byte target`);
-    if (this.isInline(inode)) return Buffer.from(inlineContent(inode));
-    // Short targets live in i_block itself ("fast" symlinks), as the kernel decides by size.
-    if (inode.size < I_BLOCK_SIZE) return Buffer.from(inode.iBlock.subarray(0, inode.size));
-    return readContent(this.blockMap(inode), this.blocks, {
-      start: 0,
-      end: inode.size,
-      inode: inode.number,
-    });
+    const target = await this.linkBytes(inode);
+    if (target.includes(0))
+      throw unreadable(`symlink inode ${inode.number}'s target has a NUL byte`);
+    return target;
   }
 
   /** The records of a directory inode, without its own `.` and `..`, in on-disk order. */
@@ -108,6 +102,16 @@ export class InodeReader {
         yield* logical === 0 ? records.filter((r, i) => i >= 2 || !isDotOrDotDot(r.name)) : records;
       }
     }
+  }
+
+  private async linkBytes(inode: Inode): Promise<Buffer> {
+    if (inode.size > Math.min(MAX_LINK_TARGET, this.sb.blockSize))
+      throw unreadable(`symlink inode ${inode.number} claims a ${inode.size}-byte target`);
+    if (this.isInline(inode)) return Buffer.from(inlineContent(inode));
+    // Short targets live in i_block itself ("fast" symlinks), as the kernel decides by size.
+    if (inode.size < I_BLOCK_SIZE) return Buffer.from(inode.iBlock.subarray(0, inode.size));
+    const range = { start: 0, end: inode.size, inode: inode.number };
+    return readContent(this.blockMap(inode), this.blocks, range);
   }
 
   private isInline(inode: Inode): boolean {

@@ -40,18 +40,31 @@ export function pathComponents(path: string | Buffer): Buffer[] {
 }
 
 /**
- * A name for display: itself when it is UTF-8, else with each byte that is not ASCII written as
- * `\xNN` (and backslashes doubled, so the escape cannot be mistaken for a real name).
+ * A name for display. UTF-8 names show as they are, except that control characters (a newline,
+ * say) are written `\xNN`; in other names every byte that is not printable ASCII is written
+ * `\xNN`. Whenever something is escaped, backslashes are doubled, so no escape can be mistaken
+ * for a real name's text.
  */
 export function displayName(name: Buffer): string {
-  if (isUtf8(name)) return name.toString('utf8');
+  if (isUtf8(name)) {
+    const text = name.toString('utf8');
+    if (!CONTROL.test(text)) return text;
+    return text.replace(/\\/g, '\\\\').replace(CONTROL_ALL, (c) => hexEscape(c.charCodeAt(0)));
+  }
   let text = '';
   for (const byte of name) {
     if (byte === 0x5c) text += '\\\\';
-    else if (byte < 0x80) text += String.fromCharCode(byte);
-    else text += `\\x${byte.toString(16).padStart(2, '0')}`;
+    else if (byte >= 0x20 && byte < 0x7f) text += String.fromCharCode(byte);
+    else text += hexEscape(byte);
   }
   return text;
+}
+
+const CONTROL = /[\x00-\x1f\x7f]/;
+const CONTROL_ALL = /[\x00-\x1f\x7f]/g;
+
+function hexEscape(byte: number): string {
+  return `\\x${byte.toString(16).padStart(2, '0')}`;
 }
 
 /** How a target is shown in messages. */
