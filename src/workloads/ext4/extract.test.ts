@@ -123,6 +123,13 @@ describe('extractFromExt4', () => {
     expect(readlinkSync(join(target, 'link'))).toBe('a/large.bin');
     const oddPath = Buffer.concat([Buffer.from(`${target}/`), NON_UTF8_NAME]);
     expect(readFileSync(oddPath, 'utf8')).toBe('bytes\n');
+    // Asking again for a directory already extracted merges into it; it is not a directory link.
+    const again = await extractFromExt4(volume, ['/a/b/c', '/a/b/c'], join(target, 'b'));
+    expect(again.warnings.map((w) => [w.path, w.kind])).toEqual([
+      ['/c/deep.txt', 'skipped'],
+      ['/c/deep.txt', 'skipped'],
+    ]);
+    expect(again.directories).toBe(2);
   });
 
   it('never writes through what is already in the target', async () => {

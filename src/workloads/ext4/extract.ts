@@ -72,6 +72,7 @@ export async function extractFromExt4(
   const root = prepareTarget(target);
   const extraction = new Extraction(volume, options);
   for (const { inode, name } of sources) {
+    extraction.startWalk();
     if (name.length === 0) await extraction.rootContent(inode, root);
     else await extraction.entry(name, inode, root, '', 0);
   }
@@ -87,7 +88,7 @@ class Extraction {
   private readonly warnings: Ext4ExtractWarning[] = [];
   /** Directories being extracted, from the top down: meeting one again is a loop. */
   private readonly onPath = new Set<number>();
-  /** Every directory extracted: meeting one again is a directory hard link, which ext4 forbids. */
+  /** Directories met in this walk: meeting one again is a directory hard link, which ext4 forbids. */
   private readonly seenDirectories = new Set<number>();
   /** Files with several links: where the first was written. */
   private readonly firstLinks = new Map<number, Buffer>();
@@ -100,6 +101,11 @@ class Extraction {
   result(): Ext4ExtractResult {
     const { files, directories, symlinks, hardLinks, bytes, warnings } = this;
     return { files, directories, symlinks, hardLinks, bytes, warnings };
+  }
+
+  /** Starts the walk of one requested path: overlapping requests are not directory links. */
+  startWalk(): void {
+    this.seenDirectories.clear();
   }
 
   /** Extracts one entry under `parent`; every problem becomes a warning for its path. */
