@@ -1,4 +1,5 @@
 import type { VaultRecord } from '../catalog/index.js';
+import { isAgentItem } from '../catalog/index.js';
 import { decodePoint } from '../engine/index.js';
 import { recordItemPoint } from './item-points.js';
 import { lockNewPoint } from './object-locking.js';
@@ -32,7 +33,7 @@ export async function recordAgentPoint(
   const names = point.tags.flatMap((tag) => ITEM_TAG.exec(tag)?.[1] ?? []);
   for (const name of names) {
     const item = await deps.catalog.items.byName(name);
-    if (item === undefined || item.vaultId !== vault.id || item.source.agent !== true) continue;
+    if (item === undefined || item.vaultId !== vault.id || !isAgentItem(item)) continue;
     if (item.state !== 'protected')
       return { recorded: false, reason: `item '${name}' is ${item.state}` };
     const time = Date.parse(point.time);

@@ -85,11 +85,30 @@ export type PolicyBody = z.infer<typeof POLICY_BODY>;
 export const CREATE_POLICY_INPUT = POLICY_BODY.extend({ name: NAME }).strict();
 export type CreatePolicyInput = z.infer<typeof CREATE_POLICY_INPUT>;
 
-/** `POST /api/items`: protect paths of this host into a vault with a policy. */
+/** How a machine item is made (docs/disks.md): its disks, configuration, scripts, freeze. */
+export const MACHINE_INPUT = z
+  .object({
+    /** Image files or block devices, each `path` or `name=path`. */
+    disks: z.array(z.string().min(2).max(4200)).min(1).max(32),
+    excludeDisks: z.array(z.string().min(1).max(100)).max(32).optional(),
+    configs: z.array(ABSOLUTE_PATH).max(16).optional(),
+    preScript: ABSOLUTE_PATH.optional(),
+    postScript: ABSOLUTE_PATH.optional(),
+    scriptTimeoutSeconds: z.number().int().min(1).max(3600).optional(),
+    scriptRetries: z.number().int().min(0).max(5).optional(),
+    continueOnScriptFailure: z.boolean().optional(),
+    freezeCommand: ABSOLUTE_PATH.optional(),
+    fsfreeze: z.array(ABSOLUTE_PATH).max(32).optional(),
+  })
+  .strict();
+export type MachineInput = z.infer<typeof MACHINE_INPUT>;
+
+/** `POST /api/items`: protect paths of this host, or a machine, into a vault with a policy. */
 export const PROTECT_INPUT = z
   .object({
     name: NAME,
-    workload: z.literal('files').optional(),
+    workload: z.enum(['files', 'machine']).optional(),
+    machine: MACHINE_INPUT.optional(),
     /** What the server backs up; for an agent item, what the agent is expected to back up. */
     paths: z.array(ABSOLUTE_PATH).max(64).optional(),
     excludes: z.array(z.string().min(1).max(1024)).max(1000).optional(),
@@ -100,10 +119,18 @@ export const PROTECT_INPUT = z
     policy: NAME,
   })
   .strict()
-  .refine((input) => input.agent === true || (input.paths?.length ?? 0) > 0, {
-    message:
-      'paths: give at least one path to back up (or agent: true for an item an agent backs up)',
-    path: ['paths'],
+  .refine(
+    (input) =>
+      input.workload === 'machine' || input.agent === true || (input.paths?.length ?? 0) > 0,
+    {
+      message:
+        'paths: give at least one path to back up (or agent: true for an item an agent backs up)',
+      path: ['paths'],
+    },
+  )
+  .refine((input) => (input.workload === 'machine') === (input.machine !== undefined), {
+    message: "machine: give it exactly when workload is 'machine'",
+    path: ['machine'],
   });
 export type ProtectInput = z.infer<typeof PROTECT_INPUT>;
 
@@ -119,7 +146,8 @@ export type StopItemInput = z.infer<typeof STOP_ITEM_INPUT>;
 export const RESTORE_INPUT = z
   .object({
     point: z.string().min(1).max(80).default('latest'),
-    target: ABSOLUTE_PATH,
+    /** Required, except when a machine's disks are replaced in place (`as: replace`). */
+    target: ABSOLUTE_PATH.optional(),
     include: z.array(z.string().min(1).max(4096)).max(1000).optional(),
     exclude: z.array(z.string().min(1).max(4096)).max(1000).optional(),
     overwrite: z.enum(['never', 'if-changed', 'always']).optional(),
@@ -128,6 +156,14 @@ export const RESTORE_INPUT = z
     tier: z.enum(['auto', 'snapshot', 'vault']).optional(),
     /** Cross-region restore: read the GRS vault's secondary copy. */
     from: z.enum(['primary', 'secondary']).optional(),
+    /** Machine points (docs/disks.md): as disks (default), a new machine, or in place. */
+    as: z.enum(['disks', 'replace', 'new-machine']).optional(),
+    /** Disk image format of `as: disks` and `as: new-machine` (default raw). */
+    format: z.enum(['raw', 'qcow2']).optional(),
+    /** The new machine's name (`as: new-machine`). */
+    newName: NAME.optional(),
+    /** `as: replace`: go ahead although a process has the disks open. */
+    force: z.boolean().optional(),
   })
   .strict();
 export type RestoreInput = z.infer<typeof RESTORE_INPUT>;
@@ -229,6 +265,19 @@ export const ITEM_VIEW = z.object({
   excludes: z.array(z.string()),
   /** Backed up by an agent (docs/agents.md); the server schedules no backups for it. */
   agent: z.boolean(),
+  /** A machine item's disks, configuration files and capture settings; null for files. */
+  machine: z
+    .object({
+      disks: z.array(z.object({ name: z.string(), path: z.string() })),
+      excludeDisks: z.array(z.string()),
+      configs: z.array(z.string()),
+      preScript: z.string().nullable(),
+      postScript: z.string().nullable(),
+      continueOnScriptFailure: z.boolean(),
+      freezeCommand: z.string().nullable(),
+      fsfreeze: z.array(z.string()),
+    })
+    .nullable(),
   vault: z.string(),
   policy: z.string().nullable(),
   state: z.string(),

@@ -3,17 +3,15 @@ import { describeError, HoldfastError } from '../core/index.js';
 import { copyPoints, createBlobSealer, type Point } from '../engine/index.js';
 import { type JobContext, type JobHandler } from '../jobs/index.js';
 import { backupFiles } from './file-backup.js';
-import { recordItemPoint } from './item-points.js';
+import { snapshotMachine } from './machine-job.js';
+
+export { pointTags } from './item-points.js';
+import { pointTags, recordItemPoint } from './item-points.js';
 import { jobSubject, type JobDeps } from './job-deps.js';
 import { lockNewPoint } from './object-locking.js';
 import { listPoints } from './resolve-point.js';
 import { queueReplication } from './redundancy.js';
 import { refreshVaultUsage } from './vault-usage.js';
-
-/** Tags that tie a point in a vault to its item and to the job that made it. */
-export function pointTags(item: ItemRecord, jobId: string): string[] {
-  return [`item:${item.id}`, `job:${jobId}`];
-}
 
 /**
  * The two-phase backup (docs/jobs.md): phase `snapshot` backs the item up into the local
@@ -43,6 +41,10 @@ export function backupJobHandler(deps: JobDeps): JobHandler {
         bytes: point.bytes,
         storedBytes: point.storedBytes,
         tiers: ['snapshot', 'vault'],
+        consistency: point.consistency,
+        ...(ctx.checkpoint('snapshot')?.capture
+          ? { capture: ctx.checkpoint('snapshot')!.capture }
+          : {}),
       },
     };
   };
@@ -60,19 +62,27 @@ async function takeSnapshot(
   if (store === undefined) throw new HoldfastError('INTERNAL', 'The snapshot store is missing.');
   const points = await listPoints(store);
   let snapshot = points.find((p) => p.tags.includes(`job:${ctx.job.id}`));
+  let capture: Record<string, unknown> = {};
   if (snapshot === undefined) {
-    snapshot = await backupFiles(store, {
-      paths: item.source.paths,
-      excludes: item.source.excludes,
-      oneFileSystem: item.source.oneFileSystem,
-      tags: pointTags(item, ctx.job.id),
-      signal: ctx.signal,
-      // Looked up again under the lock: a retention run may have pruned the store meanwhile.
-      findParent: async () =>
-        (await listPoints(store)).filter((p) => p.tags.includes(`item:${item.id}`)).pop(),
-      onError: (path, error) => ctx.itemError({ path, message: describeError(error) }),
-      onProgress: (p) => ctx.progress('snapshot', { bytes: p.bytes, items: p.files }),
-    });
+    // Looked up again under the lock: a retention run may have pruned the store meanwhile.
+    const findParent = async () =>
+      (await listPoints(store)).filter((p) => p.tags.includes(`item:${item.id}`)).pop();
+    if (item.workload === 'machine') {
+      const machine = await snapshotMachine(deps, ctx, item, store, findParent);
+      snapshot = machine.point;
+      capture = { capture: machine.capture };
+    } else {
+      snapshot = await backupFiles(store, {
+        paths: item.source.paths,
+        excludes: item.source.excludes,
+        oneFileSystem: item.source.oneFileSystem,
+        tags: pointTags(item, ctx.job.id),
+        signal: ctx.signal,
+        findParent,
+        onError: (path, error) => ctx.itemError({ path, message: describeError(error) }),
+        onProgress: (p) => ctx.progress('snapshot', { bytes: p.bytes, items: p.files }),
+      });
+    }
   }
   const record = await recordItemPoint(deps, item, vault, snapshot, {
     time,
@@ -80,7 +90,7 @@ async function takeSnapshot(
     vaultRef: null,
     jobId: ctx.job.id,
   });
-  await ctx.finishPhase('snapshot', { snapshotRef: snapshot.id, point: record.id });
+  await ctx.finishPhase('snapshot', { snapshotRef: snapshot.id, point: record.id, ...capture });
   return record;
 }
 

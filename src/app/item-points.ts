@@ -58,3 +58,8 @@ export async function recordItemPoint(
     return record;
   });
 }
+
+/** Tags that tie a point in a vault to its item and to the job that made it. */
+export function pointTags(item: ItemRecord, jobId: string): string[] {
+  return [`item:${item.id}`, `job:${jobId}`];
+}

@@ -1,10 +1,13 @@
-import type { ItemRecord, PointRecord } from '../catalog/index.js';
+import type { ItemRecord, ItemSource, PointRecord } from '../catalog/index.js';
+import { machineDisks } from '../workloads/index.js';
+import { isAgentItem } from '../catalog/index.js';
 import { HoldfastError } from '../core/index.js';
 import { BACKUP_PHASES, Scheduler } from '../jobs/index.js';
 import type { ItemView, JobView, PointView, ProtectInput, RestoreInput } from './api-model.js';
 import { refuseDeletion, refuseShorterRetention } from './immutability.js';
 import { itemNamed, nameLookup, policyNamed, vaultNamed } from './names.js';
 import { RESTORE_PHASES, type RestoreJobParams } from './restore-job.js';
+import { REPLACE_PHASES } from './machine-restore-job.js';
 import { RETENTION_PHASES } from '../jobs/index.js';
 import type { ServiceDeps } from './service-deps.js';
 import { itemView, jobView, pointView } from './views.js';
@@ -26,13 +29,7 @@ export class ItemService {
     const policy = await policyNamed(catalog, input.policy);
     const item = await catalog.items.create({
       name: input.name,
-      workload: 'files',
-      source: {
-        paths: input.paths ?? [],
-        excludes: input.excludes ?? [],
-        oneFileSystem: input.oneFileSystem ?? false,
-        ...(input.agent === true ? { agent: true } : {}),
-      },
+      ...itemSource(input),
       vaultId: vault.id,
       policyId: policy.id,
       // The server never runs the backups of an agent's item.
@@ -160,7 +157,7 @@ export class ItemService {
         'STATE_CONFLICT',
         `Item '${name}' is not protected (state: ${item.state}); resume it first.`,
       );
-    if (item.source.agent === true)
+    if (isAgentItem(item))
       throw new HoldfastError(
         'STATE_CONFLICT',
         `Item '${name}' is backed up by its agent, not by the server; run 'holdfast backup' on the agent's host.`,
@@ -225,7 +222,7 @@ export class ItemService {
       );
     const params: RestoreJobParams = {
       point: point.id,
-      target: input.target,
+      ...restoreShape(item, input),
       ...(input.include ? { include: input.include } : {}),
       ...(input.exclude ? { exclude: input.exclude } : {}),
       ...(input.overwrite ? { overwrite: input.overwrite } : {}),
@@ -239,7 +236,7 @@ export class ItemService {
       itemId: item.id,
       vaultId: item.vaultId,
       params: { ...params },
-      phases: RESTORE_PHASES,
+      phases: params.as === 'replace' ? REPLACE_PHASES : RESTORE_PHASES,
       maxRetries: this.deps.jobRetries,
     });
     this.deps.kick();
@@ -255,4 +252,101 @@ export class ItemService {
     const names = await nameLookup(this.deps.catalog);
     return itemView(item, names, (await this.deps.catalog.points.forItem(item.id)).length);
   }
+}
+
+/** What a new item protects, from the request (machine disks checked and named here). */
+function itemSource(input: ProtectInput): ItemSource {
+  const m = input.machine;
+  if (input.workload !== 'machine' || m === undefined)
+    return {
+      workload: 'files',
+      source: {
+        paths: input.paths ?? [],
+        excludes: input.excludes ?? [],
+        oneFileSystem: input.oneFileSystem ?? false,
+        ...(input.agent === true ? { agent: true } : {}),
+      },
+    };
+  if (input.agent === true || input.paths !== undefined)
+    throw new HoldfastError('USAGE_INVALID', 'A machine item takes disks, not paths or an agent.');
+  const excludeDisks = m.excludeDisks ?? [];
+  const scripts = {
+    ...(m.preScript ? { pre: m.preScript } : {}),
+    ...(m.postScript ? { post: m.postScript } : {}),
+    ...(m.scriptTimeoutSeconds ? { timeoutSeconds: m.scriptTimeoutSeconds } : {}),
+    ...(m.scriptRetries !== undefined ? { retries: m.scriptRetries } : {}),
+    ...(m.continueOnScriptFailure ? { continueOnFailure: true } : {}),
+  };
+  if ((m.preScript === undefined) !== (m.postScript === undefined))
+    throw new HoldfastError(
+      'USAGE_INVALID',
+      'Give a pre-snapshot script and a post-snapshot script together: the post script undoes what the pre script did.',
+    );
+  return {
+    workload: 'machine',
+    source: {
+      disks: machineDisks(m.disks, excludeDisks),
+      excludeDisks,
+      configs: m.configs ?? [],
+      ...(m.preScript ? { scripts } : {}),
+      ...(m.freezeCommand ? { freezeCommand: m.freezeCommand } : {}),
+      ...(m.fsfreeze?.length ? { fsfreeze: m.fsfreeze } : {}),
+    },
+  };
+}
+
+/** Where and how a restore writes, checked against what the item is. */
+function restoreShape(
+  item: ItemRecord,
+  input: RestoreInput,
+): Pick<RestoreJobParams, 'target' | 'as' | 'format' | 'newName' | 'force'> {
+  const machineOnly = (['as', 'format', 'newName', 'force'] as const).filter(
+    (k) => input[k] !== undefined,
+  );
+  if (item.workload !== 'machine') {
+    if (machineOnly.length > 0)
+      throw new HoldfastError(
+        'USAGE_INVALID',
+        `${machineOnly.join(', ')}: only for machine items; '${item.name}' protects files.`,
+      );
+    if (input.target === undefined)
+      throw new HoldfastError('USAGE_INVALID', 'A restore needs a target directory.');
+    return { target: input.target };
+  }
+  const as = input.as ?? 'disks';
+  if (as === 'replace') {
+    if (input.target !== undefined || input.format !== undefined)
+      throw new HoldfastError(
+        'USAGE_INVALID',
+        'A restore --as replace writes over the machine’s own disks: it takes no target and no format.',
+      );
+    return { as, ...(input.force ? { force: true } : {}) };
+  }
+  if (input.target === undefined)
+    throw new HoldfastError('USAGE_INVALID', `A restore --as ${as} needs a target directory.`);
+  if (input.force !== undefined)
+    throw new HoldfastError('USAGE_INVALID', '--force is for restores --as replace.');
+  if ((as === 'new-machine') !== (input.newName !== undefined))
+    throw new HoldfastError(
+      'USAGE_INVALID',
+      as === 'new-machine'
+        ? 'A restore --as new-machine needs --new-name.'
+        : '--new-name is for restores --as new-machine.',
+    );
+  if (input.verify === true && (as === 'new-machine' || input.format === 'qcow2'))
+    throw new HoldfastError(
+      'USAGE_INVALID',
+      '--verify compares restored files with the point byte for byte: not possible for qcow2 images or a new machine’s changed configuration.',
+    );
+  if (input.include !== undefined || input.exclude !== undefined)
+    throw new HoldfastError(
+      'USAGE_INVALID',
+      'A machine point restores whole disks: --include and --exclude do not apply (browse and extract files instead).',
+    );
+  return {
+    target: input.target,
+    as,
+    ...(input.format ? { format: input.format } : {}),
+    ...(input.newName ? { newName: input.newName } : {}),
+  };
 }

@@ -119,5 +119,15 @@ describe('backupMachine', () => {
     ) as MachineDescription;
     expect(description.disks.map((d) => d.name).sort()).toEqual(['data.img', 'root.img']);
     expect(description.consistency).toBe('crash');
+
+    // Changed blocks are relative to the last point made from the mirror: handed an older
+    // parent, the backup reads everything instead of taking stale blocks from it.
+    const third = await backupMachine(vault, {
+      ...request(source),
+      findParent: () => Promise.resolve(first.point),
+    });
+    const again = join(dir.path, 'again');
+    await new Restorer(await reopenTestVault(backend), third.point, { target: again }).run();
+    expect((await readFile(join(again, 'disks', 'root.img'))).equals(await readFile(a))).toBe(true);
   });
 });

@@ -2,8 +2,12 @@ import { describeError } from '../core/index.js';
 import type { Point, Vault } from '../engine/index.js';
 import {
   captureMachine,
+  detectImageFormat,
   ImageArchiver,
+  mirrorBase,
+  setMirrorBase,
   openDisk,
+  openQcow2,
   type CapturedMachine,
   type ImageProgress,
   type MachineSource,
@@ -32,6 +36,8 @@ export interface MachineDescription {
   readonly disks: ReadonlyArray<{
     readonly name: string;
     readonly source: string;
+    /** The source's format; the point holds the guest's view, restored as raw or qcow2. */
+    readonly format: 'raw' | 'qcow2';
     readonly size: number;
     readonly bytesRead: number;
     readonly changedBytes: number | null;
@@ -59,15 +65,27 @@ export async function backupMachine(
     notice: request.notice,
     ...(request.signal ? { signal: request.signal } : {}),
   });
-  const description = describeMachine(request.name, captured);
   const point = await underBackupLock(vault, request, async (parent, sealer) => {
-    const disks = await Promise.all(captured.disks.map((d) => openDisk(d.mirror)));
+    // A qcow2 disk is read through its own structure: the point holds the guest's view.
+    const formats = await Promise.all(captured.disks.map((d) => detectImageFormat(d.mirror)));
+    const disks = await Promise.all(
+      captured.disks.map((d, i) =>
+        formats[i] === 'qcow2' ? openQcow2(d.mirror) : openDisk(d.mirror),
+      ),
+    );
+    // Changed blocks are relative to the point made from the mirror's previous state; applied
+    // to any other parent they would bring back the wrong bytes.
+    const bases = await Promise.all(captured.disks.map((d) => mirrorBase(d.mirror)));
     try {
+      const description = describeMachine(request.name, captured, formats, disks);
       const archiver = new ImageArchiver(vault, {
         disks: captured.disks.map((d, i) => ({
           name: d.name,
           disk: disks[i]!,
-          ...(d.changed ? { changed: d.changed } : {}),
+          // Changed blocks of a qcow2 file are host offsets, not guest ones: read it all.
+          ...(d.changed && formats[i] === 'raw' && parent !== undefined && bases[i] === parent.id
+            ? { changed: d.changed }
+            : {}),
         })),
         files: [
           { path: 'machine.json', data: Buffer.from(JSON.stringify(description, null, 2)) },
@@ -84,7 +102,9 @@ export async function backupMachine(
       onProgress?.(archiver.progress);
       const timer = onProgress ? setInterval(() => onProgress(archiver.progress), 1000) : undefined;
       try {
-        return await archiver.run();
+        const made = await archiver.run();
+        for (const d of captured.disks) await setMirrorBase(d.mirror, made.id);
+        return made;
       } finally {
         if (timer) clearInterval(timer);
       }
@@ -97,7 +117,12 @@ export async function backupMachine(
   return { point, captured };
 }
 
-function describeMachine(name: string, captured: CapturedMachine): MachineDescription {
+function describeMachine(
+  name: string,
+  captured: CapturedMachine,
+  formats: ReadonlyArray<'raw' | 'qcow2'>,
+  disks: ReadonlyArray<{ readonly size: number }>,
+): MachineDescription {
   const scripts: Record<string, MachineDescription['scripts'][string]> = {};
   for (const [phase, run] of Object.entries(captured.scripts))
     if (run)
@@ -113,10 +138,11 @@ function describeMachine(name: string, captured: CapturedMachine): MachineDescri
     capturedAt: new Date(captured.time).toISOString(),
     consistency: captured.consistency,
     frozenMs: captured.frozenMs,
-    disks: captured.disks.map((d) => ({
+    disks: captured.disks.map((d, i) => ({
       name: d.name,
       source: d.sourcePath,
-      size: d.size,
+      format: formats[i]!,
+      size: disks[i]!.size,
       bytesRead: d.bytesRead,
       changedBytes: d.changed ? d.changed.reduce((n, r) => n + r.length, 0) : null,
     })),

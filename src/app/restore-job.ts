@@ -12,22 +12,10 @@ import {
 import type { JobContext, JobHandler } from '../jobs/index.js';
 import { jobSubject, type JobDeps } from './job-deps.js';
 import { listPoints } from './resolve-point.js';
+import { restoreMachine } from './machine-restore-job.js';
+import type { RestoreJobParams } from './restore-params.js';
 
-/** Phases of a restore job. */
-export const RESTORE_PHASES = ['restore', 'verify'] as const;
-
-/** Parameters a restore job is queued with (validated by the API before). */
-export interface RestoreJobParams {
-  readonly point: string;
-  readonly target: string;
-  readonly include?: string[];
-  readonly exclude?: string[];
-  readonly overwrite?: OverwriteMode;
-  readonly verify?: boolean;
-  readonly tier?: 'auto' | 'snapshot' | 'vault';
-  /** Cross-region restore from a GRS vault's secondary copy (never the snapshot tier). */
-  readonly from?: 'primary' | 'secondary';
-}
+export { RESTORE_PHASES, type RestoreJobParams } from './restore-params.js';
 
 /**
  * Restores an item's point into a target directory from the fastest tier that holds it: the
@@ -37,11 +25,25 @@ export interface RestoreJobParams {
 export function restoreJobHandler(deps: JobDeps): JobHandler {
   return async (ctx) => {
     const params = ctx.job.params as unknown as RestoreJobParams;
-    const { vault } = await jobSubject(deps, ctx.job);
+    const { item, vault } = await jobSubject(deps, ctx.job);
     const record = await deps.catalog.points.byId(params.point);
     if (record === undefined)
       throw new HoldfastError('POINT_NOT_FOUND', `Point ${params.point} no longer exists.`);
     const source = await openTier(deps, vault, record, params.tier ?? 'auto', params.from);
+    if (item?.workload === 'machine') {
+      const lock = await acquireLock(source.vault, {
+        exclusive: false,
+        purpose: 'restore',
+        waitMs: 10 * 60_000,
+        signal: ctx.signal,
+      });
+      try {
+        const result = await restoreMachine(deps, ctx, item, vault, source, params);
+        return { result: { point: record.id, tier: source.tier, ...result } };
+      } finally {
+        await lock.release();
+      }
+    }
     await ctx.startPhase('restore');
     const lock = await acquireLock(source.vault, {
       exclusive: false,
@@ -108,7 +110,7 @@ async function openTier(
 async function runRestore(ctx: JobContext, vault: Vault, point: Point, params: RestoreJobParams) {
   const opener = createBlobOpener(vault.keys.encryption);
   const restorer = new Restorer(vault, point, {
-    target: params.target,
+    target: params.target!,
     include: params.include ?? [],
     exclude: params.exclude ?? [],
     overwrite: params.overwrite ?? 'if-changed',
@@ -138,7 +140,7 @@ async function verify(ctx: JobContext, vault: Vault, point: Point, params: Resto
   const result = await verifyRestore(
     vault,
     point,
-    params.target,
+    params.target!,
     { include: params.include ?? [], exclude: params.exclude ?? [] },
     (path, reason) => {
       mismatches += 1;

@@ -81,9 +81,7 @@ export function itemView(item: ItemRecord, names: NameLookup, points: number): I
     id: item.id,
     name: item.name,
     workload: item.workload,
-    paths: [...item.source.paths],
-    excludes: [...item.source.excludes],
-    agent: item.source.agent === true,
+    ...sourceView(item),
     vault: names.vault(item.vaultId) ?? item.vaultId,
     policy: names.policy(item.policyId),
     state: item.state,
@@ -165,5 +163,32 @@ export function tokenView(token: TokenRecord, vault: string | null, secret?: str
     lastUsedAt: iso(token.lastUsedAt),
     revokedAt: iso(token.revokedAt),
     ...(secret !== undefined ? { token: secret } : {}),
+  };
+}
+
+/** The part of an item's view that depends on what it protects. */
+function sourceView(item: ItemRecord): Pick<ItemView, 'paths' | 'excludes' | 'agent' | 'machine'> {
+  if (item.workload === 'files')
+    return {
+      paths: [...item.source.paths],
+      excludes: [...item.source.excludes],
+      agent: item.source.agent === true,
+      machine: null,
+    };
+  const m = item.source;
+  return {
+    paths: m.disks.map((d) => d.path),
+    excludes: [],
+    agent: false,
+    machine: {
+      disks: m.disks.map((d) => ({ name: d.name, path: d.path })),
+      excludeDisks: [...m.excludeDisks],
+      configs: [...m.configs],
+      preScript: m.scripts?.pre ?? null,
+      postScript: m.scripts?.post ?? null,
+      continueOnScriptFailure: m.scripts?.continueOnFailure === true,
+      freezeCommand: m.freezeCommand ?? null,
+      fsfreeze: [...(m.fsfreeze ?? [])],
+    },
   };
 }

@@ -1,27 +1,17 @@
 import type { Kysely } from 'kysely';
 import type { Clock } from '../core/index.js';
 import { num, readJson, writeJson } from './json-column.js';
-import type {
-  FilesSource,
-  ItemRecord,
-  ItemRef,
-  ItemState,
-  PolicyRef,
-  VaultRef,
-  Workload,
-} from './records.js';
+import type { ItemRecord, ItemSource, ItemRef, ItemState, PolicyRef, VaultRef } from './records.js';
 import { newResourceId } from './resource-id.js';
 import type { CatalogDatabase, ItemRow, ItemUpdate } from './schema.js';
 
 /** What a new item row needs. */
-export interface NewItem {
+export type NewItem = ItemSource & {
   readonly name: string;
-  readonly workload: Workload;
-  readonly source: FilesSource;
   readonly vaultId: VaultRef;
   readonly policyId: PolicyRef;
   readonly nextRunAt: number | null;
-}
+};
 
 /** Fields of an item that use cases change. */
 export interface ItemChange {
@@ -139,8 +129,7 @@ function toItem(row: ItemRow): ItemRecord {
   return {
     id: row.id as ItemRef,
     name: row.name,
-    workload: row.workload as Workload,
-    source: readJson<FilesSource>(row.source_json, 'items.source_json'),
+    ...sourceOf(row),
     vaultId: row.vault_id as VaultRef,
     policyId: row.policy_id as PolicyRef | null,
     state: row.state as ItemState,
@@ -153,3 +142,13 @@ function toItem(row: ItemRow): ItemRecord {
     updatedAt: num(row.updated_at),
   };
 }
+
+/** The workload and its source, as the row stores them. */
+function sourceOf(row: ItemRow): ItemSource {
+  const source: unknown = readJson(row.source_json, 'items.source_json');
+  return row.workload === 'machine'
+    ? { workload: 'machine', source: source as SourceOf<'machine'> }
+    : { workload: 'files', source: source as SourceOf<'files'> };
+}
+
+type SourceOf<W extends ItemSource['workload']> = Extract<ItemSource, { workload: W }>['source'];

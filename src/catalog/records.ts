@@ -1,4 +1,5 @@
 import type { Brand } from '../core/index.js';
+import type { MachineSource } from '../workloads/index.js';
 
 /** Catalog id of a vault (`vlt_…`). */
 export type VaultRef = Brand<string, 'VaultRef'>;
@@ -92,7 +93,7 @@ export const ITEM_STATES = ['protected', 'stopped', 'soft_deleted'] as const;
 export type ItemState = (typeof ITEM_STATES)[number];
 
 /** Kinds of protected things; more arrive with their workloads. */
-export const WORKLOADS = ['files'] as const;
+export const WORKLOADS = ['files', 'machine'] as const;
 export type Workload = (typeof WORKLOADS)[number];
 
 /** What a files item backs up. */
@@ -107,12 +108,23 @@ export interface FilesSource {
   readonly agent?: boolean;
 }
 
+/** What an item protects: files (and directories), or a machine's disks (docs/disks.md). */
+export type ItemSource =
+  | { readonly workload: 'files'; readonly source: FilesSource }
+  | { readonly workload: 'machine'; readonly source: MachineSource };
+
 /** A protected item. */
-export interface ItemRecord {
+export type ItemRecord = ItemSource & ItemFields;
+
+/** True for a files item an agent backs up on its own host (docs/agents.md). */
+export function isAgentItem(item: ItemSource): boolean {
+  return item.workload === 'files' && item.source.agent === true;
+}
+
+/** The fields every item has, whatever it protects. */
+export interface ItemFields {
   readonly id: ItemRef;
   readonly name: string;
-  readonly workload: Workload;
-  readonly source: FilesSource;
   readonly vaultId: VaultRef;
   readonly policyId: PolicyRef | null;
   readonly state: ItemState;

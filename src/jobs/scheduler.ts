@@ -1,4 +1,5 @@
 import type { Catalog, ItemRecord, VaultRecord } from '../catalog/index.js';
+import { isAgentItem } from '../catalog/index.js';
 import type { Clock } from '../core/index.js';
 import { parsePolicySpec } from './policy.js';
 import { isEmptyPlan, planRetention } from './retention-plan.js';
@@ -47,7 +48,7 @@ export class Scheduler {
 
   /** An item's next run under a policy: none for an item its agent backs up. */
   static nextRunOf(item: ItemRecord, policySpec: unknown, now: number): number | null {
-    return item.source.agent === true ? null : Scheduler.firstRun(policySpec, now);
+    return isAgentItem(item) ? null : Scheduler.firstRun(policySpec, now);
   }
 
   /** The first run of an item under a policy, after `now`. */
@@ -60,7 +61,7 @@ export class Scheduler {
     const { catalog } = this.options;
     const policy = item.policyId === null ? undefined : await catalog.policies.byId(item.policyId);
     // No policy, or an item its agent backs up (a policy change or resume gave it a next run).
-    if (policy === undefined || item.source.agent === true) {
+    if (policy === undefined || isAgentItem(item)) {
       await catalog.items.update(item.id, { nextRunAt: null });
       return false;
     }

@@ -6,6 +6,8 @@ export * from './image-blocks.js';
 export * from './image-archiver.js';
 export * from './machine/machine-spec.js';
 export * from './machine/capture.js';
+export { mirrorBase, setMirrorBase } from './machine/disk-mirror.js';
+export * from './point-file.js';
 export * from './qcow2/index.js';
 export * from './nbd/index.js';
 export * from './hook-script.js';

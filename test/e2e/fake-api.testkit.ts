@@ -178,6 +178,7 @@ export function itemView(name: string, extra: Partial<ItemView> = {}): ItemView 
     paths: ['/etc'],
     excludes: [],
     agent: false,
+    machine: null,
     vault: 'main',
     policy: 'nightly',
     state: 'protected',

@@ -11,7 +11,7 @@ import { followJob } from '../job-waiter.js';
 
 /** Options of `restore` that only the server form takes. */
 export interface ServerRestoreFlags {
-  target: string;
+  target?: string;
   include: string[];
   exclude: string[];
   overwrite?: string;
@@ -20,6 +20,10 @@ export interface ServerRestoreFlags {
   tier?: string;
   wait?: boolean;
   from?: string;
+  as?: string;
+  format?: string;
+  newName?: string;
+  force?: boolean;
 }
 
 const POINTS_FORMS =
@@ -28,6 +32,7 @@ const POINTS_FORMS =
 
 const RESTORE_FORMS =
   '  holdfast restore <item> --point <id|latest> --target <dir>              through the server\n' +
+  '  holdfast restore <machine> --point <id|latest> --as disks|new-machine|replace ...   a machine\n' +
   '  holdfast --vault <location> restore <point> --target <dir>              directly from a vault';
 
 /** Both forms of `points`, for help texts. */
@@ -121,7 +126,8 @@ export async function serverRestore(
   const api = await ctx.api();
   const job = await api.restore(item, {
     point: flags.point,
-    target: resolve(flags.target),
+    ...(flags.target !== undefined ? { target: resolve(flags.target) } : {}),
+    ...machineRestoreFlags(flags),
     ...(flags.include.length > 0 ? { include: flags.include } : {}),
     ...(flags.exclude.length > 0 ? { exclude: flags.exclude } : {}),
     ...(flags.overwrite !== undefined
@@ -134,6 +140,30 @@ export async function serverRestore(
   return followJob(ctx, api, job, flags.wait === true);
 }
 
+/** The machine options of a server restore, checked. */
+function machineRestoreFlags(flags: ServerRestoreFlags): {
+  as?: 'disks' | 'replace' | 'new-machine';
+  format?: 'raw' | 'qcow2';
+  newName?: string;
+  force?: boolean;
+} {
+  const as = flags.as;
+  if (as !== undefined && as !== 'disks' && as !== 'replace' && as !== 'new-machine')
+    throw new HoldfastError(
+      'USAGE_INVALID',
+      `--as takes disks, replace or new-machine, not '${as}'.`,
+    );
+  const format = flags.format;
+  if (format !== undefined && format !== 'raw' && format !== 'qcow2')
+    throw new HoldfastError('USAGE_INVALID', `--format takes raw or qcow2, not '${format}'.`);
+  return {
+    ...(as !== undefined ? { as } : {}),
+    ...(format !== undefined ? { format } : {}),
+    ...(flags.newName !== undefined ? { newName: flags.newName } : {}),
+    ...(flags.force ? { force: true } : {}),
+  };
+}
+
 function fromOf(value: string): 'primary' | 'secondary' {
   if (value === 'primary' || value === 'secondary') return value;
   throw new HoldfastError('USAGE_INVALID', `--from takes primary or secondary, not '${value}'.`);
@@ -141,12 +171,14 @@ function fromOf(value: string): 'primary' | 'secondary' {
 
 /** Refuses the server-only options of `restore` when a vault location selects direct access. */
 export function refuseServerRestoreFlags(ctx: CommandContext, flags: ServerRestoreFlags): void {
-  const given = (['point', 'tier', 'wait', 'from'] as const).filter((k) => flags[k] !== undefined);
+  const given = (
+    ['point', 'tier', 'wait', 'from', 'as', 'format', 'newName', 'force'] as const
+  ).filter((k) => flags[k] !== undefined);
   const source = ctx.vaultLocationSource;
   if (given.length === 0 || source === undefined) return;
   throw new HoldfastError(
     'USAGE_INVALID',
-    `${given.map((k) => `--${k}`).join(', ')}: only for restores through the server, but ${locationGiven(ctx, source)} ` +
+    `${given.map((k) => `--${k === 'newName' ? 'new-name' : k}`).join(', ')}: only for restores through the server, but ${locationGiven(ctx, source)} ` +
       `selects direct access to a vault. The two forms:\n${RESTORE_FORMS}`,
   );
 }

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import type { ItemView } from '../../app/index.js';
+import type { ItemView, MachineInput } from '../../app/index.js';
 import { HoldfastError } from '../../core/index.js';
 import { EXIT, type CommandContext, type Runner } from '../context.js';
 import { collect, vaultName } from '../flags.js';
@@ -14,18 +14,35 @@ interface ProtectFlags {
   exclude: string[];
   oneFileSystem?: boolean;
   agent?: boolean;
+  machine?: boolean;
+  disk: string[];
+  config: string[];
+  excludeDisk: string[];
+  preScript?: string;
+  postScript?: string;
+  scriptTimeout?: string;
+  scriptRetries?: string;
+  continueOnScriptFailure?: boolean;
+  freezeCommand?: string;
+  fsfreeze: string[];
 }
 
 /** Registers `protect`, `item list|show|stop|undelete|resume|set-policy` and `backup-now`. */
 export function registerItems(program: Command, run: Runner): void {
   program
     .command('protect')
-    .summary('protect paths on a schedule: a new protected item on the server')
+    .summary('protect paths or a machine on a schedule: a new protected item on the server')
     .description(
       'Creates a protected item: the paths (made absolute) are backed up into the vault named by --vault, ' +
         'on the schedule of --policy, and kept as the policy says. Here --vault is the NAME of a vault on the ' +
         "server ('holdfast vault list'), never a location: protect does not open a vault itself, and " +
-        'HOLDFAST_VAULT is not used. The first backup runs on the schedule, or now with backup-now.',
+        'HOLDFAST_VAULT is not used. The first backup runs on the schedule, or now with backup-now.\n\n' +
+        'With --machine, the item is a machine: its disks (image files, raw or qcow2, or block devices; ' +
+        '--disk, repeatable, each <path> or <name>=<path>) are captured at one instant and backed up ' +
+        'block by block, only changed blocks after the first time, with its configuration files (--config) ' +
+        'beside them. Consistency (docs/disks.md): application-consistent when the pre-snapshot script ' +
+        'succeeds; file-system-consistent when a freeze (--freeze-command or --fsfreeze) held the file ' +
+        'systems still; crash-consistent otherwise. Scripts must be owned by root and writable by no one else.',
     )
     .argument(
       '[path...]',
@@ -40,10 +57,48 @@ export function registerItems(program: Command, run: Runner): void {
       '--agent',
       'an item an agent backs up on its own host with an append-only token (docs/agents.md): the server runs no backups for it, records the points tagged item:<name> and keeps their retention',
     )
+    .option('--machine', 'protect a machine: the disks given with --disk, captured together')
+    .option(
+      '--disk <path>',
+      'a disk of the machine: <path> or <name>=<path> (repeatable)',
+      collect,
+      [],
+    )
+    .option(
+      '--config <file>',
+      "a machine configuration file kept beside the disks, e.g. libvirt's domain XML (repeatable)",
+      collect,
+      [],
+    )
+    .option('--exclude-disk <name>', 'leave this disk out of the points (repeatable)', collect, [])
+    .option(
+      '--pre-script <file>',
+      'run before the snapshot to quiesce applications (with --post-script)',
+    )
+    .option('--post-script <file>', 'run after the snapshot, always once the pre script succeeded')
+    .option('--script-timeout <seconds>', 'how long each script may run (default 60)')
+    .option('--script-retries <n>', 'further attempts of a failing script (default 0)')
+    .option(
+      '--continue-on-script-failure',
+      'when the pre script fails, take a file-system- or crash-consistent point instead of failing',
+    )
+    .option(
+      '--freeze-command <file>',
+      "run as '<file> freeze' and '<file> thaw' around the snapshot",
+    )
+    .option(
+      '--fsfreeze <mountpoint>',
+      'freeze this mounted file system with fsfreeze around the snapshot (repeatable)',
+      collect,
+      [],
+    )
     .addHelpText(
       'after',
       '\nExamples:\n' +
         '  holdfast protect /etc /home --vault main --policy nightly --name web01-files\n' +
+        '  holdfast protect --machine --disk /var/lib/libvirt/images/db01.qcow2 --disk data=/dev/vg0/db01-data \\\n' +
+        '      --config /etc/libvirt/qemu/db01.xml --pre-script /etc/holdfast/db01-pre --post-script /etc/holdfast/db01-post \\\n' +
+        '      --vault main --policy nightly --name db01\n' +
         "  holdfast protect /srv/www --vault main --policy hourly --name www --exclude '*.tmp' --exclude cache\n" +
         '  holdfast backup-now www --wait\n' +
         '  holdfast protect --agent --vault main --policy nightly --name web02   # then, on web02:\n' +
@@ -138,6 +193,19 @@ async function protect(ctx: CommandContext, paths: string[], flags: ProtectFlags
       "protect needs --vault <name>: the vault on the server to back up into (see 'holdfast vault list').",
     );
   }
+  if (flags.machine === true) {
+    const api = await ctx.api({ vaultIsName: true });
+    const view = await api.protect({
+      name: flags.name,
+      workload: 'machine',
+      machine: machineInput(paths, flags),
+      vault: vaultName(vault, 'protect --vault'),
+      policy: flags.policy,
+    });
+    return printItem(ctx, view, 'protected');
+  }
+  if (flags.disk.length > 0)
+    throw new HoldfastError('USAGE_INVALID', '--disk protects a machine: add --machine.');
   if (paths.length === 0 && flags.agent !== true)
     throw new HoldfastError(
       'USAGE_INVALID',
@@ -154,6 +222,44 @@ async function protect(ctx: CommandContext, paths: string[], flags: ProtectFlags
     policy: flags.policy,
   });
   return printItem(ctx, view, 'protected');
+}
+
+/** The machine part of a protect request, from the flags (paths made absolute). */
+function machineInput(paths: string[], flags: ProtectFlags): MachineInput {
+  if (paths.length > 0 || flags.agent === true)
+    throw new HoldfastError(
+      'USAGE_INVALID',
+      `A machine is given by its disks: use --disk ${paths[0] ?? '<path>'} instead of a path.`,
+    );
+  const absolute = (spec: string): string => {
+    const at = spec.indexOf('=');
+    return at > 0 && !spec.slice(0, at).includes('/')
+      ? `${spec.slice(0, at)}=${resolve(spec.slice(at + 1))}`
+      : resolve(spec);
+  };
+  return {
+    disks: flags.disk.map(absolute),
+    ...(flags.excludeDisk.length > 0 ? { excludeDisks: flags.excludeDisk } : {}),
+    ...(flags.config.length > 0 ? { configs: flags.config.map((c) => resolve(c)) } : {}),
+    ...(flags.preScript ? { preScript: resolve(flags.preScript) } : {}),
+    ...(flags.postScript ? { postScript: resolve(flags.postScript) } : {}),
+    ...(flags.scriptTimeout
+      ? { scriptTimeoutSeconds: count(flags.scriptTimeout, '--script-timeout') }
+      : {}),
+    ...(flags.scriptRetries
+      ? { scriptRetries: count(flags.scriptRetries, '--script-retries') }
+      : {}),
+    ...(flags.continueOnScriptFailure ? { continueOnScriptFailure: true } : {}),
+    ...(flags.freezeCommand ? { freezeCommand: resolve(flags.freezeCommand) } : {}),
+    ...(flags.fsfreeze.length > 0 ? { fsfreeze: flags.fsfreeze.map((m) => resolve(m)) } : {}),
+  };
+}
+
+function count(text: string, flag: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 0)
+    throw new HoldfastError('USAGE_INVALID', `${flag} takes a whole number, not '${text}'.`);
+  return n;
 }
 
 async function list(ctx: CommandContext): Promise<number> {
@@ -192,7 +298,8 @@ function printItem(ctx: CommandContext, i: ItemView, change: string | undefined)
     ['item', change === undefined ? i.name : undefined],
     ['state', i.state.replace(/_/g, '-')],
     ['workload', i.workload],
-    ['paths', i.paths.join(' ')],
+    ['paths', i.machine === null ? i.paths.join(' ') : undefined],
+    ...machineDetails(i),
     ['excludes', i.excludes.length > 0 ? i.excludes.join(' ') : undefined],
     ['vault', i.vault],
     ['policy', i.policy ?? '-'],
@@ -206,4 +313,22 @@ function printItem(ctx: CommandContext, i: ItemView, change: string | undefined)
   ]);
   for (const line of lines) ctx.say(change === undefined ? line : `  ${line}`);
   return EXIT.ok;
+}
+
+/** The lines `item show` adds for a machine. */
+function machineDetails(i: ItemView): Array<[string, string | undefined]> {
+  const m = i.machine;
+  if (m === null) return [];
+  return [
+    ['disks', m.disks.map((d) => `${d.name}=${d.path}`).join(' ')],
+    ['excluded disks', m.excludeDisks.length > 0 ? m.excludeDisks.join(' ') : undefined],
+    ['configs', m.configs.length > 0 ? m.configs.join(' ') : undefined],
+    ['pre script', m.preScript ?? undefined],
+    ['post script', m.postScript ?? undefined],
+    [
+      'on script failure',
+      m.preScript ? (m.continueOnScriptFailure ? 'continue' : 'fail') : undefined,
+    ],
+    ['freeze', [m.freezeCommand, ...m.fsfreeze].filter(Boolean).join(' ') || undefined],
+  ];
 }

@@ -43,7 +43,10 @@ export function registerRestore(program: Command, run: Runner): void {
       '<item|point>',
       "server form: the protected item; direct form: 'latest' or a point id (or a unique prefix)",
     )
-    .requiredOption('--target <dir>', 'directory to restore into (created if missing)')
+    .option(
+      '--target <dir>',
+      'directory to restore into (created if missing); not with --as replace',
+    )
     .option('--include <glob>', 'restore only matching entries (repeatable)', collect, [])
     .option('--exclude <glob>', 'leave out matching entries (repeatable)', collect, [])
     .option(
@@ -62,11 +65,22 @@ export function registerRestore(program: Command, run: Runner): void {
       "server form: primary (default) or secondary, a GRS vault's copy at the other site",
     )
     .option('--host <name>', "direct form, with 'latest': the newest point of this host")
+    .option(
+      '--as <how>',
+      'machine items: disks (default: the disks and configuration under --target), new-machine ' +
+        '(the same with a new name, UUID and MAC addresses), or replace (over the machine’s own disks, after a safety snapshot)',
+    )
+    .option('--format <format>', 'machine items, --as disks|new-machine: raw (default) or qcow2')
+    .option('--new-name <name>', 'machine items, --as new-machine: the new machine’s name')
+    .option('--force', 'machine items, --as replace: even while a process has the disks open')
     .addHelpText(
       'after',
       `${RESTORE_HELP}\n\nExamples:\n` +
         '  holdfast restore www --point latest --target /tmp/r --wait\n' +
         "  holdfast restore www --point rp_3fa2c1 --target /srv/restore --include '/etc/nginx/**' --verify\n" +
+        '  holdfast restore db01 --point latest --as disks --format qcow2 --target /srv/restore/db01 --wait\n' +
+        '  holdfast restore db01 --point latest --as new-machine --new-name db01-test --target /var/lib/libvirt/images/db01-test --wait\n' +
+        '  holdfast restore db01 --point rp_3fa2c1 --as replace --wait     # the machine is shut down\n' +
         '  holdfast --vault /srv/backup/main restore latest --target /tmp/r   # no server',
     )
     .action((arg: string, flags: RestoreFlags) =>
@@ -82,7 +96,12 @@ export function registerRestore(program: Command, run: Runner): void {
           return serverRestore(ctx, arg, flags);
         }
         refuseServerRestoreFlags(ctx, flags);
-        return restore(ctx, arg, flags);
+        if (flags.target === undefined)
+          throw new HoldfastError(
+            'USAGE_INVALID',
+            'restore needs --target <dir>: where to restore into.',
+          );
+        return restore(ctx, arg, { ...flags, target: flags.target });
       }),
     );
 }
@@ -96,7 +115,11 @@ function checkOverwrite(mode: string | undefined): void {
   }
 }
 
-async function restore(ctx: CommandContext, ref: string, flags: RestoreFlags): Promise<number> {
+async function restore(
+  ctx: CommandContext,
+  ref: string,
+  flags: RestoreFlags & { target: string },
+): Promise<number> {
   checkOverwrite(flags.overwrite);
   const overwrite = (flags.overwrite ?? 'if-changed') as OverwriteMode;
   const vault = await ctx.openVaultForReading();

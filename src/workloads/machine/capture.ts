@@ -103,16 +103,27 @@ export async function captureMachine(request: CaptureRequest): Promise<CapturedM
   let refreshed: MirrorRefresh[];
   try {
     frozen = await freeze(source, script, notice);
-    const frozenAt = request.now();
-    time = frozenAt;
+    time = request.now();
+    // Measured on the monotonic clock: the window is a duration, not a catalog time.
+    const frozenAt = performance.now();
     try {
       refreshed = [];
       for (const disk of included)
-        refreshed.push(await cloneOrCopyMirror(disk.path, mirrorPath(request.mirrorDir, disk)));
+        refreshed.push(
+          await cloneOrCopyMirror(disk.path, mirrorPath(request.mirrorDir, disk)).catch(
+            (error: unknown) => {
+              throw new HoldfastError(
+                'SOURCE_UNREADABLE',
+                `Disk ${disk.name} (${disk.path}) could not be captured: ${describeError(error)}`,
+                { cause: error },
+              );
+            },
+          ),
+        );
     } finally {
       if (frozen) {
         await thaw(source, script, notice);
-        frozenMs = request.now() - frozenAt;
+        frozenMs = Math.max(1, Math.round(performance.now() - frozenAt));
       }
     }
   } finally {

@@ -1,5 +1,15 @@
 import { constants } from 'node:fs';
-import { copyFile, open, rename, rm, stat, truncate, type FileHandle } from 'node:fs/promises';
+import {
+  copyFile,
+  open,
+  readFile,
+  rename,
+  rm,
+  stat,
+  truncate,
+  writeFile,
+  type FileHandle,
+} from 'node:fs/promises';
 import { isAllZero } from '../../core/index.js';
 import type { ByteRange } from '../byte-ranges.js';
 import { IMAGE_BLOCK } from '../image-blocks.js';
@@ -92,6 +102,9 @@ async function hashAgainstMap(
     // Gone until this refresh completes: after an interruption the mirror may hold blocks the
     // old map does not describe, so the next refresh must copy everything.
     await rm(mapPath, { force: true });
+    // The changes found now are relative to the point made from the last refresh; which point
+    // that is gets recorded again only once this refresh's point exists.
+    await rm(basePath(mapPath.slice(0, -'.map'.length)), { force: true });
     const map: BlockMap = emptyBlockMap(size, IMAGE_BLOCK);
     const changed: ByteRange[] = [];
     let bytesCopied = 0;
@@ -128,4 +141,26 @@ async function openDiskSize(path: string): Promise<number> {
   const size = disk.size;
   await disk.close();
   return size;
+}
+
+/** Where the id of the point made from a mirror's current state is kept. */
+function basePath(mirror: string): string {
+  return `${mirror}.point`;
+}
+
+/**
+ * The point the mirror's last refresh was backed up into, if that backup completed: the only
+ * parent its changed blocks may be applied to.
+ */
+export async function mirrorBase(mirror: string): Promise<string | undefined> {
+  return readFile(basePath(mirror), 'utf8').then(
+    (text) => text.trim() || undefined,
+    () => undefined,
+  );
+}
+
+/** Records that the mirror's current state is backed up as point `id`. */
+export async function setMirrorBase(mirror: string, id: string): Promise<void> {
+  await writeFile(`${basePath(mirror)}.tmp`, id);
+  await rename(`${basePath(mirror)}.tmp`, basePath(mirror));
 }

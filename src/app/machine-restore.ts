@@ -1,0 +1,188 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdir, readFile, readdir, readlink, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { HoldfastError } from '../core/index.js';
+import type { Point, Vault } from '../engine/index.js';
+import { openPointFile, readGuestPieces, readPointFile, writeQcow2 } from '../workloads/index.js';
+import type { MachineDescription } from './machine-backup.js';
+
+/** How a machine point is restored (docs/disks.md "Restore options"). */
+export const MACHINE_RESTORE_MODES = ['disks', 'replace', 'new-machine'] as const;
+export type MachineRestoreMode = (typeof MACHINE_RESTORE_MODES)[number];
+
+/** The description stored in a machine point; VAULT_INTEGRITY when it is missing or malformed. */
+export async function machineDescription(vault: Vault, point: Point): Promise<MachineDescription> {
+  const raw = await readPointFile(vault, point, 'machine.json');
+  let parsed: MachineDescription;
+  try {
+    parsed = JSON.parse(raw.toString('utf8')) as MachineDescription;
+  } catch {
+    parsed = {} as MachineDescription;
+  }
+  if (parsed.v !== 1 || !Array.isArray(parsed.disks))
+    throw new HoldfastError(
+      'VAULT_INTEGRITY',
+      `The machine description in point ${point.id.slice(0, 12)} is malformed.`,
+    );
+  return parsed;
+}
+
+/**
+ * Refuses modes that would bring a machine back incomplete: a point taken with disks left out
+ * can only restore its disks (as Azure does).
+ */
+export function refusePartialMachine(
+  mode: MachineRestoreMode,
+  description: MachineDescription,
+): void {
+  if (mode === 'disks' || description.excludedDisks.length === 0) return;
+  throw new HoldfastError(
+    'USAGE_INVALID',
+    `This point left out disk(s) ${description.excludedDisks.map((d) => d.name).join(', ')}: it can only be restored --as disks.`,
+  );
+}
+
+/**
+ * Writes a point's disks as qcow2 images `dir/disks/<name>.qcow2`, straight from the vault:
+ * only stored data is read and written, holes stay unallocated clusters.
+ */
+export async function restoreQcow2Disks(
+  vault: Vault,
+  point: Point,
+  dir: string,
+  names: readonly string[],
+  signal?: AbortSignal,
+): Promise<number> {
+  await mkdir(join(dir, 'disks'), { recursive: true });
+  let bytes = 0;
+  for (const name of names) {
+    const file = await openPointFile(vault, point, `disks/${name}`);
+    const pieces = readGuestPieces(file, file.dataRanges(), signal ? { signal } : {});
+    await writeQcow2(
+      join(dir, 'disks', `${name}.qcow2`),
+      file.size,
+      pieces,
+      signal ? { signal } : {},
+    );
+    bytes += file.size;
+  }
+  return bytes;
+}
+
+/** What a new machine's configuration had changed. */
+export interface Reidentified {
+  readonly file: string;
+  readonly changes: string[];
+}
+
+/**
+ * Rewrites a libvirt-style domain XML for a new machine: its name, a fresh UUID, fresh MAC
+ * addresses (in the locally administered 52:54:00 range QEMU uses), and disk sources pointing
+ * at the restored disks. Other files are copied unchanged. Returns what changed.
+ */
+export function reidentifyConfig(
+  text: string,
+  newName: string,
+  disks: ReadonlyMap<string, string>,
+): { text: string; changes: string[] } {
+  const changes: string[] = [];
+  let out = text.replace(/<name>[^<]*<\/name>/, (found) => {
+    changes.push(`name ${found.slice(6, -7)} → ${newName}`);
+    return `<name>${escapeXml(newName)}</name>`;
+  });
+  out = out.replace(/<uuid>[^<]*<\/uuid>/, (found) => {
+    const uuid = randomUUID();
+    changes.push(`uuid ${found.slice(6, -7)} → ${uuid}`);
+    return `<uuid>${uuid}</uuid>`;
+  });
+  out = out.replace(
+    /<mac address=(['"])([0-9A-Fa-f:]{17})\1/g,
+    (_found, quote: string, old: string) => {
+      const mac = `52:54:00:${[...randomBytes(3)].map((b) => b.toString(16).padStart(2, '0')).join(':')}`;
+      changes.push(`mac ${old} → ${mac}`);
+      return `<mac address=${quote}${mac}${quote}`;
+    },
+  );
+  out = out.replace(
+    /<source (file|dev)=(['"])([^'"]+)\2/g,
+    (found, _kind: string, quote: string, old: string) => {
+      const restored = disks.get(old);
+      if (restored === undefined) return found;
+      changes.push(`disk ${old} → ${restored}`);
+      return `<source file=${quote}${escapeXml(restored)}${quote}`;
+    },
+  );
+  return { text: out, changes };
+}
+
+function escapeXml(text: string): string {
+  return text
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/'/g, '&apos;')
+    .replace(/"/g, '&quot;');
+}
+
+/** Rewrites every restored configuration file of a new machine in place. */
+export async function reidentifyConfigs(
+  dir: string,
+  newName: string,
+  description: MachineDescription,
+  diskPath: (name: string) => string,
+): Promise<Reidentified[]> {
+  const disks = new Map(description.disks.map((d) => [d.source, diskPath(d.name)]));
+  const done: Reidentified[] = [];
+  for (const name of description.configs) {
+    const path = join(dir, 'config', name);
+    const { text, changes } = reidentifyConfig(await readFile(path, 'utf8'), newName, disks);
+    if (changes.length > 0) await writeFile(path, text);
+    done.push({ file: name, changes });
+  }
+  return done;
+}
+
+/**
+ * Processes that have one of `paths` open, found through /proc (as root: every process): a
+ * machine whose disks are open is taken to be running, and its disks are not replaced under it.
+ */
+export async function processesUsing(
+  paths: readonly string[],
+): Promise<Array<{ pid: number; path: string }>> {
+  const wanted = new Set(paths);
+  const found: Array<{ pid: number; path: string }> = [];
+  let pids: string[];
+  try {
+    pids = (await readdir('/proc')).filter((p) => /^\d+$/.test(p) && Number(p) !== process.pid);
+  } catch {
+    return found;
+  }
+  for (const pid of pids) {
+    let fds: string[];
+    try {
+      fds = await readdir(`/proc/${pid}/fd`);
+    } catch {
+      continue;
+    }
+    for (const fd of fds) {
+      const target = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '');
+      if (wanted.has(target)) found.push({ pid: Number(pid), path: target });
+    }
+  }
+  return found;
+}
+
+/**
+ * Puts a restored disk file in place of the machine's disk: renamed over it (atomic, in the
+ * same directory). Block devices are not replaced this way (see docs/disks.md).
+ */
+export async function replaceDiskFile(restored: string, original: string): Promise<void> {
+  const s = await stat(original).catch(() => undefined);
+  if (s?.isBlockDevice())
+    throw new HoldfastError(
+      'USAGE_INVALID',
+      `${original} is a block device; replacing block devices in place is not supported yet. Restore --as disks and copy the disk onto the device.`,
+    );
+  await mkdir(dirname(original), { recursive: true });
+  await rename(restored, original);
+}

@@ -1,0 +1,27 @@
+import type { OverwriteMode } from '../engine/index.js';
+import type { MachineRestoreMode } from './machine-restore.js';
+
+/** Phases of a restore job. */
+export const RESTORE_PHASES = ['restore', 'verify'] as const;
+
+/** Parameters a restore job is queued with (validated by the API before). */
+export interface RestoreJobParams {
+  readonly point: string;
+  /** Required except when a machine's disks are replaced in place. */
+  readonly target?: string;
+  readonly include?: string[];
+  readonly exclude?: string[];
+  readonly overwrite?: OverwriteMode;
+  readonly verify?: boolean;
+  readonly tier?: 'auto' | 'snapshot' | 'vault';
+  /** Cross-region restore from a GRS vault's secondary copy (never the snapshot tier). */
+  readonly from?: 'primary' | 'secondary';
+  /** Machine points: restore as disks, as a new machine, or in place of the machine's disks. */
+  readonly as?: MachineRestoreMode;
+  /** Machine points restored as disks or a new machine: the disk image format. */
+  readonly format?: 'raw' | 'qcow2';
+  /** `as: new-machine`: the new machine's name. */
+  readonly newName?: string;
+  /** `as: replace`: replace disks even while a process has them open. */
+  readonly force?: boolean;
+}
