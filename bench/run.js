@@ -35,10 +35,16 @@ const LOGS = path.join(WORK, 'logs');
 const TARS = path.join(WORK, 'tar');
 const HOME = path.join(WORK, 'home');
 const CACHE = path.join(WORK, 'cache');
+const MIRRORS = path.join(WORK, 'mirrors');
 const HOLDFAST_BIN = path.join(ROOT, 'bin', 'holdfast.js');
 const HOLDFAST_MAIN = path.join(ROOT, 'dist', 'cli', 'main.js');
+const MACHINE_SCRIPT = path.join(ROOT, 'bench', 'machine-backup.js');
+const MACHINE_MAIN = path.join(ROOT, 'dist', 'app', 'machine-backup.js');
 const PASSWORD = 'holdfast-bench-passphrase';
-const ALL_TOOLS = ['holdfast', 'restic', 'borg'];
+// holdfast-machine backs the disk image up through the machine path (bench/machine-backup.js);
+// it takes part in the image data set only.
+const ALL_TOOLS = ['holdfast', 'holdfast-machine', 'restic', 'borg'];
+const HOLDFAST_TOOLS = ['holdfast', 'holdfast-machine'];
 
 const started = Date.now();
 
@@ -93,6 +99,12 @@ function fmtMiB(bytes) {
   return `${(bytes / MiB).toLocaleString('en-US', { minimumFractionDigits: 1, maximumFractionDigits: 1 })} MiB`;
 }
 
+/** Like fmtMiB, but amounts under 1 MiB in KiB, so that small ones do not all read 0.0 MiB. */
+function fmtAmount(bytes) {
+  if (bytes == null || Number.isNaN(bytes) || Math.abs(bytes) >= MiB) return fmtMiB(bytes);
+  return `${(bytes / KiB).toFixed(1)} KiB`;
+}
+
 function fmtSeconds(s) {
   return s < 10 ? `${s.toFixed(2)} s` : `${s.toFixed(1)} s`;
 }
@@ -108,7 +120,8 @@ function fmtRatio(r) {
 function usage() {
   return `Usage: node bench/run.js [options]
 
-  --tools LIST    comma-separated tools to compare (default: ${ALL_TOOLS.join(',')})
+  --tools LIST    comma-separated tools to compare (default: ${ALL_TOOLS.join(',')});
+                  holdfast-machine (the machine path) takes part in the disk image only
   --only SET      run only one data set: tree or disk (default: both)
   --quick         small data sets (200 MiB tree, 512 MiB image) for a smoke run
   --repeat N      run every data set N times and report medians (default: 1)
@@ -700,9 +713,32 @@ function freshCopy(src, dst) {
 
 let stepCounter = 0;
 
-/** Runs a command under /usr/bin/time; returns {ok, seconds, rssKiB, cpu, stdout, error}. */
 let commandTimeout = 3600;
 const loadSamples = [];
+
+/**
+ * This process's I/O counters (/proc/self/io), or null where there are none. A reaped child's
+ * counters, and those of the children it reaped, are added to its parent's, so the difference
+ * across spawnSync is what the whole command read and wrote: rchar counts every byte read()
+ * returned (page cache included, holes as zeros), read_bytes only what came from the device.
+ */
+function ioCounters() {
+  try {
+    const fields = {};
+    for (const line of fs.readFileSync('/proc/self/io', 'utf8').trim().split('\n')) {
+      const [key, value] = line.split(':');
+      fields[key.trim()] = Number(value);
+    }
+    return fields;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Runs a command under /usr/bin/time; returns {ok, seconds, rssKiB, cpu, io, stdout, error}, io
+ * being what the command and its children read ({rchar, readBytes}, or null).
+ */
 
 function timed(label, cmd, args, { cwd, env }) {
   const base = path.join(LOGS, `${String(++stepCounter).padStart(2, '0')}-${label}`);
@@ -710,7 +746,9 @@ function timed(label, cmd, args, { cwd, env }) {
   const errFd = fs.openSync(`${base}.err`, 'w');
   fs.writeFileSync(`${base}.cmd`, `cd ${scrub(cwd)} && ${[cmd, ...args].map(scrub).join(' ')}\n`);
   let r;
+  let io = null;
   try {
+    const ioBefore = ioCounters();
     // timeout(1) kills the whole process group, so a hung tool does not stop the run.
     const timeArgs = ['-f', '%e %M %U %S', '-o', `${base}.time`, cmd, ...args];
     r = spawnSync('timeout', ['-k', '30', String(commandTimeout), '/usr/bin/time', ...timeArgs], {
@@ -718,6 +756,12 @@ function timed(label, cmd, args, { cwd, env }) {
       env,
       stdio: ['ignore', outFd, errFd],
     });
+    const ioAfter = ioCounters();
+    if (ioBefore && ioAfter)
+      io = {
+        rchar: ioAfter.rchar - ioBefore.rchar,
+        readBytes: ioAfter.read_bytes - ioBefore.read_bytes,
+      };
   } finally {
     fs.closeSync(outFd);
     fs.closeSync(errFd);
@@ -757,10 +801,11 @@ function timed(label, cmd, args, { cwd, env }) {
       r.status === 13 && cmd === process.execPath ? ' (Node: unsettled top-level await)' : '';
     const error = scrub(`${label}: ${why}${hint}: ${tail || 'no output'}`).slice(0, 400);
     log(`  FAILED ${error}`);
-    return { ok: false, seconds, rssKiB, cpu, stdout, error };
+    return { ok: false, seconds, rssKiB, cpu, io, stdout, error };
   }
-  log(`  ${label}: ${fmtSeconds(seconds)}, peak RSS ${(rssKiB / KiB).toFixed(0)} MiB`);
-  return { ok: true, seconds, rssKiB, cpu, stdout };
+  const read = io ? `, read ${fmtAmount(io.rchar)}` : '';
+  log(`  ${label}: ${fmtSeconds(seconds)}, peak RSS ${(rssKiB / KiB).toFixed(0)} MiB${read}`);
+  return { ok: true, seconds, rssKiB, cpu, io, stdout };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -813,6 +858,39 @@ const TOOLS = {
         process.execPath,
         [HOLDFAST_BIN, 'restore', 'latest', '--target', target, '--vault', vault],
       ];
+    },
+    jsonSummary: true,
+  },
+  'holdfast-machine': {
+    settings:
+      'the machine path on the image: capture into a mirror in bench/work/mirrors (every 512 KiB ' +
+      'block of the source hashed, changed ones copied; a block-hash map beside the mirror), then ' +
+      'a backup of the mirror in aligned blocks with the previous point as parent, through ' +
+      '`bench/machine-backup.js`; vault defaults as for holdfast',
+    kinds: ['disk'],
+    version() {
+      return `holdfast-machine: ${TOOLS.holdfast.version()}, bench/machine-backup.js`;
+    },
+    unavailable() {
+      if (!fs.existsSync(MACHINE_MAIN)) {
+        return 'not built: dist/app/machine-backup.js is missing (run npm run build)';
+      }
+      return null;
+    },
+    env(vault) {
+      return TOOLS.holdfast.env(vault);
+    },
+    init(vault) {
+      return TOOLS.holdfast.init(vault);
+    },
+    backup(vault, source) {
+      return [
+        process.execPath,
+        [MACHINE_SCRIPT, '--vault', vault, '--image', source, '--mirrors', MIRRORS],
+      ];
+    },
+    restore(vault, target) {
+      return TOOLS.holdfast.restore(vault, target);
     },
     jsonSummary: true,
   },
@@ -894,11 +972,17 @@ const TOOLS = {
 // ---------------------------------------------------------------------------------------------
 // one data set, all tools
 
+/** The tools that take part in a data set: holdfast-machine only in the image's. */
+function toolsFor(kind, tools) {
+  return tools.filter((t) => TOOLS[t].kinds?.includes(kind) ?? true);
+}
+
 /**
  * Runs the measured sequence for one data set. kind is 'tree' or 'disk'.
  * Returns per-tool step results plus the tar baseline.
  */
-function runDataSet(kind, data, tools, opts) {
+function runDataSet(kind, data, allTools, opts) {
+  const tools = toolsFor(kind, allTools);
   const source = path.join(RUN, kind === 'tree' ? 'tree' : 'disk.img');
   const master = path.join(data.dir, kind === 'tree' ? 'tree' : 'disk.img');
   const isTree = kind === 'tree';
@@ -988,6 +1072,8 @@ function runDataSet(kind, data, tools, opts) {
     rmrf(vaultOf(tool));
     fs.mkdirSync(path.dirname(vaultOf(tool)), { recursive: true });
   }
+  // The machine path's mirrors belong with its vault: a new vault starts from no mirror.
+  rmrf(MIRRORS);
 
   const step = (tool, name, fn) => {
     const steps = result.tools[tool];
@@ -1005,6 +1091,7 @@ function runDataSet(kind, data, tools, opts) {
     const t = TOOLS[tool];
     const vault = vaultOf(tool);
     const [cmd, args] = t.backup(vault, source, n);
+    const before = duBytes(vault, ['-sb']);
     const r = timed(`${tool}-${kind}-backup${n}`, cmd, args, { cwd: RUN, env: t.env(vault) });
     if (r.ok && t.jsonSummary) {
       try {
@@ -1014,7 +1101,10 @@ function runDataSet(kind, data, tools, opts) {
       }
     }
     delete r.stdout;
-    if (r.ok) r.vaultBytes = duBytes(vault, ['-sb']);
+    if (r.ok) {
+      r.vaultBytes = duBytes(vault, ['-sb']);
+      if (before != null && r.vaultBytes != null) r.storedBytes = r.vaultBytes - before;
+    }
     return r;
   };
 
@@ -1147,8 +1237,11 @@ function cpuTotal(steps, names) {
 
 function renderTable(result, tools, sourceBytes, notes) {
   const isTree = result.kind === 'tree';
-  const others = tools.filter((t) => t !== 'holdfast');
-  const ratioCols = tools.includes('holdfast') ? others : [];
+  const others = tools.filter((t) => !HOLDFAST_TOOLS.includes(t));
+  // [subject, other]: each holdfast variant against each other tool.
+  const ratioCols = tools
+    .filter((t) => HOLDFAST_TOOLS.includes(t))
+    .flatMap((h) => others.map((o) => [h, o]));
   const tarX = result.baseline.x?.ok ? result.baseline.x.seconds : null;
   const noteRef = (error) => {
     let index = notes.indexOf(error);
@@ -1170,8 +1263,40 @@ function renderTable(result, tools, sourceBytes, notes) {
       const extra = [];
       if (withRate) extra.push(`${(sourceBytes / MiB / r.seconds).toFixed(0)} MiB/s`);
       if (r.maxSeconds != null) extra.push(`slowest ${fmtSeconds(r.maxSeconds)}`);
+      // The machine path's split, from its own clock (of the one run shown: no repeats).
+      const m = r.summary;
+      if (m?.captureSeconds != null && r.runs == null)
+        extra.push(
+          `capture ${fmtSeconds(m.captureSeconds)}, backup ${fmtSeconds(m.backupSeconds)}`,
+        );
       const suffix = extra.length ? ` (${extra.join(', ')})` : '';
       return { text: `${fmtSeconds(r.seconds)}${suffix}`, num: r.seconds };
+    },
+  });
+  const readRow = (label, name) => ({
+    label,
+    ratio: 'size',
+    cell: (steps) => {
+      const r = steps[name];
+      if (!r?.ok) return { text: failCell(r) };
+      if (r.io == null) return { text: 'n/a' };
+      const m = r.summary;
+      const split =
+        m?.sourceBytesRead != null
+          ? ` (source ${fmtAmount(m.sourceBytesRead)} hashed, mirror ${fmtAmount(m.mirrorBytesRead)})`
+          : '';
+      return { text: `${fmtAmount(r.io.rchar)}${split}`, num: r.io.rchar };
+    },
+  });
+  const storedRow = (label, name) => ({
+    label,
+    ratio: 'size',
+    cell: (steps) => {
+      const r = steps[name];
+      if (!r?.ok) return { text: failCell(r) };
+      return r.storedBytes == null
+        ? { text: 'n/a' }
+        : { text: fmtAmount(r.storedBytes), num: r.storedBytes };
     },
   });
   const vaultRow = (label, name) => ({
@@ -1191,6 +1316,16 @@ function renderTable(result, tools, sourceBytes, notes) {
       'backup3',
       false,
     ),
+    ...(isTree
+      ? []
+      : [
+          readRow('backup 1: bytes read (rchar)', 'backup1'),
+          readRow('backup 2: bytes read (rchar)', 'backup2'),
+          readRow('backup 3: bytes read (rchar)', 'backup3'),
+          storedRow('backup 1: newly stored (vault growth, du -sb)', 'backup1'),
+          storedRow('backup 2: newly stored (vault growth, du -sb)', 'backup2'),
+          storedRow('backup 3: newly stored (vault growth, du -sb)', 'backup3'),
+        ]),
     timeRow('restore latest point', 'restore', true),
     {
       label: `restore ÷ tar -x${isTree ? '' : 'S'} time`,
@@ -1263,7 +1398,7 @@ function renderTable(result, tools, sourceBytes, notes) {
     },
   );
 
-  const header = ['measurement', ...tools, ...ratioCols.map((o) => `holdfast vs ${o}`)];
+  const header = ['measurement', ...tools, ...ratioCols.map(([h, o]) => `${h} vs ${o}`)];
   const lines = [
     `| ${header.join(' | ')} |`,
     `| ${header.map((_, i) => (i === 0 ? '---' : '---:')).join(' | ')} |`,
@@ -1271,8 +1406,8 @@ function renderTable(result, tools, sourceBytes, notes) {
   for (const row of rows) {
     const cells = tools.map((t) => row.cell(result.tools[t] ?? {}));
     const byTool = Object.fromEntries(tools.map((t, i) => [t, cells[i]]));
-    const ratios = ratioCols.map((o) => {
-      const h = byTool.holdfast?.num;
+    const ratios = ratioCols.map(([subject, o]) => {
+      const h = byTool[subject]?.num;
       const v = byTool[o]?.num;
       if (row.ratio == null || h == null || v == null || h === 0 || v === 0) return '–';
       return fmtRatio(row.ratio === 'time' ? v / h : h / v);
@@ -1381,7 +1516,7 @@ function render({
           `all get a new mtime. Restore is of the latest point (after the change).`,
       );
       out.push('');
-      out.push(renderTable(r, opts.tools, data.tree.bytes, notes));
+      out.push(renderTable(r, toolsFor('tree', opts.tools), data.tree.bytes, notes));
       out.push('');
       out.push(renderBaseline(r, data.tree.bytes));
     } else {
@@ -1391,10 +1526,16 @@ function render({
       out.push('');
       out.push(
         `Small change before backup 3: ${r.change.blocks} of ${data.image.blocks.length} data blocks overwritten ` +
-          `with new random data. Throughput is against the ${fmtMiB(data.image.size)} apparent size.`,
+          `with new random data. Throughput is against the ${fmtMiB(data.image.size)} apparent size. ` +
+          'Bytes read: the rchar counter of /proc/self/io across the command (its reaped children ' +
+          'included): every byte its read() calls returned, holes as zeros and page cache included, ' +
+          'also program files, vault, index and cache reads. For holdfast-machine the brackets split ' +
+          "it by its own counters: the capture's read of the source (hashing every block against " +
+          "the block map) and the backup's read of the mirror. Newly stored: growth of the vault " +
+          'directory (`du -sb`) over the backup.',
       );
       out.push('');
-      out.push(renderTable(r, opts.tools, data.image.size, notes));
+      out.push(renderTable(r, toolsFor('disk', opts.tools), data.image.size, notes));
       out.push('');
       out.push(renderBaseline(r, data.image.size));
     }
@@ -1505,7 +1646,7 @@ function main() {
   fs.mkdirSync(WORK, { recursive: true });
   ensurePrograms(opts.tools);
 
-  for (const d of [RUN, VAULTS, RESTORES, LOGS, TARS, HOME, CACHE]) rmrf(d);
+  for (const d of [RUN, VAULTS, RESTORES, LOGS, TARS, HOME, CACHE, MIRRORS]) rmrf(d);
   for (const d of [RUN, VAULTS, RESTORES, LOGS, TARS, HOME, CACHE])
     fs.mkdirSync(d, { recursive: true });
 
@@ -1535,6 +1676,7 @@ function main() {
     if (kind === 'tree' && opts.tools.includes('holdfast'))
       objectStores = measureObjectStores(path.join(RUN, 'tree'), data.tree.bytes, opts.stores);
     rmrf(path.join(RUN, kind === 'tree' ? 'tree' : 'disk.img'));
+    if (kind === 'disk' && !opts.keep) rmrf(MIRRORS);
   }
 
   const seconds = (Date.now() - started) / 1000;
