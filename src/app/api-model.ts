@@ -157,7 +157,9 @@ export const RESTORE_INPUT = z
     /** Cross-region restore: read the GRS vault's secondary copy. */
     from: z.enum(['primary', 'secondary']).optional(),
     /** Machine points (docs/disks.md): as disks (default), a new machine, or in place. */
-    as: z.enum(['disks', 'replace', 'new-machine']).optional(),
+    as: z.enum(['disks', 'replace', 'new-machine', 'files']).optional(),
+    /** `as: files`: paths inside the point's disks to extract (`<disk>/p<N>/<path>`). */
+    paths: z.array(z.string().min(1).max(4096)).min(1).max(1000).optional(),
     /** Disk image format of `as: disks` and `as: new-machine` (default raw). */
     format: z.enum(['raw', 'qcow2']).optional(),
     /** The new machine's name (`as: new-machine`). */
@@ -368,3 +370,39 @@ export function listOf<T extends z.ZodType>(item: T) {
 export interface ListView<T> {
   readonly data: readonly T[];
 }
+
+/** `GET /api/items/:name/points/:point/browse?path=`: what is at a path inside a machine point. */
+export const DISK_BROWSE_VIEW = z.object({
+  path: z.string(),
+  level: z.enum(['machine', 'disk', 'filesystem']),
+  entries: z.array(
+    z.object({
+      name: z.string(),
+      type: z.string(),
+      size: z.number(),
+      mode: z.number().optional(),
+      mtime: z.string().optional(),
+      detail: z.string().optional(),
+    }),
+  ),
+});
+
+/** `POST /api/items/:name/points/:point/export`: how long the export stays up (default 4 h). */
+export const START_EXPORT_INPUT = z
+  .object({ hours: z.number().min(0.01).max(72).optional() })
+  .strict()
+  .optional();
+
+/** A machine point's disks served read-only over NBD on the server's loopback. */
+export const DISK_EXPORT_VIEW = z.object({
+  id: z.string(),
+  item: z.string(),
+  point: z.string(),
+  host: z.string(),
+  port: z.number(),
+  urls: z.record(z.string(), z.string()),
+  startedAt: TIME,
+  expiresAt: TIME,
+});
+export type DiskExportView = z.infer<typeof DISK_EXPORT_VIEW>;
+export type DiskBrowseView = z.infer<typeof DISK_BROWSE_VIEW>;

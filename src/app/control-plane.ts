@@ -6,6 +6,7 @@ import { DEFAULT_RETRY, JobRunner, Scheduler, type RetrySettings } from '../jobs
 import { AuditLog } from './audit.js';
 import { backupJobHandler } from './backup-job.js';
 import { ItemService } from './item-service.js';
+import { MachineService } from './machine-service.js';
 import type { JobDeps } from './job-deps.js';
 import { JobService } from './job-service.js';
 import { NotificationService } from './notification-service.js';
@@ -51,6 +52,8 @@ export class ControlPlane {
   readonly vaults: VaultService;
   readonly policies: PolicyService;
   readonly items: ItemService;
+  /** Browsing inside machine points, and their disks exported over NBD. */
+  readonly machines: MachineService;
   readonly jobs: JobService;
   readonly tokens: TokenService;
   readonly notifications: NotificationService;
@@ -108,6 +111,7 @@ export class ControlPlane {
     this.vaults = new VaultService(deps);
     this.policies = new PolicyService(deps);
     this.items = new ItemService(deps);
+    this.machines = new MachineService(deps);
     this.jobs = new JobService(deps);
     this.tokens = new TokenService(catalog);
     this.audit = new AuditLog(catalog, clock);
@@ -227,6 +231,7 @@ export class ControlPlane {
     this.timer = undefined;
     await this.ticking;
     await this.runner.shutdown();
+    await this.machines.close();
     await this.objects.close();
     await this.catalog.close();
   }

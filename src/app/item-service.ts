@@ -299,8 +299,8 @@ function itemSource(input: ProtectInput): ItemSource {
 function restoreShape(
   item: ItemRecord,
   input: RestoreInput,
-): Pick<RestoreJobParams, 'target' | 'as' | 'format' | 'newName' | 'force'> {
-  const machineOnly = (['as', 'format', 'newName', 'force'] as const).filter(
+): Pick<RestoreJobParams, 'target' | 'as' | 'format' | 'newName' | 'force' | 'paths'> {
+  const machineOnly = (['as', 'format', 'newName', 'force', 'paths'] as const).filter(
     (k) => input[k] !== undefined,
   );
   if (item.workload !== 'machine') {
@@ -324,6 +324,18 @@ function restoreShape(
   }
   if (input.target === undefined)
     throw new HoldfastError('USAGE_INVALID', `A restore --as ${as} needs a target directory.`);
+  if ((as === 'files') !== (input.paths !== undefined))
+    throw new HoldfastError(
+      'USAGE_INVALID',
+      as === 'files'
+        ? 'Extracting files needs the paths inside the disks (<disk>/p<N>/<path>).'
+        : 'Paths inside disks are for extracting files (as: files).',
+    );
+  if (as === 'files') {
+    if (input.format || input.newName || input.force || input.verify)
+      throw new HoldfastError('USAGE_INVALID', 'Extracting files takes only paths and a target.');
+    return { target: input.target, as, paths: input.paths! };
+  }
   if (input.force !== undefined)
     throw new HoldfastError('USAGE_INVALID', '--force is for restores --as replace.');
   if ((as === 'new-machine') !== (input.newName !== undefined))

@@ -94,6 +94,8 @@ describe('backupMachine', () => {
     expect(changedBytes).toBeGreaterThan(0);
     expect(changedBytes).toBeLessThanOrEqual(8 * IMAGE_BLOCK);
     expect(second.point.stats.newBytes).toBeLessThanOrEqual(changedBytes + 64 * 1024);
+    // Only the changed blocks were read from the mirrors: the unchanged disk not at all.
+    expect(second.bytesRead).toBe(changedBytes);
 
     const target = join(dir.path, 'restored');
     const errors: unknown[] = [];
@@ -126,6 +128,7 @@ describe('backupMachine', () => {
       ...request(source),
       findParent: () => Promise.resolve(first.point),
     });
+    expect(third.bytesRead).toBe((64 + 32) * 1024 * 1024);
     const again = join(dir.path, 'again');
     await new Restorer(await reopenTestVault(backend), third.point, { target: again }).run();
     expect((await readFile(join(again, 'disks', 'root.img'))).equals(await readFile(a))).toBe(true);

@@ -5,6 +5,7 @@ import {
   detectImageFormat,
   ImageArchiver,
   mirrorBase,
+  mirrorPath,
   setMirrorBase,
   openDisk,
   openQcow2,
@@ -56,7 +57,14 @@ export interface MachineDescription {
 export async function backupMachine(
   vault: Vault,
   request: MachineBackupRequest,
-): Promise<{ point: Point; captured: CapturedMachine }> {
+): Promise<{ point: Point; captured: CapturedMachine; bytesRead: number }> {
+  // Which point each mirror's present state was backed up into, read before the capture
+  // refreshes the mirror (and forgets it until this backup completes): the changed blocks the
+  // capture finds are relative to that point and to no other.
+  const source = request.source;
+  const bases = new Map<string, string | undefined>();
+  for (const disk of source.disks)
+    bases.set(disk.name, await mirrorBase(mirrorPath(request.mirrorDir, disk)));
   const captured = await captureMachine({
     source: request.source,
     mirrorDir: request.mirrorDir,
@@ -65,6 +73,7 @@ export async function backupMachine(
     notice: request.notice,
     ...(request.signal ? { signal: request.signal } : {}),
   });
+  let bytesRead = 0;
   const point = await underBackupLock(vault, request, async (parent, sealer) => {
     // A qcow2 disk is read through its own structure: the point holds the guest's view.
     const formats = await Promise.all(captured.disks.map((d) => detectImageFormat(d.mirror)));
@@ -73,9 +82,6 @@ export async function backupMachine(
         formats[i] === 'qcow2' ? openQcow2(d.mirror) : openDisk(d.mirror),
       ),
     );
-    // Changed blocks are relative to the point made from the mirror's previous state; applied
-    // to any other parent they would bring back the wrong bytes.
-    const bases = await Promise.all(captured.disks.map((d) => mirrorBase(d.mirror)));
     try {
       const description = describeMachine(request.name, captured, formats, disks);
       const archiver = new ImageArchiver(vault, {
@@ -83,7 +89,10 @@ export async function backupMachine(
           name: d.name,
           disk: disks[i]!,
           // Changed blocks of a qcow2 file are host offsets, not guest ones: read it all.
-          ...(d.changed && formats[i] === 'raw' && parent !== undefined && bases[i] === parent.id
+          ...(d.changed &&
+          formats[i] === 'raw' &&
+          parent !== undefined &&
+          bases.get(d.name) === parent.id
             ? { changed: d.changed }
             : {}),
         })),
@@ -103,6 +112,7 @@ export async function backupMachine(
       const timer = onProgress ? setInterval(() => onProgress(archiver.progress), 1000) : undefined;
       try {
         const made = await archiver.run();
+        bytesRead = archiver.progress.bytesRead;
         for (const d of captured.disks) await setMirrorBase(d.mirror, made.id);
         return made;
       } finally {
@@ -114,7 +124,7 @@ export async function backupMachine(
       );
     }
   });
-  return { point, captured };
+  return { point, captured, bytesRead };
 }
 
 function describeMachine(

@@ -14,6 +14,7 @@ import { pointTags } from './item-points.js';
 import { recordItemPoint } from './item-points.js';
 import type { JobDeps } from './job-deps.js';
 import { backupMachine } from './machine-backup.js';
+import { extractFromMachinePoint } from './disk-browse.js';
 import type { MachineItem } from './machine-job.js';
 import { runScript } from './machine-job.js';
 import {
@@ -53,6 +54,20 @@ export async function restoreMachine(
   const description = await machineDescription(source.vault, source.point);
   refusePartialMachine(mode, description);
   const names = description.disks.map((d) => d.name);
+  if (mode === 'files') {
+    await ctx.startPhase('restore');
+    const extracted = await extractFromMachinePoint(
+      source.vault,
+      source.point,
+      params.paths ?? [],
+      params.target!,
+      ctx.signal,
+    );
+    for (const warning of extracted.warnings) ctx.itemError({ path: warning, message: warning });
+    await ctx.finishPhase('restore');
+    await ctx.skipPhase('verify');
+    return { as: mode, target: params.target, ...extracted, warnings: extracted.warnings.length };
+  }
   if (mode === 'replace')
     return replaceDisks(deps, ctx, { ...item, source: item.source }, vault, source, params, names);
 

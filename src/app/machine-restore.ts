@@ -7,7 +7,7 @@ import { openPointFile, readGuestPieces, readPointFile, writeQcow2 } from '../wo
 import type { MachineDescription } from './machine-backup.js';
 
 /** How a machine point is restored (docs/disks.md "Restore options"). */
-export const MACHINE_RESTORE_MODES = ['disks', 'replace', 'new-machine'] as const;
+export const MACHINE_RESTORE_MODES = ['disks', 'replace', 'new-machine', 'files'] as const;
 export type MachineRestoreMode = (typeof MACHINE_RESTORE_MODES)[number];
 
 /** The description stored in a machine point; VAULT_INTEGRITY when it is missing or malformed. */
@@ -35,7 +35,7 @@ export function refusePartialMachine(
   mode: MachineRestoreMode,
   description: MachineDescription,
 ): void {
-  if (mode === 'disks' || description.excludedDisks.length === 0) return;
+  if (mode === 'disks' || mode === 'files' || description.excludedDisks.length === 0) return;
   throw new HoldfastError(
     'USAGE_INVALID',
     `This point left out disk(s) ${description.excludedDisks.map((d) => d.name).join(', ')}: it can only be restored --as disks.`,

@@ -78,7 +78,8 @@ export function restoreJobHandler(deps: JobDeps): JobHandler {
   };
 }
 
-async function openTier(
+/** Opens the fastest readable tier holding a point (the snapshot store first, unless told). */
+export async function openTier(
   deps: JobDeps,
   vault: VaultRecord,
   record: PointRecord,

@@ -24,4 +24,6 @@ export interface RestoreJobParams {
   readonly newName?: string;
   /** `as: replace`: replace disks even while a process has them open. */
   readonly force?: boolean;
+  /** `as: files`: paths inside the point's disks to extract. */
+  readonly paths?: string[];
 }

@@ -1,4 +1,6 @@
 import type {
+  DiskBrowseView,
+  DiskExportView,
   AuditView,
   CreatePolicyInput,
   CreateVaultInput,
@@ -141,6 +143,27 @@ export class ApiClient {
 
   restore(name: string, input: RestoreInput): Promise<JobView> {
     return this.http.request('POST', `/api/items/${seg(name)}/restore`, input);
+  }
+
+  browseMachine(name: string, point: string, path: string): Promise<DiskBrowseView> {
+    const query = path === '' ? '' : `?path=${encodeURIComponent(path)}`;
+    return this.http.request('GET', `/api/items/${seg(name)}/points/${seg(point)}/browse${query}`);
+  }
+
+  startExport(name: string, point: string, hours?: number): Promise<DiskExportView> {
+    return this.http.request(
+      'POST',
+      `/api/items/${seg(name)}/points/${seg(point)}/export`,
+      hours === undefined ? {} : { hours },
+    );
+  }
+
+  listExports(): Promise<ListView<DiskExportView>> {
+    return this.http.request('GET', '/api/exports');
+  }
+
+  stopExport(id: string): Promise<DiskExportView> {
+    return this.http.request('DELETE', `/api/exports/${seg(id)}`);
   }
 
   listJobs(filter: JobFilter = {}): Promise<ListView<JobView>> {

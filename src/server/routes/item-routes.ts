@@ -10,10 +10,14 @@ import {
   JOB_VIEW,
   POINT_VIEW,
   listOf,
+  DISK_BROWSE_VIEW,
+  DISK_EXPORT_VIEW,
+  START_EXPORT_INPUT,
 } from '../../app/index.js';
 import { defineRoute, type Route } from '../route.js';
 
 const BY_NAME = z.object({ name: NAME });
+const BY_POINT = z.object({ name: NAME, point: z.string().min(1).max(80) });
 const NO_BODY = z.object({}).strict().optional();
 
 /** `/api/items`: protected items, their points, backups and restores. */
@@ -122,6 +126,52 @@ export function itemRoutes(plane: ControlPlane): Route[] {
       body: RESTORE_INPUT,
       status: 202,
       handler: ({ params, body }) => plane.items.restore(params.name, body),
+    }),
+    defineRoute({
+      method: 'GET',
+      url: '/api/items/:name/points/:point/browse',
+      operationId: 'browseMachinePoint',
+      response: DISK_BROWSE_VIEW,
+      summary: 'List disks, partitions or files at a path inside a machine point',
+      tags: ['items', 'points'],
+      description:
+        '`?path=` is empty (the disks), `<disk>` (its partitions), or `<disk>/p<N>/<path>` (`<disk>/<path>` for a disk without a partition table). `point` is an id or `latest`.',
+      params: BY_POINT,
+      query: z.object({ path: z.string().max(4096).optional() }),
+      handler: ({ params, query }) =>
+        plane.machines.browse(params.name, params.point, query.path ?? ''),
+    }),
+    defineRoute({
+      method: 'POST',
+      url: '/api/items/:name/points/:point/export',
+      operationId: 'exportMachinePoint',
+      response: DISK_EXPORT_VIEW,
+      summary: "Serve a machine point's disks read-only over NBD on the server's loopback",
+      tags: ['items', 'points'],
+      params: BY_POINT,
+      body: START_EXPORT_INPUT,
+      status: 201,
+      handler: ({ params, body }) =>
+        plane.machines.startExport(params.name, params.point, body?.hours),
+    }),
+    defineRoute({
+      method: 'GET',
+      url: '/api/exports',
+      operationId: 'listExports',
+      response: listOf(DISK_EXPORT_VIEW),
+      summary: 'List the running NBD exports of machine points',
+      tags: ['points'],
+      handler: () => Promise.resolve({ data: plane.machines.listExports() }),
+    }),
+    defineRoute({
+      method: 'DELETE',
+      url: '/api/exports/:id',
+      operationId: 'stopExport',
+      response: DISK_EXPORT_VIEW,
+      summary: 'Stop an NBD export',
+      tags: ['points'],
+      params: z.object({ id: z.string().min(1).max(80) }),
+      handler: ({ params }) => plane.machines.stopExport(params.id),
     }),
   ];
 }
