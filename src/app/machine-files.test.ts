@@ -137,6 +137,8 @@ describe('file-level recovery from machine points', () => {
     expect(readFileSync(copy).equals(readFileSync(disk))).toBe(true);
     await plane.machines.stopExport(view.id);
     expect(plane.machines.listExports()).toEqual([]);
-    await expect(run('qemu-img', ['info', view.urls['root']!], { timeout: 20_000 })).rejects.toThrow();
+    await expect(
+      run('qemu-img', ['info', view.urls['root']!], { timeout: 20_000 }),
+    ).rejects.toThrow();
   });
 });
