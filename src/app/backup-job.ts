@@ -1,6 +1,6 @@
 import type { ItemRecord, PointRecord, VaultRecord } from '../catalog/index.js';
 import { describeError, HoldfastError } from '../core/index.js';
-import { copyPoints, createBlobSealer, type Point } from '../engine/index.js';
+import { copyPoints, createBlobSealer } from '../engine/index.js';
 import { type JobContext, type JobHandler } from '../jobs/index.js';
 import { backupFiles } from './file-backup.js';
 import { snapshotMachine } from './machine-job.js';

@@ -1,28 +1,21 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ManualClock } from '../core/index.js';
 import { ensureCommand } from '../core/os-tools.testkit.js';
 import { randomBytesSeeded } from '../engine/engine.testkit.js';
 import { gptImage } from '../workloads/disk-images.testkit.js';
-import { ControlPlane } from './control-plane.js';
+import { cleanUpPlanes, machinePlane } from './machine-items.testkit.js';
 
 // The export is served by this process: its clients must not block the event loop.
 const run = promisify(execFile);
 const LINUX = '0FC63DAF-8483-4772-8E79-3D69D8477DE4';
-const dirs: string[] = [];
-const planes: ControlPlane[] = [];
 beforeAll(() => {
   ensureCommand('mke2fs', 'e2fsprogs');
   ensureCommand('qemu-img', 'qemu-utils');
 }, 600_000);
-afterEach(async () => {
-  for (const plane of planes.splice(0)) await plane.stop().catch(() => undefined);
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
+afterEach(cleanUpPlanes);
 
 /** A 40 MiB disk with a GPT whose one Linux partition holds a populated ext4. */
 function partitionedDisk(root: string): { disk: string; content: string } {
@@ -62,20 +55,7 @@ function partitionedDisk(root: string): { disk: string; content: string } {
 }
 
 async function setup() {
-  const root = mkdtempSync(join(tmpdir(), 'holdfast-files-'));
-  dirs.push(root);
-  const plane = await ControlPlane.open({
-    dataDir: join(root, 'data'),
-    clock: new ManualClock(Date.UTC(2026, 0, 5, 0, 30)),
-    jobRetries: 0,
-  });
-  planes.push(plane);
-  await plane.vaults.create({ name: 'main', passphrase: 'a long test passphrase' });
-  await plane.policies.create({
-    name: 'nightly',
-    schedule: 'daily 02:00',
-    retention: { daily: 7 },
-  });
+  const { root, plane } = await machinePlane({ jobRetries: 0 });
   const { disk, content } = partitionedDisk(root);
   await plane.items.protect({
     name: 'db01',

@@ -1,6 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../core/index.js';
@@ -8,44 +7,26 @@ import { ensureCommand } from '../core/os-tools.testkit.js';
 import { randomBytesSeeded } from '../engine/engine.testkit.js';
 import { ControlPlane } from './control-plane.js';
 import {
+  cleanUpPlanes,
   counterWriter,
   domainXml,
   ext4Image,
   hookScript,
+  machinePlane,
   writeIntoImage,
 } from './machine-items.testkit.js';
 
-const dirs: string[] = [];
-const planes: ControlPlane[] = [];
 const clockOf = new WeakMap<ControlPlane, ManualClock>();
 beforeAll(() => {
   ensureCommand('mke2fs', 'e2fsprogs');
   ensureCommand('qemu-img', 'qemu-utils');
 }, 600_000);
-afterEach(async () => {
-  for (const plane of planes.splice(0)) await plane.stop().catch(() => undefined);
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
+afterEach(cleanUpPlanes);
 
 async function setup() {
-  const root = mkdtempSync(join(tmpdir(), 'holdfast-machine-'));
-  dirs.push(root);
-  const clock = new ManualClock(Date.UTC(2026, 0, 5, 0, 30));
-  const plane = await ControlPlane.open({
-    dataDir: join(root, 'data'),
-    clock,
-    retry: { baseDelayMs: 60_000, maxDelayMs: 60_000 },
-  });
-  planes.push(plane);
-  clockOf.set(plane, clock);
-  await plane.vaults.create({ name: 'main', passphrase: 'a long test passphrase' });
-  await plane.policies.create({
-    name: 'nightly',
-    schedule: 'daily 02:00',
-    snapshotDays: 2,
-    retention: { daily: 7 },
-  });
-  return { root, clock, plane };
+  const made = await machinePlane();
+  clockOf.set(made.plane, made.clock);
+  return made;
 }
 
 /** Backs the item up now (a minute after whatever ran before) and returns the finished job. */

@@ -1,8 +1,11 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { ManualClock } from '../core/index.js';
 import { ensureCommand } from '../core/os-tools.testkit.js';
 import { randomBytesSeeded } from '../engine/engine.testkit.js';
+import { ControlPlane } from './control-plane.js';
 
 /** A real ext4 image of `mib` MiB populated from a directory of seeded files. */
 export function ext4Image(dir: string, path: string, mib: number, seed: number): void {
@@ -73,4 +76,38 @@ export function counterWriter(a: string, b: string, ack: string): ChildProcess {
     step();
   `;
   return spawn(process.execPath, ['-e', program, a, b, ack], { stdio: 'ignore' });
+}
+
+const planes: ControlPlane[] = [];
+const dirs: string[] = [];
+
+/** Stops the control planes and removes the directories that {@link machinePlane} made. */
+export async function cleanUpPlanes(): Promise<void> {
+  for (const plane of planes.splice(0)) await plane.stop().catch(() => undefined);
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+}
+
+/**
+ * A control plane in a fresh directory, with vault `main` and policy `nightly`, its clock at
+ * Monday 2026-01-05 00:30 UTC. `jobRetries: 0` makes a failed job fail at once.
+ */
+export async function machinePlane(options: { jobRetries?: number } = {}) {
+  const root = mkdtempSync(join(tmpdir(), 'holdfast-machine-'));
+  dirs.push(root);
+  const clock = new ManualClock(Date.UTC(2026, 0, 5, 0, 30));
+  const plane = await ControlPlane.open({
+    dataDir: join(root, 'data'),
+    clock,
+    retry: { baseDelayMs: 60_000, maxDelayMs: 60_000 },
+    ...(options.jobRetries !== undefined ? { jobRetries: options.jobRetries } : {}),
+  });
+  planes.push(plane);
+  await plane.vaults.create({ name: 'main', passphrase: 'a long test passphrase' });
+  await plane.policies.create({
+    name: 'nightly',
+    schedule: 'daily 02:00',
+    snapshotDays: 2,
+    retention: { daily: 7 },
+  });
+  return { root, clock, plane };
 }

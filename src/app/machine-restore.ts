@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdir, readFile, readdir, readlink, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, readlink, rename, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { HoldfastError } from '../core/index.js';
 import type { Point, Vault } from '../engine/index.js';

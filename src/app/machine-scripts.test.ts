@@ -1,37 +1,17 @@
-import { chownSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chownSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ManualClock } from '../core/index.js';
 import { ControlPlane } from './control-plane.js';
-import { hookScript } from './machine-items.testkit.js';
+import { cleanUpPlanes, hookScript, machinePlane } from './machine-items.testkit.js';
 
-const dirs: string[] = [];
-const planes: ControlPlane[] = [];
-afterEach(async () => {
-  for (const plane of planes.splice(0)) await plane.stop().catch(() => undefined);
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
+afterEach(cleanUpPlanes);
 
 /** A control plane with one small raw disk to protect, and a log the scripts append to. */
 async function setup() {
   if (process.getuid?.() !== 0)
     throw new Error('These tests check the rule "scripts owned by root": run them as root.');
-  const root = mkdtempSync(join(tmpdir(), 'holdfast-scripts-'));
-  dirs.push(root);
-  const plane = await ControlPlane.open({
-    dataDir: join(root, 'data'),
-    clock: new ManualClock(Date.UTC(2026, 0, 5, 0, 30)),
-    // Failed backups are not retried here: each test looks at one attempt.
-    jobRetries: 0,
-  });
-  planes.push(plane);
-  await plane.vaults.create({ name: 'main', passphrase: 'a long test passphrase' });
-  await plane.policies.create({
-    name: 'nightly',
-    schedule: 'daily 02:00',
-    retention: { daily: 7 },
-  });
+  // Failed backups are not retried here: each test looks at one attempt.
+  const { root, plane } = await machinePlane({ jobRetries: 0 });
   const disk = join(root, 'vm.img');
   writeFileSync(disk, Buffer.alloc(2 * 1024 * 1024, 1));
   const log = join(root, 'log');

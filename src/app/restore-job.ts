@@ -5,7 +5,6 @@ import {
   createBlobOpener,
   Restorer,
   verifyRestore,
-  type OverwriteMode,
   type Point,
   type Vault,
 } from '../engine/index.js';

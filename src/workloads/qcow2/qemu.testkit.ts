@@ -58,17 +58,8 @@ export function scratchDirectory(): { path: string; remove: () => void } {
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
 }
 
-/** A small seeded generator (mulberry32), so random offsets reproduce. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
+/** A small seeded generator, so random offsets reproduce. */
+export { seededRandom } from '../../engine/engine.testkit.js';
 
 /** Host offsets of the L1 table and of the L2 entry for guest cluster 0. */
 export function tables(image: Buffer): { l1: number; l2Entry: number } {
