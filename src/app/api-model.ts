@@ -406,3 +406,26 @@ export const DISK_EXPORT_VIEW = z.object({
 });
 export type DiskExportView = z.infer<typeof DISK_EXPORT_VIEW>;
 export type DiskBrowseView = z.infer<typeof DISK_BROWSE_VIEW>;
+
+/** `POST /api/images`: a named image (template) from a machine point in the vault. */
+export const CREATE_IMAGE_INPUT = z
+  .object({ name: NAME, item: NAME, point: z.string().min(1).max(80).default('latest') })
+  .strict();
+export type CreateImageInput = z.input<typeof CREATE_IMAGE_INPUT>;
+
+/** `POST /api/images/:name/deploy`: a new machine's disks and configuration from an image. */
+export const DEPLOY_IMAGE_INPUT = z
+  .object({ target: ABSOLUTE_PATH, newName: NAME.optional() })
+  .strict();
+export type DeployImageInput = z.infer<typeof DEPLOY_IMAGE_INPUT>;
+
+/** A disk image (template) made from a machine point (docs/disks.md "Disk images"). */
+export const DISK_IMAGE_VIEW = z.object({
+  name: z.string(),
+  vault: z.string(),
+  item: z.string(),
+  fromPoint: z.string(),
+  createdAt: TIME,
+  disks: z.array(z.object({ name: z.string(), size: z.number() })),
+});
+export type DiskImageView = z.infer<typeof DISK_IMAGE_VIEW>;

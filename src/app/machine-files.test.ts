@@ -1,6 +1,6 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ensureCommand } from '../core/os-tools.testkit.js';
@@ -120,5 +120,51 @@ describe('file-level recovery from machine points', () => {
     await expect(
       run('qemu-img', ['info', view.urls['root']!], { timeout: 20_000 }),
     ).rejects.toThrow();
+  });
+});
+
+describe('disk images', () => {
+  it('are made from a machine point and deployed as new machines, the base restored once', async () => {
+    const { root, plane, disk } = await setup();
+    const config = join(root, 'db01.xml');
+    writeFileSync(
+      config,
+      `<domain><name>db01</name><uuid>11111111-2222-4333-8444-555555555555</uuid><disk><source file='${disk}'/></disk></domain>\n`,
+    );
+    await plane.items.protect({
+      name: 'db02',
+      workload: 'machine',
+      machine: { disks: [`root=${disk}`], configs: [config] },
+      vault: 'main',
+      policy: 'nightly',
+    });
+    const backup = await plane.items.backupNow('db02');
+    await plane.settle();
+    expect((await plane.jobs.show(backup.id)).state).toBe('completed');
+
+    const image = await plane.machines.createImage('db02', 'latest', 'db-template');
+    expect(image).toMatchObject({ name: 'db-template', vault: 'main', item: 'db02' });
+    expect(image.disks).toEqual([{ name: 'root', size: readFileSync(disk).length }]);
+    expect((await plane.machines.listImages()).map((i) => i.name)).toEqual(['db-template']);
+    await expect(plane.machines.createImage('db02', 'latest', 'db-template')).rejects.toThrow(
+      /already exists/,
+    );
+
+    for (const name of ['db-a', 'db-b']) {
+      const target = join(root, name);
+      const job = await plane.machines.deployImage('db-template', target, name);
+      await plane.settle();
+      const done = await plane.jobs.show(job.id);
+      expect(done.state, JSON.stringify(done.attempts)).toBe('completed');
+      expect(readFileSync(join(target, 'disks', 'root')).equals(readFileSync(disk))).toBe(true);
+      const xml = readFileSync(join(target, 'config', 'db01.xml'), 'utf8');
+      expect(xml).toContain(`<name>${name}</name>`);
+      expect(xml).toContain(`<source file='${join(target, 'disks', 'root')}'/>`);
+      const how = (done.result?.['disks'] as Array<{ how: string }>)[0]?.how;
+      expect(['cloned', 'copied']).toContain(how);
+    }
+    // One base copy served both deployments.
+    const bases = readdirSync(join(root, 'data', 'images'));
+    expect(bases).toHaveLength(1);
   });
 });

@@ -8,11 +8,14 @@ import {
   type DiskReader,
   type NbdExport,
 } from '../workloads/index.js';
-import type { DiskExportView } from './api-model.js';
+import type { DiskExportView, DiskImageView, JobView } from './api-model.js';
 import { browseMachinePoint, type DiskBrowseAnswer } from './disk-browse.js';
 import { machineDescription } from './machine-restore.js';
-import { itemNamed } from './names.js';
-import { openTier } from './restore-job.js';
+import { itemNamed, nameLookup, vaultNamed } from './names.js';
+import { openTier, RESTORE_PHASES, type RestoreJobParams } from './restore-job.js';
+import { createImagePoint, imagePoints, imageView } from './disk-images.js';
+import { listPoints } from './resolve-point.js';
+import { jobView } from './views.js';
 import type { ServiceDeps } from './service-deps.js';
 
 interface LiveExport {
@@ -100,6 +103,74 @@ export class MachineService {
     await live.server.close();
     await live.lock.release();
     return live.view;
+  }
+
+  /** Makes a named image from a machine point that has reached the vault. */
+  async createImage(name: string, pointRef: string, imageName: string): Promise<DiskImageView> {
+    const { item, record } = await this.machinePoint(name, pointRef);
+    if (record.vaultRef === null)
+      throw new HoldfastError(
+        'STATE_CONFLICT',
+        `Point ${record.id} is not in the vault yet (only in the snapshot tier); make the image once its transfer is done.`,
+      );
+    const vaultRecord = await this.vaultOf(item);
+    for (const image of await this.listImages())
+      if (image.name === imageName)
+        throw new HoldfastError(
+          'RESOURCE_EXISTS',
+          `An image named '${imageName}' already exists (vault '${image.vault}').`,
+        );
+    const vault = await this.deps.access.open(vaultRecord, { index: 'reading' });
+    const source = (await listPoints(vault)).find((p) => p.id === record.vaultRef);
+    if (source === undefined)
+      throw new HoldfastError(
+        'POINT_NOT_FOUND',
+        `Point ${record.id} is missing from vault '${vaultRecord.name}'. Run a verify job.`,
+      );
+    const made = await createImagePoint(vault, source, imageName, {
+      item: item.name,
+      point: record.id,
+      now: this.deps.clock.now(),
+    });
+    return imageView(vault, vaultRecord, made);
+  }
+
+  /** Every image in the server's vaults (read from the vaults: they hold the images). */
+  async listImages(): Promise<DiskImageView[]> {
+    const views: DiskImageView[] = [];
+    for (const record of await this.deps.catalog.vaults.list()) {
+      const vault = await this.deps.access.open(record, { index: 'reading' });
+      for (const point of await imagePoints(vault))
+        views.push(await imageView(vault, record, point));
+    }
+    return views.sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  /** Queues a deployment of an image as a new machine's disks under `target`. */
+  async deployImage(imageName: string, target: string, newName?: string): Promise<JobView> {
+    const image = (await this.listImages()).find((i) => i.name === imageName);
+    if (image === undefined)
+      throw new HoldfastError(
+        'RESOURCE_NOT_FOUND',
+        `No image named '${imageName}'; list them with 'holdfast image list'.`,
+      );
+    const vault = await vaultNamed(this.deps.catalog, image.vault);
+    const params: RestoreJobParams = {
+      point: '',
+      image: imageName,
+      target,
+      ...(newName ? { newName } : {}),
+    };
+    const job = await this.deps.catalog.jobs.create({
+      type: 'restore',
+      trigger: 'manual',
+      vaultId: vault.id,
+      params: { ...params },
+      phases: RESTORE_PHASES,
+      maxRetries: this.deps.jobRetries,
+    });
+    this.deps.kick();
+    return jobView(job, await nameLookup(this.deps.catalog));
   }
 
   /** Ends every export (the server is stopping). */

@@ -12,6 +12,7 @@ import type { JobContext, JobHandler } from '../jobs/index.js';
 import { jobSubject, type JobDeps } from './job-deps.js';
 import { listPoints } from './resolve-point.js';
 import { restoreMachine } from './machine-restore-job.js';
+import { deployImage } from './image-deploy-job.js';
 import type { RestoreJobParams } from './restore-params.js';
 
 export { RESTORE_PHASES, type RestoreJobParams } from './restore-params.js';
@@ -25,6 +26,14 @@ export function restoreJobHandler(deps: JobDeps): JobHandler {
   return async (ctx) => {
     const params = ctx.job.params as unknown as RestoreJobParams;
     const { item, vault } = await jobSubject(deps, ctx.job);
+    if (params.image !== undefined)
+      return {
+        result: await deployImage(deps, ctx, vault, {
+          image: params.image,
+          target: params.target!,
+          ...(params.newName ? { newName: params.newName } : {}),
+        }),
+      };
     const record = await deps.catalog.points.byId(params.point);
     if (record === undefined)
       throw new HoldfastError('POINT_NOT_FOUND', `Point ${params.point} no longer exists.`);

@@ -6,7 +6,10 @@ export const RESTORE_PHASES = ['restore', 'verify'] as const;
 
 /** Parameters a restore job is queued with (validated by the API before). */
 export interface RestoreJobParams {
+  /** The catalog point; empty for an image deployment. */
   readonly point: string;
+  /** An image deployment: the image's name (its vault is the job's). */
+  readonly image?: string;
   /** Required except when a machine's disks are replaced in place. */
   readonly target?: string;
   readonly include?: string[];

@@ -17,6 +17,11 @@ export class VaultAccess {
     return join(this.dataDir, 'mirrors', itemId);
   }
 
+  /** Where the base copy of an image (one image point of a vault) is kept for deployments. */
+  imageDir(vaultId: string, pointId: string): string {
+    return join(this.dataDir, 'images', vaultId, pointId);
+  }
+
   /** Where the snapshot store of a vault lives. */
   snapshotLocation(vault: VaultRecord): string {
     return join(this.dataDir, 'snapshots', vault.id);

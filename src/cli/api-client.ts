@@ -1,4 +1,7 @@
 import type {
+  CreateImageInput,
+  DeployImageInput,
+  DiskImageView,
   DiskBrowseView,
   DiskExportView,
   AuditView,
@@ -156,6 +159,18 @@ export class ApiClient {
       `/api/items/${seg(name)}/points/${seg(point)}/export`,
       hours === undefined ? {} : { hours },
     );
+  }
+
+  createImage(input: CreateImageInput): Promise<DiskImageView> {
+    return this.http.request('POST', '/api/images', input);
+  }
+
+  listImages(): Promise<ListView<DiskImageView>> {
+    return this.http.request('GET', '/api/images');
+  }
+
+  deployImage(name: string, input: DeployImageInput): Promise<JobView> {
+    return this.http.request('POST', `/api/images/${seg(name)}/deploy`, input);
   }
 
   listExports(): Promise<ListView<DiskExportView>> {

@@ -6,7 +6,7 @@ import { registerBrowse } from './commands/browse.js';
 import { registerItems } from './commands/items.js';
 import { registerJobs } from './commands/jobs.js';
 import { registerKeys } from './commands/keys.js';
-import { registerMachines } from './commands/machines.js';
+import { registerImages, registerMachines } from './commands/machines.js';
 import { registerMaintenance } from './commands/maintenance.js';
 import { registerPolicies } from './commands/policies.js';
 import { registerRestore } from './commands/restore.js';
@@ -95,6 +95,7 @@ export async function main(argv: string[]): Promise<number> {
   registerPolicies(program, run);
   registerItems(program, run);
   registerMachines(program, run);
+  registerImages(program, run);
   registerJobs(program, run);
   registerTokens(program, run);
   registerAudit(program, run);

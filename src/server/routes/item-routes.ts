@@ -13,6 +13,9 @@ import {
   DISK_BROWSE_VIEW,
   DISK_EXPORT_VIEW,
   START_EXPORT_INPUT,
+  CREATE_IMAGE_INPUT,
+  DEPLOY_IMAGE_INPUT,
+  DISK_IMAGE_VIEW,
 } from '../../app/index.js';
 import { defineRoute, type Route } from '../route.js';
 
@@ -172,6 +175,39 @@ export function itemRoutes(plane: ControlPlane): Route[] {
       tags: ['points'],
       params: z.object({ id: z.string().min(1).max(80) }),
       handler: ({ params }) => plane.machines.stopExport(params.id),
+    }),
+    defineRoute({
+      method: 'POST',
+      url: '/api/images',
+      operationId: 'createImage',
+      response: DISK_IMAGE_VIEW,
+      summary: 'Make a named image (template) from a machine point in the vault',
+      tags: ['images'],
+      body: CREATE_IMAGE_INPUT,
+      status: 201,
+      handler: ({ body }) => plane.machines.createImage(body.item, body.point, body.name),
+    }),
+    defineRoute({
+      method: 'GET',
+      url: '/api/images',
+      operationId: 'listImages',
+      response: listOf(DISK_IMAGE_VIEW),
+      summary: 'List the images in the server’s vaults',
+      tags: ['images'],
+      handler: async () => ({ data: await plane.machines.listImages() }),
+    }),
+    defineRoute({
+      method: 'POST',
+      url: '/api/images/:name/deploy',
+      operationId: 'deployImage',
+      response: JOB_VIEW,
+      summary: 'Queue a deployment of an image as a new machine’s disks and configuration',
+      tags: ['images', 'jobs'],
+      params: BY_NAME,
+      body: DEPLOY_IMAGE_INPUT,
+      status: 202,
+      handler: ({ params, body }) =>
+        plane.machines.deployImage(params.name, body.target, body.newName),
     }),
   ];
 }
