@@ -429,3 +429,33 @@ export const DISK_IMAGE_VIEW = z.object({
   disks: z.array(z.object({ name: z.string(), size: z.number() })),
 });
 export type DiskImageView = z.infer<typeof DISK_IMAGE_VIEW>;
+
+/** `POST /api/disk-snapshots`: a named snapshot of one disk into a vault (docs/disks.md). */
+export const DISK_SNAPSHOT_INPUT = z
+  .object({
+    name: NAME,
+    disk: ABSOLUTE_PATH,
+    vault: NAME,
+    /** Days it is kept; without it, indefinitely. */
+    keepDays: z.number().int().min(1).max(36500).optional(),
+  })
+  .strict();
+export type DiskSnapshotInput = z.infer<typeof DISK_SNAPSHOT_INPUT>;
+
+/** `POST /api/disk-snapshots/:name/restore`. */
+export const DISK_SNAPSHOT_RESTORE_INPUT = z
+  .object({ target: ABSOLUTE_PATH, format: z.enum(['raw', 'qcow2']).optional() })
+  .strict();
+export type DiskSnapshotRestoreInput = z.infer<typeof DISK_SNAPSHOT_RESTORE_INPUT>;
+
+/** A disk snapshot as the API shows it. */
+export const DISK_SNAPSHOT_VIEW = z.object({
+  name: z.string(),
+  vault: z.string(),
+  disk: z.string(),
+  size: z.number(),
+  storedBytes: z.number(),
+  createdAt: TIME,
+  expiresAt: MAYBE_TIME,
+});
+export type DiskSnapshotView = z.infer<typeof DISK_SNAPSHOT_VIEW>;

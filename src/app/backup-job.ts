@@ -4,6 +4,7 @@ import { copyPoints, createBlobSealer } from '../engine/index.js';
 import { type JobContext, type JobHandler } from '../jobs/index.js';
 import { backupFiles } from './file-backup.js';
 import { snapshotMachine } from './machine-job.js';
+import { takeDiskSnapshot, type DiskSnapshotParams } from './disk-snapshot-job.js';
 
 export { pointTags } from './item-points.js';
 import { pointTags, recordItemPoint } from './item-points.js';
@@ -23,6 +24,9 @@ import { refreshVaultUsage } from './vault-usage.js';
 export function backupJobHandler(deps: JobDeps): JobHandler {
   return async (ctx) => {
     const { item, vault } = await jobSubject(deps, ctx.job);
+    const diskSnapshot = ctx.job.params['diskSnapshot'] as DiskSnapshotParams | undefined;
+    if (item === undefined && diskSnapshot !== undefined)
+      return { result: await takeDiskSnapshot(deps, ctx, vault, diskSnapshot) };
     if (item === undefined) throw new HoldfastError('INTERNAL', 'A backup job needs an item.');
     if (item.state === 'soft_deleted')
       throw new HoldfastError(

@@ -7,6 +7,7 @@ import { AuditLog } from './audit.js';
 import { backupJobHandler } from './backup-job.js';
 import { ItemService } from './item-service.js';
 import { MachineService } from './machine-service.js';
+import { DiskSnapshotService } from './disk-snapshot-service.js';
 import type { JobDeps } from './job-deps.js';
 import { JobService } from './job-service.js';
 import { NotificationService } from './notification-service.js';
@@ -54,6 +55,8 @@ export class ControlPlane {
   readonly items: ItemService;
   /** Browsing inside machine points, and their disks exported over NBD. */
   readonly machines: MachineService;
+  /** Named snapshots of single disks. */
+  readonly diskSnapshots: DiskSnapshotService;
   readonly jobs: JobService;
   readonly tokens: TokenService;
   readonly notifications: NotificationService;
@@ -112,6 +115,7 @@ export class ControlPlane {
     this.policies = new PolicyService(deps);
     this.items = new ItemService(deps);
     this.machines = new MachineService(deps);
+    this.diskSnapshots = new DiskSnapshotService(deps);
     this.jobs = new JobService(deps);
     this.tokens = new TokenService(catalog);
     this.audit = new AuditLog(catalog, clock);

@@ -13,6 +13,7 @@ import { jobSubject, type JobDeps } from './job-deps.js';
 import { listPoints } from './resolve-point.js';
 import { restoreMachine } from './machine-restore-job.js';
 import { deployImage } from './image-deploy-job.js';
+import { restoreDiskSnapshot } from './disk-snapshot-job.js';
 import type { RestoreJobParams } from './restore-params.js';
 
 export { RESTORE_PHASES, type RestoreJobParams } from './restore-params.js';
@@ -26,6 +27,14 @@ export function restoreJobHandler(deps: JobDeps): JobHandler {
   return async (ctx) => {
     const params = ctx.job.params as unknown as RestoreJobParams;
     const { item, vault } = await jobSubject(deps, ctx.job);
+    if (params.diskSnapshot !== undefined)
+      return {
+        result: await restoreDiskSnapshot(deps, ctx, vault, {
+          diskSnapshot: params.diskSnapshot,
+          target: params.target!,
+          ...(params.format ? { format: params.format } : {}),
+        }),
+      };
     if (params.image !== undefined)
       return {
         result: await deployImage(deps, ctx, vault, {

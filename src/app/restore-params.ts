@@ -10,6 +10,8 @@ export interface RestoreJobParams {
   readonly point: string;
   /** An image deployment: the image's name (its vault is the job's). */
   readonly image?: string;
+  /** A disk snapshot's restore: its name (its vault is the job's). */
+  readonly diskSnapshot?: string;
   /** Required except when a machine's disks are replaced in place. */
   readonly target?: string;
   readonly include?: string[];

@@ -19,7 +19,10 @@ export function retentionJobHandler(deps: JobDeps): JobHandler {
     const { vault } = await jobSubject(deps, ctx.job);
     await ctx.startPhase('expire');
     const plan = await planRetention(deps.catalog, vault.id, deps.clock.now());
-    const vaultRefs = plan.remove.flatMap((p) => (p.vaultRef ? [p.vaultRef] : []));
+    const vaultRefs = [
+      ...plan.remove.flatMap((p) => (p.vaultRef ? [p.vaultRef] : [])),
+      ...plan.diskSnapshots.map((s) => s.vaultRef),
+    ];
     const snapshotRefs = [...plan.remove, ...plan.dropSnapshot].flatMap((p) =>
       p.snapshotRef ? [p.snapshotRef] : [],
     );
@@ -43,12 +46,21 @@ export function retentionJobHandler(deps: JobDeps): JobHandler {
       for (const point of plan.dropSnapshot)
         await catalog.points.update(point.id, { snapshotRef: null });
       for (const item of plan.purgeItems) await catalog.items.delete(item.id);
+      for (const snapshot of plan.diskSnapshots) {
+        const until = lockedUntil.get(snapshot.vaultRef);
+        if (until === undefined) await catalog.diskSnapshots.delete(snapshot.id);
+        else
+          await catalog.diskSnapshots.update(snapshot.id, {
+            expiresAt: Math.max(until, deps.clock.now()) + HOUR_MS,
+          });
+      }
     });
     await ctx.finishPhase('expire', {
       removed: removed.length,
       keptLocked: locked.length,
       snapshotsDropped: plan.dropSnapshot.length,
       itemsPurged: plan.purgeItems.length,
+      diskSnapshotsExpired: plan.diskSnapshots.length,
     });
     const pruned = await prune(
       ctx,
@@ -64,6 +76,7 @@ export function retentionJobHandler(deps: JobDeps): JobHandler {
         pointsKeptLocked: locked.length,
         snapshotsDropped: plan.dropSnapshot.length,
         itemsPurged: plan.purgeItems.map((i) => i.name),
+        diskSnapshotsExpired: plan.diskSnapshots.map((s) => s.name),
         bytesFreed: pruned,
       },
     };

@@ -22,6 +22,11 @@ export class VaultAccess {
     return join(this.dataDir, 'images', vaultId, pointId);
   }
 
+  /** Where the mirror of a disk with disk snapshots lives (keyed by a hash of its path). */
+  diskMirrorDir(key: string): string {
+    return join(this.dataDir, 'disk-mirrors', key);
+  }
+
   /** Where the snapshot store of a vault lives. */
   snapshotLocation(vault: VaultRecord): string {
     return join(this.dataDir, 'snapshots', vault.id);

@@ -10,6 +10,7 @@ import { PointStore } from './point-store.js';
 import { PolicyStore } from './policy-store.js';
 import { SettingStore } from './setting-store.js';
 import { TokenStore } from './token-store.js';
+import { DiskSnapshotStore } from './disk-snapshot-store.js';
 import { VaultStore } from './vault-store.js';
 
 /** Where the catalog lives: an SQLite file (the embedded default) or any Kysely dialect. */
@@ -31,6 +32,7 @@ export class Catalog {
   readonly jobs: JobStore;
   readonly settings: SettingStore;
   readonly events: EventStore;
+  readonly diskSnapshots: DiskSnapshotStore;
 
   private constructor(
     readonly db: Kysely<CatalogDatabase>,
@@ -44,6 +46,7 @@ export class Catalog {
     this.jobs = new JobStore(db, clock);
     this.settings = new SettingStore(db, clock);
     this.events = new EventStore(db);
+    this.diskSnapshots = new DiskSnapshotStore(db);
   }
 
   /** Opens (creating if needed) a catalog and brings its schema up to date. */

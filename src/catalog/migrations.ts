@@ -157,12 +157,31 @@ const agentTokens: Migration = {
   },
 };
 
+/** Disk snapshots: named, incremental snapshots of one disk, each with its own expiry. */
+const diskSnapshots: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    await db.schema
+      .createTable('disk_snapshots')
+      .addColumn('id', 'text', (c) => c.primaryKey())
+      .addColumn('name', 'text', (c) => c.notNull().unique())
+      .addColumn('vault_id', 'text', (c) => c.notNull())
+      .addColumn('disk_path', 'text', (c) => c.notNull())
+      .addColumn('vault_ref', 'text', (c) => c.notNull())
+      .addColumn('size', 'bigint', (c) => c.notNull())
+      .addColumn('stored_bytes', 'bigint', (c) => c.notNull())
+      .addColumn('created_at', 'bigint', (c) => c.notNull())
+      .addColumn('expires_at', 'bigint')
+      .execute();
+  },
+};
+
 /** Every catalog migration, by name; names sort in the order they run. */
 export const CATALOG_MIGRATIONS: Readonly<Record<string, Migration>> = {
   '0001-initial': initial,
   '0002-geo-redundancy': geoRedundancy,
   '0003-immutability': immutability,
   '0004-agent-tokens': agentTokens,
+  '0005-disk-snapshots': diskSnapshots,
 };
 
 /** Hands {@link CATALOG_MIGRATIONS} to Kysely's migrator. */

@@ -262,3 +262,21 @@ export interface TokenRecord {
   readonly lastUsedAt: number | null;
   readonly revokedAt: number | null;
 }
+
+/** Catalog id of a disk snapshot (`dsn_…`). */
+export type DiskSnapshotRef = Brand<string, 'DiskSnapshotRef'>;
+
+/** A named snapshot of one disk: a point of its own in a vault, with its own expiry. */
+export interface DiskSnapshotRecord {
+  readonly id: DiskSnapshotRef;
+  readonly name: string;
+  readonly vaultId: VaultRef;
+  readonly diskPath: string;
+  /** The point in the vault. */
+  readonly vaultRef: string;
+  readonly size: number;
+  readonly storedBytes: number;
+  readonly createdAt: number;
+  /** Null: kept indefinitely. */
+  readonly expiresAt: number | null;
+}

@@ -131,6 +131,19 @@ export interface EventTable {
   details_json: string;
 }
 
+/** `disk_snapshots`: named snapshots of one disk, points of their own in a vault. */
+export interface DiskSnapshotTable {
+  id: string;
+  name: string;
+  vault_id: string;
+  disk_path: string;
+  vault_ref: string;
+  size: number;
+  stored_bytes: number;
+  created_at: number;
+  expires_at: number | null;
+}
+
 /** The whole catalog schema, as Kysely sees it. */
 export interface CatalogDatabase {
   tokens: TokenTable;
@@ -141,9 +154,11 @@ export interface CatalogDatabase {
   jobs: JobTable;
   settings: SettingTable;
   events: EventTable;
+  disk_snapshots: DiskSnapshotTable;
 }
 
 export type TokenRow = Selectable<TokenTable>;
+export type DiskSnapshotRow = Selectable<DiskSnapshotTable>;
 export type VaultRow = Selectable<VaultTable>;
 export type PolicyRow = Selectable<PolicyTable>;
 export type ItemRow = Selectable<ItemTable>;

@@ -1,5 +1,8 @@
 import type {
   CreateImageInput,
+  DiskSnapshotInput,
+  DiskSnapshotRestoreInput,
+  DiskSnapshotView,
   DeployImageInput,
   DiskImageView,
   DiskBrowseView,
@@ -171,6 +174,18 @@ export class ApiClient {
 
   deployImage(name: string, input: DeployImageInput): Promise<JobView> {
     return this.http.request('POST', `/api/images/${seg(name)}/deploy`, input);
+  }
+
+  snapshotDisk(input: DiskSnapshotInput): Promise<JobView> {
+    return this.http.request('POST', '/api/disk-snapshots', input);
+  }
+
+  listDiskSnapshots(): Promise<ListView<DiskSnapshotView>> {
+    return this.http.request('GET', '/api/disk-snapshots');
+  }
+
+  restoreDiskSnapshot(name: string, input: DiskSnapshotRestoreInput): Promise<JobView> {
+    return this.http.request('POST', `/api/disk-snapshots/${seg(name)}/restore`, input);
   }
 
   listExports(): Promise<ListView<DiskExportView>> {

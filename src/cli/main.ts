@@ -6,7 +6,9 @@ import { registerBrowse } from './commands/browse.js';
 import { registerItems } from './commands/items.js';
 import { registerJobs } from './commands/jobs.js';
 import { registerKeys } from './commands/keys.js';
-import { registerImages, registerMachines } from './commands/machines.js';
+import { registerDiskSnapshots } from './commands/disk-snapshots.js';
+import { registerImages } from './commands/images.js';
+import { registerMachines } from './commands/machines.js';
 import { registerMaintenance } from './commands/maintenance.js';
 import { registerPolicies } from './commands/policies.js';
 import { registerRestore } from './commands/restore.js';
@@ -96,6 +98,7 @@ export async function main(argv: string[]): Promise<number> {
   registerItems(program, run);
   registerMachines(program, run);
   registerImages(program, run);
+  registerDiskSnapshots(program, run);
   registerJobs(program, run);
   registerTokens(program, run);
   registerAudit(program, run);

@@ -1,4 +1,10 @@
-import type { Catalog, ItemRecord, PointRecord, VaultRef } from '../catalog/index.js';
+import type {
+  Catalog,
+  DiskSnapshotRecord,
+  ItemRecord,
+  PointRecord,
+  VaultRef,
+} from '../catalog/index.js';
 
 /** What retention would do to one vault now. */
 export interface RetentionPlan {
@@ -8,11 +14,19 @@ export interface RetentionPlan {
   readonly dropSnapshot: PointRecord[];
   /** Soft-deleted items past their purge date: removed with all their points. */
   readonly purgeItems: ItemRecord[];
+  /** Disk snapshots past their own expiry (docs/disks.md "Disk snapshots"). */
+  readonly diskSnapshots: DiskSnapshotRecord[];
 }
 
 /** True when the plan has nothing to do. */
 export function isEmptyPlan(plan: RetentionPlan): boolean {
-  return plan.remove.length + plan.dropSnapshot.length + plan.purgeItems.length === 0;
+  return (
+    plan.remove.length +
+      plan.dropSnapshot.length +
+      plan.purgeItems.length +
+      plan.diskSnapshots.length ===
+    0
+  );
 }
 
 /**
@@ -50,5 +64,6 @@ export async function planRetention(
     )
       dropSnapshot.push(point);
   }
-  return { remove, dropSnapshot, purgeItems };
+  const diskSnapshots = await catalog.diskSnapshots.expired(vaultId, now);
+  return { remove, dropSnapshot, purgeItems, diskSnapshots };
 }

@@ -16,6 +16,9 @@ import {
   CREATE_IMAGE_INPUT,
   DEPLOY_IMAGE_INPUT,
   DISK_IMAGE_VIEW,
+  DISK_SNAPSHOT_INPUT,
+  DISK_SNAPSHOT_RESTORE_INPUT,
+  DISK_SNAPSHOT_VIEW,
 } from '../../app/index.js';
 import { defineRoute, type Route } from '../route.js';
 
@@ -208,6 +211,38 @@ export function itemRoutes(plane: ControlPlane): Route[] {
       status: 202,
       handler: ({ params, body }) =>
         plane.machines.deployImage(params.name, body.target, body.newName),
+    }),
+    defineRoute({
+      method: 'POST',
+      url: '/api/disk-snapshots',
+      operationId: 'snapshotDisk',
+      response: JOB_VIEW,
+      summary: 'Queue a named, incremental snapshot of one disk into a vault',
+      tags: ['disk-snapshots', 'jobs'],
+      body: DISK_SNAPSHOT_INPUT,
+      status: 202,
+      handler: ({ body }) => plane.diskSnapshots.snapshot(body),
+    }),
+    defineRoute({
+      method: 'GET',
+      url: '/api/disk-snapshots',
+      operationId: 'listDiskSnapshots',
+      response: listOf(DISK_SNAPSHOT_VIEW),
+      summary: 'List disk snapshots with their disks, sizes and expiry',
+      tags: ['disk-snapshots'],
+      handler: async () => ({ data: await plane.diskSnapshots.list() }),
+    }),
+    defineRoute({
+      method: 'POST',
+      url: '/api/disk-snapshots/:name/restore',
+      operationId: 'restoreDiskSnapshot',
+      response: JOB_VIEW,
+      summary: "Queue a restore of a disk snapshot's disk, raw or qcow2",
+      tags: ['disk-snapshots', 'jobs'],
+      params: BY_NAME,
+      body: DISK_SNAPSHOT_RESTORE_INPUT,
+      status: 202,
+      handler: ({ params, body }) => plane.diskSnapshots.restore(params.name, body),
     }),
   ];
 }
