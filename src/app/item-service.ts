@@ -8,6 +8,7 @@ import { refuseDeletion, refuseShorterRetention } from './immutability.js';
 import { itemNamed, nameLookup, policyNamed, vaultNamed } from './names.js';
 import { RESTORE_PHASES, type RestoreJobParams } from './restore-job.js';
 import { REPLACE_PHASES } from './machine-restore-job.js';
+import { machineRestoreShape } from './machine-restore.js';
 import { RETENTION_PHASES } from '../jobs/index.js';
 import type { ServiceDeps } from './service-deps.js';
 import { itemView, jobView, pointView } from './views.js';
@@ -313,52 +314,5 @@ function restoreShape(
       throw new HoldfastError('USAGE_INVALID', 'A restore needs a target directory.');
     return { target: input.target };
   }
-  const as = input.as ?? 'disks';
-  if (as === 'replace') {
-    if (input.target !== undefined || input.format !== undefined)
-      throw new HoldfastError(
-        'USAGE_INVALID',
-        'A restore --as replace writes over the machine’s own disks: it takes no target and no format.',
-      );
-    return { as, ...(input.force ? { force: true } : {}) };
-  }
-  if (input.target === undefined)
-    throw new HoldfastError('USAGE_INVALID', `A restore --as ${as} needs a target directory.`);
-  if ((as === 'files') !== (input.paths !== undefined))
-    throw new HoldfastError(
-      'USAGE_INVALID',
-      as === 'files'
-        ? 'Extracting files needs the paths inside the disks (<disk>/p<N>/<path>).'
-        : 'Paths inside disks are for extracting files (as: files).',
-    );
-  if (as === 'files') {
-    if (input.format || input.newName || input.force || input.verify)
-      throw new HoldfastError('USAGE_INVALID', 'Extracting files takes only paths and a target.');
-    return { target: input.target, as, paths: input.paths! };
-  }
-  if (input.force !== undefined)
-    throw new HoldfastError('USAGE_INVALID', '--force is for restores --as replace.');
-  if ((as === 'new-machine') !== (input.newName !== undefined))
-    throw new HoldfastError(
-      'USAGE_INVALID',
-      as === 'new-machine'
-        ? 'A restore --as new-machine needs --new-name.'
-        : '--new-name is for restores --as new-machine.',
-    );
-  if (input.verify === true && (as === 'new-machine' || input.format === 'qcow2'))
-    throw new HoldfastError(
-      'USAGE_INVALID',
-      '--verify compares restored files with the point byte for byte: not possible for qcow2 images or a new machine’s changed configuration.',
-    );
-  if (input.include !== undefined || input.exclude !== undefined)
-    throw new HoldfastError(
-      'USAGE_INVALID',
-      'A machine point restores whole disks: --include and --exclude do not apply (browse and extract files instead).',
-    );
-  return {
-    target: input.target,
-    as,
-    ...(input.format ? { format: input.format } : {}),
-    ...(input.newName ? { newName: input.newName } : {}),
-  };
+  return machineRestoreShape(input);
 }

@@ -2,13 +2,13 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdir, readFile, readdir, readlink, rename, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { HoldfastError } from '../core/index.js';
+import type { RestoreInput } from './api-model.js';
+import type { MachineRestoreMode, RestoreJobParams } from './restore-params.js';
 import type { Point, Vault } from '../engine/index.js';
 import { openPointFile, readGuestPieces, readPointFile, writeQcow2 } from '../workloads/index.js';
 import type { MachineDescription } from './machine-backup.js';
 
-/** How a machine point is restored (docs/disks.md "Restore options"). */
-export const MACHINE_RESTORE_MODES = ['disks', 'replace', 'new-machine', 'files'] as const;
-export type MachineRestoreMode = (typeof MACHINE_RESTORE_MODES)[number];
+export { MACHINE_RESTORE_MODES, type MachineRestoreMode } from './restore-params.js';
 
 /** The description stored in a machine point; VAULT_INTEGRITY when it is missing or malformed. */
 export async function machineDescription(vault: Vault, point: Point): Promise<MachineDescription> {
@@ -185,4 +185,58 @@ export async function replaceDiskFile(restored: string, original: string): Promi
     );
   await mkdir(dirname(original), { recursive: true });
   await rename(restored, original);
+}
+
+/** Where and how a machine point is restored, checked: each mode takes only its own options. */
+export function machineRestoreShape(
+  input: RestoreInput,
+): Pick<RestoreJobParams, 'target' | 'as' | 'format' | 'newName' | 'force' | 'paths'> {
+  const as = input.as ?? 'disks';
+  if (input.include !== undefined || input.exclude !== undefined)
+    throw new HoldfastError(
+      'USAGE_INVALID',
+      'A machine point restores whole disks: --include and --exclude do not apply (browse and extract files instead).',
+    );
+  if (as === 'replace') {
+    if (input.target !== undefined || input.format !== undefined)
+      throw new HoldfastError(
+        'USAGE_INVALID',
+        'A restore --as replace writes over the machine’s own disks: it takes no target and no format.',
+      );
+    return { as, ...(input.force ? { force: true } : {}) };
+  }
+  if (input.target === undefined)
+    throw new HoldfastError('USAGE_INVALID', `A restore --as ${as} needs a target directory.`);
+  if ((as === 'files') !== (input.paths !== undefined))
+    throw new HoldfastError(
+      'USAGE_INVALID',
+      as === 'files'
+        ? 'Extracting files needs the paths inside the disks (<disk>/p<N>/<path>).'
+        : 'Paths inside disks are for extracting files (as: files).',
+    );
+  if (as === 'files') {
+    if (input.format || input.newName || input.force || input.verify)
+      throw new HoldfastError('USAGE_INVALID', 'Extracting files takes only paths and a target.');
+    return { target: input.target, as, paths: input.paths! };
+  }
+  if (input.force !== undefined)
+    throw new HoldfastError('USAGE_INVALID', '--force is for restores --as replace.');
+  if ((as === 'new-machine') !== (input.newName !== undefined))
+    throw new HoldfastError(
+      'USAGE_INVALID',
+      as === 'new-machine'
+        ? 'A restore --as new-machine needs --new-name.'
+        : '--new-name is for restores --as new-machine.',
+    );
+  if (input.verify === true && (as === 'new-machine' || input.format === 'qcow2'))
+    throw new HoldfastError(
+      'USAGE_INVALID',
+      '--verify compares restored files with the point byte for byte: not possible for qcow2 images or a new machine’s changed configuration.',
+    );
+  return {
+    target: input.target,
+    as,
+    ...(input.format ? { format: input.format } : {}),
+    ...(input.newName ? { newName: input.newName } : {}),
+  };
 }

@@ -1,5 +1,8 @@
 import type { OverwriteMode } from '../engine/index.js';
-import type { MachineRestoreMode } from './machine-restore.js';
+
+/** How a machine point is restored (docs/disks.md "Restore options"). */
+export const MACHINE_RESTORE_MODES = ['disks', 'replace', 'new-machine', 'files'] as const;
+export type MachineRestoreMode = (typeof MACHINE_RESTORE_MODES)[number];
 
 /** Phases of a restore job. */
 export const RESTORE_PHASES = ['restore', 'verify'] as const;
