@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../core/index.js';
@@ -166,6 +166,40 @@ describe('machine items', () => {
         readFileSync(join(asDisks, 'disks', 'root')),
       ),
     ).toBe(true);
+  });
+
+  it('leaves excluded disks out, and restores such a point only as disks', async () => {
+    const { root, plane } = await setup();
+    const os = join(root, 'os.img');
+    const scratch = join(root, 'scratch.img');
+    writeFileSync(os, randomBytesSeeded(1024 * 1024, 3));
+    writeFileSync(scratch, randomBytesSeeded(1024 * 1024, 4));
+    await plane.items.protect({
+      name: 'app',
+      workload: 'machine',
+      machine: { disks: [os, scratch], excludeDisks: ['scratch.img'] },
+      vault: 'main',
+      policy: 'nightly',
+    });
+    const job = await backUp(plane, 'app');
+    expectState(job, 'completed');
+    expect((job.result?.['capture'] as { excludedDisks: string[] }).excludedDisks).toEqual([
+      'scratch.img',
+    ]);
+    const target = join(root, 'app-disks');
+    expectState(await restore(plane, 'app', { point: 'latest', target }), 'completed');
+    expect(same(join(target, 'disks', 'os.img'), os)).toBe(true);
+    expect(existsSync(join(target, 'disks', 'scratch.img'))).toBe(false);
+    for (const input of [
+      { point: 'latest', as: 'replace' as const },
+      { point: 'latest', as: 'new-machine' as const, newName: 'app2', target: join(root, 'app2') },
+    ]) {
+      const refused = await restore(plane, 'app', input);
+      expectState(refused, 'failed');
+      expect(JSON.stringify(refused.result)).toMatch(
+        /left out disk\(s\) scratch.img: it can only be restored --as disks/,
+      );
+    }
   });
 
   it('refuses to replace the disks of a machine that looks running, unless forced', async () => {
