@@ -22,12 +22,20 @@ export function ensureCommand(command: string, debianPackage: string): void {
       env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
       timeout: 900_000,
     });
-  try {
-    apt(['update', '-q']);
-    apt(['install', '-y', '-q', '--no-install-recommends', debianPackage]);
-  } catch (error) {
-    const e = error as { stderr?: Buffer; message: string };
-    throw new Error(`${hint} Installing it failed: ${e.stderr?.toString() ?? e.message}`);
+  // Test files run in parallel and may install at the same moment: the package lists' lock is
+  // not covered by the lock timeout on every apt version, so a failed attempt is tried again.
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      apt(['update', '-q']);
+      apt(['install', '-y', '-q', '--no-install-recommends', debianPackage]);
+      break;
+    } catch (error) {
+      if (onPath(command)) break;
+      const e = error as { stderr?: Buffer; message: string };
+      if (attempt === 3)
+        throw new Error(`${hint} Installing it failed: ${e.stderr?.toString() ?? e.message}`);
+      execFileSync('sleep', ['10']);
+    }
   }
   if (!onPath(command)) throw new Error(`${hint} The package installed, but not the command.`);
   found.add(command);
