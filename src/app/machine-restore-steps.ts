@@ -3,23 +3,36 @@ import {
   createBlobOpener,
   Restorer,
   verifyRestore,
+  type OverwriteMode,
   type Point,
+  type RestoreProgress,
   type Vault,
 } from '../engine/index.js';
 import type { JobContext } from '../jobs/index.js';
 
-export async function restoreTree(
+/** What a restore writes: where, which entries, and over what is there. */
+export interface RestoreRun {
+  readonly target: string;
+  readonly include?: readonly string[];
+  readonly exclude?: readonly string[];
+  readonly overwrite?: OverwriteMode;
+}
+
+/**
+ * Runs the engine's restore of a point as the job's `restore` phase work: decrypting on
+ * worker threads, per-entry failures as the job's errors, progress once a second.
+ */
+export async function runRestorer(
   ctx: JobContext,
   source: { vault: Vault; point: Point },
-  target: string,
-  filter: { include?: string[]; exclude?: string[] },
-) {
+  run: RestoreRun,
+): Promise<RestoreProgress> {
   const opener = createBlobOpener(source.vault.keys.encryption);
   const restorer = new Restorer(source.vault, source.point, {
-    target,
-    include: filter.include ?? [],
-    exclude: filter.exclude ?? [],
-    overwrite: 'if-changed',
+    target: run.target,
+    include: run.include ?? [],
+    exclude: run.exclude ?? [],
+    overwrite: run.overwrite ?? 'if-changed',
     signal: ctx.signal,
     opener,
     onError: (path, error) => ctx.itemError({ path, message: describeError(error) }),
@@ -29,21 +42,32 @@ export async function restoreTree(
       bytes: restorer.progress.bytes,
       items: restorer.progress.files,
       totalBytes: source.point.stats.bytes,
+      totalItems: source.point.stats.files,
     });
   const timer = setInterval(report, 1000);
   try {
-    const progress = await restorer.run();
-    if (progress.errors > 0)
-      throw new HoldfastError(
-        'RESTORE_WRITE_FAILED',
-        `${progress.errors} entries could not be restored under ${target}; see the job's errors.`,
-      );
-    return progress;
+    return await restorer.run();
   } finally {
     clearInterval(timer);
     report();
     await opener.close();
   }
+}
+
+/** {@link runRestorer} for machine disks: an entry that failed fails the whole restore. */
+export async function restoreTree(
+  ctx: JobContext,
+  source: { vault: Vault; point: Point },
+  target: string,
+  filter: { include?: string[]; exclude?: string[] },
+): Promise<RestoreProgress> {
+  const progress = await runRestorer(ctx, source, { target, ...filter });
+  if (progress.errors > 0)
+    throw new HoldfastError(
+      'RESTORE_WRITE_FAILED',
+      `${progress.errors} entries could not be restored under ${target}; see the job's errors.`,
+    );
+  return progress;
 }
 
 export async function verifyPhase(

@@ -1,17 +1,11 @@
 import type { PointRecord, VaultRecord } from '../catalog/index.js';
-import { describeError, HoldfastError } from '../core/index.js';
-import {
-  acquireLock,
-  createBlobOpener,
-  Restorer,
-  verifyRestore,
-  type Point,
-  type Vault,
-} from '../engine/index.js';
+import { HoldfastError } from '../core/index.js';
+import { acquireLock, verifyRestore, type Point, type Vault } from '../engine/index.js';
 import type { JobContext, JobHandler } from '../jobs/index.js';
 import { jobSubject, type JobDeps } from './job-deps.js';
 import { listPoints } from './resolve-point.js';
 import { restoreMachine } from './machine-restore-job.js';
+import { runRestorer } from './machine-restore-steps.js';
 import { deployImage } from './image-deploy-job.js';
 import { restoreDiskSnapshot } from './disk-snapshot-job.js';
 import type { RestoreJobParams } from './restore-params.js';
@@ -47,21 +41,6 @@ export function restoreJobHandler(deps: JobDeps): JobHandler {
     if (record === undefined)
       throw new HoldfastError('POINT_NOT_FOUND', `Point ${params.point} no longer exists.`);
     const source = await openTier(deps, vault, record, params.tier ?? 'auto', params.from);
-    if (item?.workload === 'machine') {
-      const lock = await acquireLock(source.vault, {
-        exclusive: false,
-        purpose: 'restore',
-        waitMs: 10 * 60_000,
-        signal: ctx.signal,
-      });
-      try {
-        const result = await restoreMachine(deps, ctx, item, vault, source, params);
-        return { result: { point: record.id, tier: source.tier, ...result } };
-      } finally {
-        await lock.release();
-      }
-    }
-    await ctx.startPhase('restore');
     const lock = await acquireLock(source.vault, {
       exclusive: false,
       purpose: 'restore',
@@ -69,7 +48,17 @@ export function restoreJobHandler(deps: JobDeps): JobHandler {
       signal: ctx.signal,
     });
     try {
-      const progress = await runRestore(ctx, source.vault, source.point, params);
+      if (item?.workload === 'machine') {
+        const result = await restoreMachine(deps, ctx, item, vault, source, params);
+        return { result: { point: record.id, tier: source.tier, ...result } };
+      }
+      await ctx.startPhase('restore');
+      const progress = await runRestorer(ctx, source, {
+        target: params.target!,
+        ...(params.include ? { include: params.include } : {}),
+        ...(params.exclude ? { exclude: params.exclude } : {}),
+        ...(params.overwrite ? { overwrite: params.overwrite } : {}),
+      });
       await ctx.finishPhase('restore');
       let verified: { checked: number; bytes: number; mismatches: number } | null = null;
       if (params.verify) {
@@ -123,34 +112,6 @@ export async function openTier(
       `Point ${record.id} is missing from vault '${vault.name}'. Run a verify job.`,
     );
   return { vault: opened, point, tier: from === 'secondary' ? 'secondary' : 'vault' };
-}
-
-async function runRestore(ctx: JobContext, vault: Vault, point: Point, params: RestoreJobParams) {
-  const opener = createBlobOpener(vault.keys.encryption);
-  const restorer = new Restorer(vault, point, {
-    target: params.target!,
-    include: params.include ?? [],
-    exclude: params.exclude ?? [],
-    overwrite: params.overwrite ?? 'if-changed',
-    signal: ctx.signal,
-    opener,
-    onError: (path, error) => ctx.itemError({ path, message: describeError(error) }),
-  });
-  const report = (): void =>
-    ctx.progress('restore', {
-      bytes: restorer.progress.bytes,
-      items: restorer.progress.files,
-      totalBytes: point.stats.bytes,
-      totalItems: point.stats.files,
-    });
-  const timer = setInterval(report, 1000);
-  try {
-    return await restorer.run();
-  } finally {
-    clearInterval(timer);
-    report();
-    await opener.close();
-  }
 }
 
 async function verify(ctx: JobContext, vault: Vault, point: Point, params: RestoreJobParams) {
