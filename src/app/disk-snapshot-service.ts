@@ -7,7 +7,9 @@ import type {
   JobView,
 } from './api-model.js';
 import type { DiskSnapshotParams } from './disk-snapshot-job.js';
+import { refuseDeletion } from './immutability.js';
 import { nameLookup, vaultNamed } from './names.js';
+import { forgetPointIds } from './vault-maintenance.js';
 import { RESTORE_PHASES, type RestoreJobParams } from './restore-job.js';
 import type { ServiceDeps } from './service-deps.js';
 import { jobView } from './views.js';
@@ -56,6 +58,34 @@ export class DiskSnapshotService {
       createdAt: new Date(s.createdAt).toISOString(),
       expiresAt: s.expiresAt === null ? null : new Date(s.expiresAt).toISOString(),
     }));
+  }
+
+  /**
+   * Deletes a snapshot before its expiry: its point leaves the vault, then its row. Refused on
+   * an immutable vault, as deleting any point is.
+   */
+  async delete(name: string): Promise<DiskSnapshotView> {
+    const { catalog } = this.deps;
+    const snapshot = await catalog.diskSnapshots.byName(name);
+    const view = (await this.list()).find((s) => s.name === name);
+    if (snapshot === undefined || view === undefined)
+      throw new HoldfastError('RESOURCE_NOT_FOUND', `No disk snapshot named '${name}'.`);
+    const record = await catalog.vaults.byId(snapshot.vaultId);
+    if (record === undefined)
+      throw new HoldfastError(
+        'RESOURCE_NOT_FOUND',
+        `The vault of disk snapshot '${name}' no longer exists.`,
+      );
+    refuseDeletion(record, `deleting disk snapshot '${name}'`);
+    const vault = await this.deps.access.open(record, { index: 'none' });
+    const { locked } = await forgetPointIds(vault, [snapshot.vaultRef]);
+    if (locked.length > 0)
+      throw new HoldfastError(
+        'VAULT_IMMUTABLE',
+        `Disk snapshot '${name}' is under a storage retention lock until ${new Date(locked[0]!.until).toISOString()}.`,
+      );
+    await catalog.diskSnapshots.delete(snapshot.id);
+    return view;
   }
 
   /** Queues a restore of a snapshot's disk under `target/disks/`. */

@@ -81,6 +81,14 @@ describe('disk snapshots', () => {
     ]);
     expect(readFileSync(back).equals(readFileSync(disk))).toBe(true);
 
+    // Deleting by hand: refused while the vault is immutable, done once it is not.
+    await settle(await plane.diskSnapshots.snapshot({ name: 'scratch', disk, vault: 'main' }));
+    await plane.vaults.immutability('main', 'enabled');
+    await expect(plane.diskSnapshots.delete('scratch')).rejects.toThrow(/immutable/);
+    await plane.vaults.immutability('main', 'disabled');
+    await plane.diskSnapshots.delete('scratch');
+    await expect(plane.diskSnapshots.delete('scratch')).rejects.toThrow(/No disk snapshot named/);
+
     // Each leaves at its own expiry: a retention run after two days removes only the first.
     clock.advance(2 * DAY);
     await plane.settle();

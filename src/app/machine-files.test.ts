@@ -164,7 +164,13 @@ describe('disk images', () => {
       expect(['cloned', 'copied']).toContain(how);
     }
     // One base copy served both deployments.
-    const bases = readdirSync(join(root, 'data', 'images'));
-    expect(bases).toHaveLength(1);
+    const images = join(root, 'data', 'images');
+    const vaults = readdirSync(images);
+    expect(vaults).toHaveLength(1);
+    expect(readdirSync(join(images, vaults[0]!))).toHaveLength(1);
+
+    await plane.machines.deleteImage('db-template');
+    expect(await plane.machines.listImages()).toEqual([]);
+    expect(readdirSync(join(images, vaults[0]!))).toHaveLength(0);
   });
 });

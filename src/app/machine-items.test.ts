@@ -200,6 +200,9 @@ describe('machine items', () => {
         /left out disk\(s\) scratch.img: it can only be restored --as disks/,
       );
     }
+    await expect(plane.machines.createImage('app', 'latest', 'app-template')).rejects.toThrow(
+      /left out disk\(s\) scratch.img/,
+    );
   });
 
   it('refuses to replace the disks of a machine that looks running, unless forced', async () => {

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
 import type { ItemRecord, PointRecord } from '../catalog/index.js';
 import { HoldfastError } from '../core/index.js';
 import { acquireLock, type VaultLock } from '../engine/index.js';
@@ -10,10 +11,12 @@ import {
 } from '../workloads/index.js';
 import type { DiskExportView, DiskImageView, JobView } from './api-model.js';
 import { browseMachinePoint, type DiskBrowseAnswer } from './disk-browse.js';
-import { machineDescription } from './machine-restore.js';
+import { machineDescription, refusePartialMachine } from './machine-restore.js';
 import { itemNamed, nameLookup, vaultNamed } from './names.js';
 import { openTier, RESTORE_PHASES, type RestoreJobParams } from './restore-job.js';
-import { createImagePoint, imagePoints, imageView } from './disk-images.js';
+import { createImagePoint, findImagePoint, imagePoints, imageView } from './disk-images.js';
+import { refuseDeletion } from './immutability.js';
+import { forgetPointIds } from './vault-maintenance.js';
 import { listPoints } from './resolve-point.js';
 import { jobView } from './views.js';
 import type { ServiceDeps } from './service-deps.js';
@@ -127,12 +130,41 @@ export class MachineService {
         'POINT_NOT_FOUND',
         `Point ${record.id} is missing from vault '${vaultRecord.name}'. Run a verify job.`,
       );
+    // A template must bring a whole machine back.
+    refusePartialMachine('new-machine', await machineDescription(vault, source));
     const made = await createImagePoint(vault, source, imageName, {
       item: item.name,
       point: record.id,
       now: this.deps.clock.now(),
     });
     return imageView(vault, vaultRecord, made);
+  }
+
+  /**
+   * Deletes an image: its point leaves the vault (its blocks with the next prune of data no
+   * other point uses) and its base copy leaves the data directory. Refused on an immutable vault.
+   */
+  async deleteImage(imageName: string): Promise<DiskImageView> {
+    const image = (await this.listImages()).find((i) => i.name === imageName);
+    if (image === undefined)
+      throw new HoldfastError(
+        'RESOURCE_NOT_FOUND',
+        `No image named '${imageName}'; list them with 'holdfast image list'.`,
+      );
+    const record = await vaultNamed(this.deps.catalog, image.vault);
+    refuseDeletion(record, `deleting image '${imageName}'`);
+    const vault = await this.deps.access.open(record, { index: 'none' });
+    const point = await findImagePoint(vault, imageName);
+    if (point !== undefined) {
+      const { locked } = await forgetPointIds(vault, [point.id]);
+      if (locked.length > 0)
+        throw new HoldfastError(
+          'VAULT_IMMUTABLE',
+          `Image '${imageName}' is under a storage retention lock until ${new Date(locked[0]!.until).toISOString()}.`,
+        );
+      await rm(this.deps.access.imageDir(record.id, point.id), { recursive: true, force: true });
+    }
+    return image;
   }
 
   /** Every image in the server's vaults (read from the vaults: they hold the images). */

@@ -172,6 +172,14 @@ export class ApiClient {
     return this.http.request('GET', '/api/images');
   }
 
+  deleteImage(name: string): Promise<DiskImageView> {
+    return this.http.request('DELETE', `/api/images/${seg(name)}`);
+  }
+
+  deleteDiskSnapshot(name: string): Promise<DiskSnapshotView> {
+    return this.http.request('DELETE', `/api/disk-snapshots/${seg(name)}`);
+  }
+
   deployImage(name: string, input: DeployImageInput): Promise<JobView> {
     return this.http.request('POST', `/api/images/${seg(name)}/deploy`, input);
   }

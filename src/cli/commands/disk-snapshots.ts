@@ -78,6 +78,19 @@ export function registerDiskSnapshots(program: Command, run: Runner): void {
       }),
     );
   disk
+    .command('delete')
+    .summary('delete a disk snapshot before its expiry (refused on an immutable vault)')
+    .argument('<snapshot>', 'the snapshot name')
+    .action((name: string) =>
+      run(async (ctx) => {
+        const view = await (await ctx.api()).deleteDiskSnapshot(name);
+        if (ctx.options.json) ctx.json(view);
+        else
+          ctx.say(`disk snapshot ${view.name} deleted; its data goes with the vault's next prune`);
+        return EXIT.ok;
+      }),
+    );
+  disk
     .command('restore')
     .summary("restore a disk snapshot's disk under a directory, as a job")
     .argument('<snapshot>', 'the snapshot name')

@@ -60,6 +60,18 @@ export function registerImages(program: Command, run: Runner): void {
       }),
     );
   image
+    .command('delete')
+    .summary('delete an image (refused on an immutable vault)')
+    .argument('<image>', 'the image')
+    .action((name: string) =>
+      run(async (ctx) => {
+        const view = await (await ctx.api()).deleteImage(name);
+        if (ctx.options.json) ctx.json(view);
+        else ctx.say(`image ${view.name} deleted; its data goes with the vault's next prune`);
+        return EXIT.ok;
+      }),
+    );
+  image
     .command('deploy')
     .summary('deploy a new machine’s disks and configuration from an image, as a job')
     .description(

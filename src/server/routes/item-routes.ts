@@ -200,6 +200,16 @@ export function itemRoutes(plane: ControlPlane): Route[] {
       handler: async () => ({ data: await plane.machines.listImages() }),
     }),
     defineRoute({
+      method: 'DELETE',
+      url: '/api/images/:name',
+      operationId: 'deleteImage',
+      response: DISK_IMAGE_VIEW,
+      summary: 'Delete an image (refused on an immutable vault)',
+      tags: ['images'],
+      params: BY_NAME,
+      handler: ({ params }) => plane.machines.deleteImage(params.name),
+    }),
+    defineRoute({
       method: 'POST',
       url: '/api/images/:name/deploy',
       operationId: 'deployImage',
@@ -231,6 +241,16 @@ export function itemRoutes(plane: ControlPlane): Route[] {
       summary: 'List disk snapshots with their disks, sizes and expiry',
       tags: ['disk-snapshots'],
       handler: async () => ({ data: await plane.diskSnapshots.list() }),
+    }),
+    defineRoute({
+      method: 'DELETE',
+      url: '/api/disk-snapshots/:name',
+      operationId: 'deleteDiskSnapshot',
+      response: DISK_SNAPSHOT_VIEW,
+      summary: 'Delete a disk snapshot before its expiry (refused on an immutable vault)',
+      tags: ['disk-snapshots'],
+      params: BY_NAME,
+      handler: ({ params }) => plane.diskSnapshots.delete(params.name),
     }),
     defineRoute({
       method: 'POST',
