@@ -59,8 +59,8 @@ const run = promisify(execFile);
 
 /**
  * Captures every included disk of a machine at one instant (docs/disks.md "Consistency"):
- * the pre script quiesces applications, the file systems are frozen, each disk is cloned (or
- * its changed blocks copied) into its mirror, the file systems thaw, and the post script runs
+ * the pre script quiesces applications, the file systems are frozen, all disks are cloned (or
+ * their changed blocks copied) into their mirrors at once, the file systems thaw, and the post script runs
  * — always, once the pre script succeeded. The level reached is recorded: `application` when
  * the pre script succeeded, `file-system` when only the freeze did, `crash` otherwise.
  */
@@ -107,19 +107,20 @@ export async function captureMachine(request: CaptureRequest): Promise<CapturedM
     // Measured on the monotonic clock: the window is a duration, not a catalog time.
     const frozenAt = performance.now();
     try {
-      refreshed = [];
-      for (const disk of included)
-        refreshed.push(
-          await cloneOrCopyMirror(disk.path, mirrorPath(request.mirrorDir, disk)).catch(
-            (error: unknown) => {
-              throw new HoldfastError(
-                'SOURCE_UNREADABLE',
-                `Disk ${disk.name} (${disk.path}) could not be captured: ${describeError(error)}`,
-                { cause: error },
-              );
-            },
-          ),
+      // All disks at once: the freeze lasts as long as the slowest copy, not their sum. Every
+      // copy has ended before the thaw, also when one fails.
+      const copies = await Promise.allSettled(
+        included.map((disk) => cloneOrCopyMirror(disk.path, mirrorPath(request.mirrorDir, disk))),
+      );
+      refreshed = copies.map((copy, i) => {
+        if (copy.status === 'fulfilled') return copy.value;
+        const disk = included[i]!;
+        throw new HoldfastError(
+          'SOURCE_UNREADABLE',
+          `Disk ${disk.name} (${disk.path}) could not be captured: ${describeError(copy.reason)}`,
+          { cause: copy.reason },
         );
+      });
     } finally {
       if (frozen) {
         await thaw(source, script, notice);
