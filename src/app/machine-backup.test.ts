@@ -133,4 +133,32 @@ describe('backupMachine', () => {
     await new Restorer(await reopenTestVault(backend), third.point, { target: again }).run();
     expect((await readFile(join(again, 'disks', 'root.img'))).equals(await readFile(a))).toBe(true);
   });
+
+  it('runs one capture at a time on a set of mirrors', async () => {
+    const a = join(dir.path, 'a.img');
+    await writeFile(a, randomBytesSeeded(2 * 1024 * 1024, 6));
+    const events: string[] = [];
+    const freezeHook = async (_path: string, args: string[]) => {
+      events.push(args[0]!);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      return { ok: true, exitCode: 0, timedOut: false, attempts: 1, durationMs: 50, output: '' };
+    };
+    const source: MachineSource = {
+      disks: machineDisks([a], []),
+      excludeDisks: [],
+      configs: [],
+      freezeCommand: '/bin/true',
+    };
+    const backend = new MemoryBackend();
+    const vault = await makeTestVault(backend);
+    const both = await Promise.all(
+      [1, 2].map(() => backupMachine(vault, { ...request(source), runScript: freezeHook })),
+    );
+    expect(events).toEqual(['freeze', 'thaw', 'freeze', 'thaw']);
+    for (const { point } of both) {
+      const target = join(dir.path, `r-${point.id.slice(0, 8)}`);
+      await new Restorer(await reopenTestVault(backend), point, { target }).run();
+      expect((await readFile(join(target, 'disks', 'a.img'))).equals(await readFile(a))).toBe(true);
+    }
+  });
 });

@@ -1,4 +1,4 @@
-import { describeError } from '../core/index.js';
+import { describeError, Semaphore } from '../core/index.js';
 import type { Point, Vault } from '../engine/index.js';
 import {
   captureMachine,
@@ -55,6 +55,21 @@ export interface MachineDescription {
  * part), then stores the mirrors' changed blocks and the configuration as a new point.
  */
 export async function backupMachine(
+  vault: Vault,
+  request: MachineBackupRequest,
+): Promise<{ point: Point; captured: CapturedMachine; bytesRead: number }> {
+  // One capture and backup per set of mirrors at a time: a machine's scheduled backup and the
+  // safety snapshot of a replace, or two snapshots of one disk, would otherwise refresh the
+  // same mirror together.
+  let lock = mirrorLocks.get(request.mirrorDir);
+  if (lock === undefined) mirrorLocks.set(request.mirrorDir, (lock = new Semaphore(1)));
+  return lock.run(() => captureAndBackUp(vault, request));
+}
+
+/** Serializes the work on each mirror directory of this process. */
+const mirrorLocks = new Map<string, Semaphore>();
+
+async function captureAndBackUp(
   vault: Vault,
   request: MachineBackupRequest,
 ): Promise<{ point: Point; captured: CapturedMachine; bytesRead: number }> {
