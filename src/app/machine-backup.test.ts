@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryBackend } from '../backends/index.js';
@@ -160,5 +160,42 @@ describe('backupMachine', () => {
       await new Restorer(await reopenTestVault(backend), point, { target }).run();
       expect((await readFile(join(target, 'disks', 'a.img'))).equals(await readFile(a))).toBe(true);
     }
+  });
+
+  it('does not read an image file that is provably unchanged since the last capture', async () => {
+    const a = join(dir.path, 'idle.img');
+    await writeFile(a, randomBytesSeeded(3 * 1024 * 1024, 12));
+    // A file changed less than two seconds before it is looked at is never trusted unread.
+    await new Promise((resolve) => setTimeout(resolve, 2100));
+    const source: MachineSource = { disks: machineDisks([a], []), excludeDisks: [], configs: [] };
+    const backend = new MemoryBackend();
+    const vault = await makeTestVault(backend);
+    const first = await backupMachine(vault, request(source));
+    expect(first.captured.disks[0]!.bytesRead).toBe(3 * 1024 * 1024);
+    const idle = await backupMachine(vault, {
+      ...request(source),
+      findParent: () => Promise.resolve(first.point),
+    });
+    expect(idle.captured.disks[0]!.bytesRead).toBe(0);
+    expect(idle.captured.disks[0]!.changed).toEqual([]);
+    expect(idle.bytesRead).toBe(0);
+
+    // Written again (same size): read and compared again, and the change found.
+    const handle = await open(a, 'r+');
+    await handle.write(Buffer.from('changed'), 0, 7, 1024 * 1024 + 5);
+    await handle.close();
+    const after = await backupMachine(vault, {
+      ...request(source),
+      findParent: () => Promise.resolve(idle.point),
+    });
+    expect(after.captured.disks[0]!.bytesRead).toBe(3 * 1024 * 1024);
+    expect(after.captured.disks[0]!.changed).toEqual([
+      { offset: IMAGE_BLOCK * 2, length: IMAGE_BLOCK },
+    ]);
+    const target = join(dir.path, 'idle-restored');
+    await new Restorer(await reopenTestVault(backend), after.point, { target }).run();
+    expect((await readFile(join(target, 'disks', 'idle.img'))).equals(await readFile(a))).toBe(
+      true,
+    );
   });
 });

@@ -15,6 +15,12 @@ import type { ByteRange } from '../byte-ranges.js';
 import { IMAGE_BLOCK } from '../image-blocks.js';
 import { openDisk } from '../disk-reader.js';
 import {
+  forgetIdentity,
+  identityOf,
+  recordIdentity,
+  unchangedSinceRefresh,
+} from './source-identity.js';
+import {
   blockHash,
   emptyBlockMap,
   hashBlock,
@@ -38,18 +44,26 @@ const READ = 8 * IMAGE_BLOCK;
 
 /**
  * Makes `mirror` an exact copy of `source` as it is now, writing only the blocks that changed
- * since the last refresh (known from the block map beside the mirror). Where the file system
+ * since the last refresh (known from the block map beside the mirror). An image file that is
+ * provably the same, unchanged file as at the last refresh is not read at all. Where the file system
  * can clone (reflink), the copy is a clone taken at once, and the changes are found by reading
  * the clone afterwards: call `clone` inside the freeze window and `finish` outside it.
  */
 export async function cloneOrCopyMirror(source: string, mirror: string): Promise<MirrorRefresh> {
+  // Seen before anything is read: a write during the refresh changes it for the next one.
+  const identity = await identityOf(source);
   const size = await openDiskSize(source);
+  if (identity && (await unchangedSinceRefresh(identity, mirror)))
+    return { size, changed: [], bytesRead: 0, bytesCopied: 0, cloned: false };
+  await forgetIdentity(mirror);
   try {
     await copyFile(source, `${mirror}.clone`, constants.COPYFILE_FICLONE_FORCE);
     return { size, changed: undefined, bytesRead: 0, bytesCopied: 0, cloned: true };
   } catch {
     await rm(`${mirror}.clone`, { force: true });
-    return copyChangedBlocks(source, mirror);
+    const refreshed = await copyChangedBlocks(source, mirror);
+    if (identity) await recordIdentity(mirror, identity);
+    return refreshed;
   }
 }
 
