@@ -6,7 +6,6 @@ import { backupFiles } from './file-backup.js';
 import { snapshotMachine } from './machine-job.js';
 import { takeDiskSnapshot, type DiskSnapshotParams } from './disk-snapshot-job.js';
 
-export { pointTags } from './item-points.js';
 import { pointTags, recordItemPoint } from './item-points.js';
 import { jobSubject, type JobDeps } from './job-deps.js';
 import { lockNewPoint } from './object-locking.js';

@@ -1,13 +1,14 @@
 import { createHash } from 'node:crypto';
 import type { VaultRecord } from '../catalog/index.js';
-import { describeError, HoldfastError, isHoldfastError } from '../core/index.js';
-import { acquireLock, createBlobOpener, Restorer } from '../engine/index.js';
+import { HoldfastError, isHoldfastError } from '../core/index.js';
+import { acquireLock } from '../engine/index.js';
 import type { JobContext } from '../jobs/index.js';
 import { machineDisks, type MachineDisk } from '../workloads/index.js';
 import type { JobDeps } from './job-deps.js';
 import { backupMachine } from './machine-backup.js';
 import { runScript } from './machine-job.js';
 import { restoreQcow2Disks } from './machine-restore.js';
+import { restoreTree } from './machine-restore-steps.js';
 import { lockNewPoint } from './object-locking.js';
 import { queueReplication } from './redundancy.js';
 import { listPoints } from './resolve-point.js';
@@ -138,24 +139,7 @@ export async function restoreDiskSnapshot(
     if (params.format === 'qcow2') {
       await restoreQcow2Disks(opened, point, params.target, [name], ctx.signal);
     } else {
-      const opener = createBlobOpener(opened.keys.encryption);
-      try {
-        const progress = await new Restorer(opened, point, {
-          target: params.target,
-          include: ['/disks'],
-          overwrite: 'if-changed',
-          signal: ctx.signal,
-          opener,
-          onError: (path, error) => ctx.itemError({ path, message: describeError(error) }),
-        }).run();
-        if (progress.errors > 0)
-          throw new HoldfastError(
-            'RESTORE_WRITE_FAILED',
-            `The disk of '${record.name}' could not be written completely.`,
-          );
-      } finally {
-        await opener.close();
-      }
+      await restoreTree(ctx, { vault: opened, point }, params.target, { include: ['/disks'] });
     }
     await ctx.finishPhase('restore');
     await ctx.skipPhase('verify');

@@ -9,7 +9,7 @@ import type {
 import type { DiskSnapshotParams } from './disk-snapshot-job.js';
 import { refuseDeletion } from './immutability.js';
 import { nameLookup, vaultNamed } from './names.js';
-import { forgetPointIds } from './vault-maintenance.js';
+import { forgetPointOrRefuse } from './vault-maintenance.js';
 import { RESTORE_PHASES, type RestoreJobParams } from './restore-job.js';
 import type { ServiceDeps } from './service-deps.js';
 import { jobView } from './views.js';
@@ -78,12 +78,7 @@ export class DiskSnapshotService {
       );
     refuseDeletion(record, `deleting disk snapshot '${name}'`);
     const vault = await this.deps.access.open(record, { index: 'none' });
-    const { locked } = await forgetPointIds(vault, [snapshot.vaultRef]);
-    if (locked.length > 0)
-      throw new HoldfastError(
-        'VAULT_IMMUTABLE',
-        `Disk snapshot '${name}' is under a storage retention lock until ${new Date(locked[0]!.until).toISOString()}.`,
-      );
+    await forgetPointOrRefuse(vault, snapshot.vaultRef, `Disk snapshot '${name}'`);
     await catalog.diskSnapshots.delete(snapshot.id);
     return view;
   }

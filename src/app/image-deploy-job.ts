@@ -1,11 +1,12 @@
 import { copyFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { VaultRecord } from '../catalog/index.js';
-import { describeError, HoldfastError } from '../core/index.js';
-import { acquireLock, createBlobOpener, Restorer } from '../engine/index.js';
+import { HoldfastError } from '../core/index.js';
+import { acquireLock } from '../engine/index.js';
 import type { JobContext } from '../jobs/index.js';
 import { baseReady, cloneDisk, ensureDir, findImagePoint } from './disk-images.js';
 import type { JobDeps } from './job-deps.js';
+import { restoreTree } from './machine-restore-steps.js';
 import { machineDescription, reidentifyConfigs } from './machine-restore.js';
 
 /** What an image deployment is queued with. */
@@ -43,25 +44,11 @@ export async function deployImage(
       waitMs: 10 * 60_000,
       signal: ctx.signal,
     });
-    const opener = createBlobOpener(opened.keys.encryption);
     try {
       await ensureDir(base);
-      const restorer = new Restorer(opened, point, {
-        target: base,
-        overwrite: 'if-changed',
-        signal: ctx.signal,
-        opener,
-        onError: (path, error) => ctx.itemError({ path, message: describeError(error) }),
-      });
-      const progress = await restorer.run();
-      if (progress.errors > 0)
-        throw new HoldfastError(
-          'RESTORE_WRITE_FAILED',
-          `The base copy of image '${params.image}' could not be written completely.`,
-        );
+      await restoreTree(ctx, { vault: opened, point }, base, {});
       await writeFile(join(base, '.complete'), point.id);
     } finally {
-      await opener.close();
       await lock.release();
     }
   }

@@ -63,3 +63,24 @@ export async function recordItemPoint(
 export function pointTags(item: ItemRecord, jobId: string): string[] {
   return [`item:${item.id}`, `job:${jobId}`];
 }
+
+/**
+ * The point of item `itemName` that `ref` names (`latest` or an id) among its points, oldest
+ * first; POINT_NOT_FOUND saying how to list them otherwise. `where` qualifies "no point yet".
+ */
+export function itemPointByRef(
+  points: readonly PointRecord[],
+  ref: string,
+  itemName: string,
+  where = '',
+): PointRecord {
+  const point = ref === 'latest' ? points.at(-1) : points.find((p) => p.id === ref);
+  if (point === undefined)
+    throw new HoldfastError(
+      'POINT_NOT_FOUND',
+      ref === 'latest'
+        ? `Item '${itemName}' has no recovery point${where} yet.`
+        : `Item '${itemName}' has no point ${ref}; list them with 'holdfast points ${itemName}'.`,
+    );
+  return point;
+}

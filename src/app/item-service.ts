@@ -5,6 +5,7 @@ import { HoldfastError } from '../core/index.js';
 import { BACKUP_PHASES, Scheduler } from '../jobs/index.js';
 import type { ItemView, JobView, PointView, ProtectInput, RestoreInput } from './api-model.js';
 import { refuseDeletion, refuseShorterRetention } from './immutability.js';
+import { itemPointByRef } from './item-points.js';
 import { itemNamed, nameLookup, policyNamed, vaultNamed } from './names.js';
 import { RESTORE_PHASES, type RestoreJobParams } from './restore-job.js';
 import { REPLACE_PHASES } from './machine-restore-job.js';
@@ -212,15 +213,8 @@ export class ItemService {
     // than the newest one (not yet replicated when the primary was lost).
     if (input.from === 'secondary' && input.point === 'latest')
       points = await this.onSecondary(item, points);
-    const point =
-      input.point === 'latest' ? points.at(-1) : points.find((p) => p.id === input.point);
-    if (point === undefined)
-      throw new HoldfastError(
-        'POINT_NOT_FOUND',
-        input.point === 'latest'
-          ? `Item '${name}' has no recovery point${input.from === 'secondary' ? ' on the secondary copy' : ''} yet.`
-          : `Item '${name}' has no point ${input.point}; list them with 'holdfast points ${name}'.`,
-      );
+    const where = input.from === 'secondary' ? ' on the secondary copy' : '';
+    const point = itemPointByRef(points, input.point, name, where);
     const params: RestoreJobParams = {
       point: point.id,
       ...restoreShape(item, input),

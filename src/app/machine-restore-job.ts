@@ -12,9 +12,8 @@ import {
   refusePartialMachine,
   reidentifyConfigs,
   restoreQcow2Disks,
-  type MachineRestoreMode,
 } from './machine-restore.js';
-import type { RestoreJobParams } from './restore-params.js';
+import type { MachineRestoreMode, RestoreJobParams } from './restore-params.js';
 
 /** Phases of a restore that replaces a machine's disks: a safety snapshot first. */
 export const REPLACE_PHASES = ['safety', 'restore', 'verify'] as const;

@@ -8,8 +8,6 @@ import type { Point, Vault } from '../engine/index.js';
 import { openPointFile, readGuestPieces, readPointFile, writeQcow2 } from '../workloads/index.js';
 import type { MachineDescription } from './machine-backup.js';
 
-export { MACHINE_RESTORE_MODES, type MachineRestoreMode } from './restore-params.js';
-
 /** The description stored in a machine point; VAULT_INTEGRITY when it is missing or malformed. */
 export async function machineDescription(vault: Vault, point: Point): Promise<MachineDescription> {
   const raw = await readPointFile(vault, point, 'machine.json');

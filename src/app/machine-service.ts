@@ -12,11 +12,12 @@ import {
 import type { DiskExportView, DiskImageView, JobView } from './api-model.js';
 import { browseMachinePoint, type DiskBrowseAnswer } from './disk-browse.js';
 import { machineDescription, refusePartialMachine } from './machine-restore.js';
+import { itemPointByRef } from './item-points.js';
 import { itemNamed, nameLookup, vaultNamed } from './names.js';
 import { openTier, RESTORE_PHASES, type RestoreJobParams } from './restore-job.js';
 import { createImagePoint, findImagePoint, imagePoints, imageView } from './disk-images.js';
 import { refuseDeletion } from './immutability.js';
-import { forgetPointIds } from './vault-maintenance.js';
+import { forgetPointOrRefuse } from './vault-maintenance.js';
 import { listPoints } from './resolve-point.js';
 import { jobView } from './views.js';
 import type { ServiceDeps } from './service-deps.js';
@@ -156,12 +157,7 @@ export class MachineService {
     const vault = await this.deps.access.open(record, { index: 'none' });
     const point = await findImagePoint(vault, imageName);
     if (point !== undefined) {
-      const { locked } = await forgetPointIds(vault, [point.id]);
-      if (locked.length > 0)
-        throw new HoldfastError(
-          'VAULT_IMMUTABLE',
-          `Image '${imageName}' is under a storage retention lock until ${new Date(locked[0]!.until).toISOString()}.`,
-        );
+      await forgetPointOrRefuse(vault, point.id, `Image '${imageName}'`);
       await rm(this.deps.access.imageDir(record.id, point.id), { recursive: true, force: true });
     }
     return image;
@@ -221,14 +217,7 @@ export class MachineService {
         `'${name}' protects files, not a machine: list its files with 'holdfast ls' instead.`,
       );
     const points = await this.deps.catalog.points.forItem(item.id);
-    const record = pointRef === 'latest' ? points.at(-1) : points.find((p) => p.id === pointRef);
-    if (record === undefined)
-      throw new HoldfastError(
-        'POINT_NOT_FOUND',
-        pointRef === 'latest'
-          ? `Machine '${name}' has no recovery point yet.`
-          : `Machine '${name}' has no point ${pointRef}; list them with 'holdfast points ${name}'.`,
-      );
+    const record = itemPointByRef(points, pointRef, name);
     return { item, record };
   }
 

@@ -1,3 +1,4 @@
+import { HoldfastError } from '../core/index.js';
 import {
   acquireLock,
   createBlobSealer,
@@ -33,6 +34,19 @@ export async function forgetPointIds(
     await lock.release();
   }
   return { removed, locked };
+}
+
+/**
+ * Deletes one point's manifest by hand (an image, a disk snapshot); VAULT_IMMUTABLE naming
+ * `what` when a storage retention lock still holds it.
+ */
+export async function forgetPointOrRefuse(vault: Vault, id: string, what: string): Promise<void> {
+  const { locked } = await forgetPointIds(vault, [id]);
+  if (locked.length > 0)
+    throw new HoldfastError(
+      'VAULT_IMMUTABLE',
+      `${what} is under a storage retention lock until ${new Date(locked[0]!.until).toISOString()}.`,
+    );
 }
 
 /** Prunes a vault, waiting up to ten minutes for running backups to release their locks. */

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureCommand } from '../../src/core/os-tools.testkit.js';
 import { killStartedProcesses, PASSPHRASE, writeSeededFile } from './cli.testkit.js';
-import { startServer, type ServerProcess } from './server.testkit.js';
+import { createDailyPolicy, startServer, type ServerProcess } from './server.testkit.js';
 
 let root: string;
 let server: ServerProcess;
@@ -39,15 +39,7 @@ beforeAll(async () => {
   await server.json(['vault', 'create', 'main', '--location', join(root, 'vault')], {
     HOLDFAST_PASSWORD: PASSPHRASE,
   });
-  await server.json([
-    'policy',
-    'create',
-    'nightly',
-    '--schedule',
-    'daily 02:00',
-    '--retain-daily',
-    '7',
-  ]);
+  await createDailyPolicy(server, 'nightly');
 }, 600_000);
 
 afterAll(async () => {

@@ -47,7 +47,7 @@ const READ = 8 * IMAGE_BLOCK;
  * since the last refresh (known from the block map beside the mirror). An image file that is
  * provably the same, unchanged file as at the last refresh is not read at all. Where the file system
  * can clone (reflink), the copy is a clone taken at once, and the changes are found by reading
- * the clone afterwards: call `clone` inside the freeze window and `finish` outside it.
+ * the clone afterwards: call this inside the freeze window and {@link finishClone} outside it.
  */
 export async function cloneOrCopyMirror(source: string, mirror: string): Promise<MirrorRefresh> {
   // Seen before anything is read: a write during the refresh changes it for the next one.
@@ -61,7 +61,7 @@ export async function cloneOrCopyMirror(source: string, mirror: string): Promise
     return { size, changed: undefined, bytesRead: 0, bytesCopied: 0, cloned: true };
   } catch {
     await rm(`${mirror}.clone`, { force: true });
-    const refreshed = await copyChangedBlocks(source, mirror);
+    const refreshed = await copyChangedBlocks(source, mirror, size);
     if (identity) await recordIdentity(mirror, identity);
     return refreshed;
   }
@@ -73,14 +73,17 @@ export async function cloneOrCopyMirror(source: string, mirror: string): Promise
  */
 export async function finishClone(mirror: string): Promise<MirrorRefresh> {
   const clone = `${mirror}.clone`;
-  const result = await hashAgainstMap(clone, `${mirror}.map`, undefined);
+  const result = await hashAgainstMap(clone, mirror, undefined);
   await rename(clone, mirror);
   return { ...result, cloned: true };
 }
 
-/** Copies the blocks of `source` whose hashes differ from the map into `mirror`. */
-export async function copyChangedBlocks(source: string, mirror: string): Promise<MirrorRefresh> {
-  const size = await openDiskSize(source);
+/** Copies the blocks of the `size`-byte `source` whose hashes differ from the map into `mirror`. */
+async function copyChangedBlocks(
+  source: string,
+  mirror: string,
+  size: number,
+): Promise<MirrorRefresh> {
   const exists = await stat(mirror).then(
     (s) => s.size === size,
     () => false,
@@ -93,22 +96,23 @@ export async function copyChangedBlocks(source: string, mirror: string): Promise
   }
   const handle = await open(mirror, 'r+');
   try {
-    return { ...(await hashAgainstMap(source, `${mirror}.map`, handle, !exists)), cloned: false };
+    return { ...(await hashAgainstMap(source, mirror, handle, !exists)), cloned: false };
   } finally {
     await handle.close();
   }
 }
 
 /**
- * Reads `path` block by block, compares each block's hash with the map at `mapPath`, writes
+ * Reads `path` block by block, compares each block's hash with the map of `mirror`, writes
  * changed blocks through `target` when given, and saves the new map.
  */
 async function hashAgainstMap(
   path: string,
-  mapPath: string,
+  mirror: string,
   target: FileHandle | undefined,
   fresh = false,
 ): Promise<Omit<MirrorRefresh, 'cloned'>> {
+  const mapPath = `${mirror}.map`;
   const disk = await openDisk(path);
   try {
     const size = disk.size;
@@ -118,7 +122,7 @@ async function hashAgainstMap(
     await rm(mapPath, { force: true });
     // The changes found now are relative to the point made from the last refresh; which point
     // that is gets recorded again only once this refresh's point exists.
-    await rm(basePath(mapPath.slice(0, -'.map'.length)), { force: true });
+    await rm(basePath(mirror), { force: true });
     const map: BlockMap = emptyBlockMap(size, IMAGE_BLOCK);
     const changed: ByteRange[] = [];
     let bytesCopied = 0;

@@ -4,7 +4,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { expectFailure } from '../../core/failure.testkit.js';
 import { memoryDisk } from '../disk-images.testkit.js';
 import { openQcow2, readQcow2 } from './qcow2-reader.js';
-import { ensureQemu, qemu, qemuWrite, scratchDirectory, tables } from './qemu.testkit.js';
+import {
+  compressQcow2,
+  ensureQemu,
+  qemu,
+  qemuWrite,
+  scratchDirectory,
+  tables,
+} from './qemu.testkit.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -121,18 +128,7 @@ describe('table entries are checked before use', () => {
       const raw = join(dir.path, `${compression}.raw`);
       writeFileSync(raw, Buffer.alloc(MiB, 'compressible text '));
       const path = join(dir.path, `${compression}.qcow2`);
-      qemu('qemu-img', [
-        'convert',
-        '-f',
-        'raw',
-        '-O',
-        'qcow2',
-        '-c',
-        '-o',
-        `compression_type=${compression}`,
-        raw,
-        path,
-      ]);
+      compressQcow2(raw, path, `compression_type=${compression}`);
       const image = readFileSync(path);
       const entry = image.readBigUInt64BE(tables(image).l2Entry);
       expect(entry & (1n << 62n)).not.toBe(0n);

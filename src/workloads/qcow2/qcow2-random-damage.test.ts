@@ -6,7 +6,14 @@ import { isHoldfastError } from '../../core/index.js';
 import { memoryDisk } from '../disk-images.testkit.js';
 import type { DiskReader } from '../partition-table.js';
 import { readQcow2 } from './qcow2-reader.js';
-import { ensureQemu, qemu, qemuWrite, scratchDirectory, tables } from './qemu.testkit.js';
+import {
+  compressQcow2,
+  ensureQemu,
+  qemu,
+  qemuWrite,
+  scratchDirectory,
+  tables,
+} from './qemu.testkit.js';
 
 const KiB = 1024;
 let dir: ReturnType<typeof scratchDirectory>;
@@ -103,18 +110,7 @@ describe('random damage to the first clusters', () => {
       for (let i = 0; i < text.length; i += 64) text.write(`line ${i} of a compressible disk\n`, i);
       writeFileSync(raw, text);
       const path = join(dir.path, `small-${compression}.qcow2`);
-      qemu('qemu-img', [
-        'convert',
-        '-f',
-        'raw',
-        '-O',
-        'qcow2',
-        '-c',
-        '-o',
-        `cluster_size=4096,compression_type=${compression}`,
-        raw,
-        path,
-      ]);
+      compressQcow2(raw, path, `cluster_size=4096,compression_type=${compression}`);
       const small = readFileSync(path);
       await fc.assert(
         fc.asyncProperty(

@@ -7,7 +7,14 @@ import { readGuestPieces } from './guest-pieces.js';
 import { refcountLayout } from './qcow2-layout.js';
 import { openQcow2 } from './qcow2-reader.js';
 import { writeQcow2, type GuestPiece } from './qcow2-writer.js';
-import { ensureQemu, qemu, qemuRaw, scratchDirectory, seededRandom } from './qemu.testkit.js';
+import {
+  compressQcow2,
+  ensureQemu,
+  qemu,
+  qemuRaw,
+  scratchDirectory,
+  seededRandom,
+} from './qemu.testkit.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -132,18 +139,7 @@ describe('writeQcow2', () => {
     const raw = join(dir.path, 'copy-source.raw');
     writeFileSync(raw, sampleDisk(3 * MiB, 77).disk);
     const source = join(dir.path, 'copy-source.qcow2');
-    qemu('qemu-img', [
-      'convert',
-      '-f',
-      'raw',
-      '-O',
-      'qcow2',
-      '-c',
-      '-o',
-      'compression_type=zstd',
-      raw,
-      source,
-    ]);
+    compressQcow2(raw, source, 'compression_type=zstd');
     const image = await openQcow2(source);
     const target = join(dir.path, 'copy-target.qcow2');
     await writeQcow2(

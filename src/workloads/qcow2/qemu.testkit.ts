@@ -58,6 +58,11 @@ export function scratchDirectory(): { path: string; remove: () => void } {
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
 }
 
+/** Converts the raw image `raw` to a compressed qcow2 at `path` with qemu-img's `-o` options. */
+export function compressQcow2(raw: string, path: string, options: string): void {
+  qemu('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', '-c', '-o', options, raw, path]);
+}
+
 /** A small seeded generator, so random offsets reproduce. */
 export { seededRandom } from '../../engine/engine.testkit.js';
 
