@@ -1,5 +1,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { HoldfastError } from '../core/index.js';
+import type { ByteRange } from './byte-ranges.js';
+import { fileDataExtents } from './data-extents.js';
 import type { DiskReader } from './partition-table.js';
 
 /** A disk image file or block device opened for reading, with its size. */
@@ -25,7 +27,8 @@ export async function openDisk(path: string): Promise<OpenDisk> {
             'SOURCE_UNREADABLE',
             `Read of ${length} bytes at ${offset} is outside the ${size}-byte disk ${path}.`,
           );
-        const buffer = Buffer.alloc(length);
+        // Not zeroed first: a short read is an error, so every byte returned was read.
+        const buffer = Buffer.allocUnsafe(length);
         const { bytesRead } = await handle.read(buffer, 0, length, offset);
         if (bytesRead !== length)
           throw new HoldfastError(
@@ -34,6 +37,8 @@ export async function openDisk(path: string): Promise<OpenDisk> {
           );
         return buffer;
       },
+      // Block devices have no extent map; a regular file's holes need not be read.
+      ...(stats.isFile() ? { dataExtents: () => fileDataExtents(path) } : {}),
       close: () => handle.close(),
     };
   } catch (error) {
@@ -60,4 +65,60 @@ export async function sizeByReading(handle: FileHandle): Promise<number> {
     else high = middle;
   }
   return low;
+}
+
+/** How {@link readRanges} reads. */
+export interface RangeReading<T> {
+  /** Largest single read. */
+  readonly readSize: number;
+  /** Reads (with their `prepare`) in flight at once. */
+  readonly depth: number;
+  /** Work done on each read as soon as it arrives, in any order (e.g. hashing on threads). */
+  readonly prepare: (data: Buffer, offset: number) => Promise<T>;
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * Reads `ranges` of `disk` (in increasing order) in pieces of at most `readSize` bytes with
+ * `depth` reads and their `prepare` in flight, across range boundaries: a sparse disk's data is
+ * often a thousand short extents, and one read at a time would wait on each. `onRead` gets the
+ * prepared reads in disk order.
+ */
+export async function readRanges<T>(
+  disk: DiskReader,
+  ranges: readonly ByteRange[],
+  reading: RangeReading<T>,
+  onRead: (offset: number, length: number, prepared: T) => Promise<void>,
+): Promise<void> {
+  const pieces = (function* () {
+    for (const r of ranges)
+      for (let at = r.offset; at < r.offset + r.length; at += reading.readSize)
+        yield { at, length: Math.min(reading.readSize, r.offset + r.length - at) };
+  })();
+  const inFlight: Array<Promise<{ at: number; length: number; prepared: T }>> = [];
+  const start = (): boolean => {
+    const next = pieces.next();
+    if (next.done) return false;
+    const { at, length } = next.value;
+    const work = disk
+      .read(at, length)
+      .then((data) => reading.prepare(data, at))
+      .then((prepared) => ({ at, length, prepared }));
+    // A failure surfaces when its turn comes; until then it must not go unhandled.
+    work.catch(() => undefined);
+    inFlight.push(work);
+    return true;
+  };
+  try {
+    while (inFlight.length < reading.depth && start());
+    while (inFlight.length > 0) {
+      reading.signal?.throwIfAborted();
+      const { at, length, prepared } = await inFlight.shift()!;
+      start();
+      await onRead(at, length, prepared);
+    }
+  } finally {
+    // Never leave reads running into buffers (or a handle the caller is about to close).
+    await Promise.allSettled(inFlight);
+  }
 }

@@ -15,6 +15,8 @@ import {
 } from '../engine/index.js';
 import { appendPiece, cutImageBlock, IMAGE_BLOCK, sliceContent } from './image-blocks.js';
 import { blockSegments, type ByteRange } from './byte-ranges.js';
+import { blockRanges, clipRanges } from './data-extents.js';
+import { readRanges } from './disk-reader.js';
 import type { DiskReader } from './partition-table.js';
 
 /** One disk to back up. */
@@ -62,6 +64,8 @@ export interface ImageProgress {
 
 /** Bytes per read: whole blocks, with the next read in flight while these are cut. */
 const READ_SIZE = 8 * IMAGE_BLOCK;
+/** Reads in flight per disk: a sparse disk's data is often many short extents. */
+const READS_IN_FLIGHT = 4;
 /** Disks read at once. */
 const DISK_CONCURRENCY = 2;
 
@@ -152,7 +156,11 @@ export class ImageArchiver {
     const size = disk.disk.size;
     const reusable =
       previous?.content !== undefined && previous.size === size && disk.changed !== undefined;
-    const content: ContentPiece[] = [];
+    // What becomes of each stretch, in disk order: pieces kept from the parent, holes, or reads.
+    const plan: Array<{ offset: number; length: number; pieces?: ContentPiece[] }> = [];
+    const reads: ByteRange[] = [];
+    // Asked only when something is read: blocks the disk knows to be zeros become holes unread.
+    let extents: readonly ByteRange[] | undefined | null = null;
     for (const segment of blockSegments(size, reusable ? disk.changed! : undefined, IMAGE_BLOCK)) {
       const kept =
         segment.read || !previous?.content
@@ -164,31 +172,34 @@ export class ImageArchiver {
               segment.offset + segment.length,
             );
       if (kept) {
-        for (const piece of kept) appendPiece(content, piece);
-        this.progress.bytes += segment.length;
-      } else {
-        await this.readRange(disk.disk, segment.offset, segment.length, content);
+        plan.push({ ...segment, pieces: kept });
+        continue;
+      }
+      if (extents === null) extents = await disk.disk.dataExtents?.();
+      for (const range of blockRanges(segment.length, clipRanges(extents, segment), IMAGE_BLOCK)) {
+        const at = { offset: segment.offset + range.offset, length: range.length };
+        // Zeros known without reading are cut as reading them would cut them: one hole.
+        if (range.data) reads.push(at);
+        else plan.push({ ...at, pieces: [range.length] });
       }
     }
-    return content;
-  }
-
-  /** Reads `[offset, offset + length)` (block-aligned start) and appends its pieces. */
-  private async readRange(
-    disk: DiskReader,
-    offset: number,
-    length: number,
-    content: ContentPiece[],
-  ): Promise<void> {
-    const end = offset + length;
-    const readAt = (at: number) => disk.read(at, Math.min(READ_SIZE, end - at));
-    let pending: Promise<Buffer> | undefined = readAt(offset);
-    for (let at = offset; at < end; at += READ_SIZE) {
-      this.options.signal?.throwIfAborted();
-      const data = await pending!;
-      pending = at + READ_SIZE < end ? readAt(at + READ_SIZE) : undefined;
-      // A failed read-ahead must not go unhandled while this one is cut.
-      pending?.catch(() => undefined);
+    plan.sort((a, b) => a.offset - b.offset);
+    const content: ContentPiece[] = [];
+    let next = 0;
+    const appendPlanned = (before: number): void => {
+      for (; next < plan.length && plan[next]!.offset < before; next++) {
+        for (const piece of plan[next]!.pieces!) appendPiece(content, piece);
+        this.progress.bytes += plan[next]!.length;
+      }
+    };
+    const reading = {
+      readSize: READ_SIZE,
+      depth: READS_IN_FLIGHT,
+      prepare: (data: Buffer) => Promise.resolve(data),
+      ...(this.options.signal ? { signal: this.options.signal } : {}),
+    };
+    await readRanges(disk.disk, reads, reading, async (at, _length, data) => {
+      appendPlanned(at);
       this.progress.bytesRead += data.length;
       for (let b = 0; b < data.length; b += IMAGE_BLOCK) {
         for (const piece of cutImageBlock(data.subarray(b, b + IMAGE_BLOCK))) {
@@ -196,7 +207,9 @@ export class ImageArchiver {
         }
       }
       this.progress.bytes += data.length;
-    }
+    });
+    appendPlanned(Infinity);
+    return content;
   }
 
   private async store(data: Buffer): Promise<string> {

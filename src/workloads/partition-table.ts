@@ -1,10 +1,16 @@
 import { crc32 } from 'node:zlib';
 import { HoldfastError } from '../core/index.js';
+import type { ByteRange } from './byte-ranges.js';
 
 /** Random access to a disk image or device: reads never go past `size`. */
 export interface DiskReader {
   readonly size: number;
   read(offset: number, length: number): Promise<Buffer>;
+  /**
+   * The ranges that may hold data, in order; everything else reads as zeros and need not be
+   * read. Undefined (or absent): the reader cannot tell, read everything.
+   */
+  dataExtents?(): Promise<readonly ByteRange[] | undefined>;
 }
 
 /** One partition, in bytes from the start of the disk. */

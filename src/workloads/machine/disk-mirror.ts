@@ -10,10 +10,12 @@ import {
   writeFile,
   type FileHandle,
 } from 'node:fs/promises';
-import { isAllZero } from '../../core/index.js';
 import type { ByteRange } from '../byte-ranges.js';
 import { IMAGE_BLOCK } from '../image-blocks.js';
-import { openDisk } from '../disk-reader.js';
+import { availableParallelism } from 'node:os';
+import { openDisk, readRanges } from '../disk-reader.js';
+import { createBlockHasher, zeroBlockHash as zeroHash } from './block-hashes.js';
+import { blockRanges, mergeRanges } from '../data-extents.js';
 import {
   forgetIdentity,
   identityOf,
@@ -23,7 +25,6 @@ import {
 import {
   blockHash,
   emptyBlockMap,
-  hashBlock,
   loadBlockMap,
   saveBlockMap,
   type BlockMap,
@@ -104,7 +105,8 @@ async function copyChangedBlocks(
 
 /**
  * Reads `path` block by block, compares each block's hash with the map of `mirror`, writes
- * changed blocks through `target` when given, and saves the new map.
+ * changed blocks through `target` when given, and saves the new map. Blocks the file system
+ * reports as holes are zeros without being read (docs/disks.md "Holes").
  */
 async function hashAgainstMap(
   path: string,
@@ -126,33 +128,66 @@ async function hashAgainstMap(
     const map: BlockMap = emptyBlockMap(size, IMAGE_BLOCK);
     const changed: ByteRange[] = [];
     let bytesCopied = 0;
-    for (let at = 0; at < size; at += READ) {
-      const data = await disk.read(at, Math.min(READ, size - at));
-      for (let b = 0; b < data.length; b += IMAGE_BLOCK) {
-        const block = data.subarray(b, b + IMAGE_BLOCK);
-        const index = (at + b) / IMAGE_BLOCK;
-        // Holes of a sparse disk are most of it: comparing with zero is far cheaper than hashing.
-        const hash = isAllZero(block) ? zeroBlockHash(block.length) : hashBlock(block);
-        hash.copy(map.hashes, index * 32);
-        if (previous && blockHash(previous, index).equals(hash)) continue;
-        const offset = at + b;
-        const last = changed[changed.length - 1];
-        if (last && last.offset + last.length === offset)
-          changed[changed.length - 1] = { offset: last.offset, length: last.length + block.length };
-        else changed.push({ offset, length: block.length });
-        if (target && !(fresh && isAllZero(block))) {
-          await target.write(block, 0, block.length, offset);
-          bytesCopied += block.length;
-        }
+    let bytesRead = 0;
+    // Records one block's hash; a changed block is noted and copied into the mirror.
+    const onBlock = async (offset: number, hash: Uint8Array, block: Buffer | number) => {
+      const index = offset / IMAGE_BLOCK;
+      const length = typeof block === 'number' ? block : block.length;
+      map.hashes.set(hash, index * 32);
+      if (previous && blockHash(previous, index).equals(hash)) return;
+      addRange(changed, offset, length);
+      // A fresh mirror is sparse: zeros are never written into it.
+      if (target && !(fresh && isZeroHash(hash, length))) {
+        const data = typeof block === 'number' ? zeroBuffer(length) : block;
+        await target.write(data, 0, length, offset);
+        bytesCopied += length;
       }
+    };
+    const ranges = blockRanges(size, await disk.dataExtents?.(), IMAGE_BLOCK);
+    for (const range of ranges.filter((r) => !r.data)) {
+      for (let at = range.offset; at < range.offset + range.length; at += IMAGE_BLOCK) {
+        const length = Math.min(IMAGE_BLOCK, size - at);
+        await onBlock(at, zeroHash(length), length);
+      }
+    }
+    const data = ranges.filter((r) => r.data);
+    const hasher = createBlockHasher(data.reduce((n, r) => n + r.length, 0));
+    try {
+      const reading = {
+        readSize: READ,
+        depth: READS_PER_THREAD * Math.max(1, availableParallelism()),
+        prepare: (read: Buffer) => hasher.hash(read, IMAGE_BLOCK),
+      };
+      await readRanges(disk, data, reading, async (at, _length, { data: read, hashes }) => {
+        bytesRead += read.length;
+        for (let b = 0; b < read.length; b += IMAGE_BLOCK) {
+          const hash = hashes.subarray((b / IMAGE_BLOCK) * 32, (b / IMAGE_BLOCK + 1) * 32);
+          await onBlock(at + b, hash, read.subarray(b, b + IMAGE_BLOCK));
+        }
+      });
+    } finally {
+      await hasher.close();
     }
     // The map describes the mirror only once the mirror's blocks are durable.
     await target?.sync();
     await saveBlockMap(mapPath, map);
-    return { size, changed: previous ? changed : undefined, bytesRead: size, bytesCopied };
+    return {
+      size,
+      changed: previous ? mergeRanges(changed) : undefined,
+      bytesRead,
+      bytesCopied,
+    };
   } finally {
     await disk.close();
   }
+}
+
+/** Appends `[offset, offset + length)`, extending the last range when adjacent. */
+function addRange(ranges: ByteRange[], offset: number, length: number): void {
+  const last = ranges[ranges.length - 1];
+  if (last && last.offset + last.length === offset)
+    ranges[ranges.length - 1] = { offset: last.offset, length: last.length + length };
+  else ranges.push({ offset, length });
 }
 
 async function openDiskSize(path: string): Promise<number> {
@@ -184,14 +219,17 @@ export async function setMirrorBase(mirror: string, id: string): Promise<void> {
   await rename(`${basePath(mirror)}.tmp`, basePath(mirror));
 }
 
-const zeroHashes = new Map<number, Buffer>();
+let zeros: Buffer | undefined;
 
-/** The hash of `length` zero bytes, computed once per length. */
-function zeroBlockHash(length: number): Buffer {
-  let hash = zeroHashes.get(length);
-  if (hash === undefined) {
-    hash = hashBlock(Buffer.alloc(length));
-    zeroHashes.set(length, hash);
-  }
-  return hash;
+function isZeroHash(hash: Uint8Array, length: number): boolean {
+  return Buffer.from(hash.buffer, hash.byteOffset, hash.byteLength).equals(zeroHash(length));
 }
+
+/** A shared buffer of at least `length` zero bytes (never written to). */
+function zeroBuffer(length: number): Buffer {
+  if (zeros === undefined || zeros.length < length) zeros = Buffer.alloc(length);
+  return zeros.subarray(0, length);
+}
+
+/** Reads in flight per hashing thread: a sparse disk's extents are often short. */
+const READS_PER_THREAD = 4;

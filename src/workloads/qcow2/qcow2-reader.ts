@@ -1,5 +1,6 @@
 import { throwIfAborted } from '../../core/index.js';
 import { openDisk, type OpenDisk } from '../disk-reader.js';
+import type { ByteRange } from '../byte-ranges.js';
 import type { DiskReader } from '../partition-table.js';
 import { ClusterMap, type ClusterMapping } from './cluster-map.js';
 import { decompressCluster } from './compressed-cluster.js';
@@ -67,6 +68,11 @@ export async function readQcow2(file: DiskReader, name: string): Promise<Qcow2Im
     file,
     read: (offset, length) => clusters.read(offset, length),
     allocatedExtents: (options) => allocatedExtents(header, map, options?.signal),
+    dataExtents: async () => {
+      const ranges: ByteRange[] = [];
+      for await (const e of allocatedExtents(header, map, undefined)) if (!e.zero) ranges.push(e);
+      return ranges;
+    },
   };
 }
 

@@ -1,0 +1,138 @@
+import { execFile } from 'node:child_process';
+import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { promisify } from 'node:util';
+import type { ByteRange } from './byte-ranges.js';
+
+const run = promisify(execFile);
+
+/**
+ * Where `filefrag` (e2fsprogs, installed on every Debian system) may live: /usr/sbin is not on
+ * every user's PATH.
+ */
+const FILEFRAG = ['filefrag', '/usr/sbin/filefrag', '/sbin/filefrag'];
+
+/**
+ * The ranges of a regular file that may hold data, in increasing order and merged, from the
+ * file system's extent map (FIEMAP, through `filefrag`). Everything outside them is a hole and
+ * reads as zeros, so a reader of a sparse disk image need not read it (docs/disks.md "Holes").
+ *
+ * Undefined whenever the answer is not certain, and the caller then reads everything: the file
+ * is not sparse (nothing to skip), it is not a regular file, the file system has no extent map
+ * (tmpfs), filefrag is missing or prints anything unexpected. The file is synced first
+ * (`filefrag -s`), so data still in the page cache is in the map; extents that are allocated
+ * but unwritten, or not yet placed (delayed allocation), count as data.
+ */
+export async function fileDataExtents(path: string): Promise<ByteRange[] | undefined> {
+  const stats = await stat(path).catch(() => undefined);
+  if (!stats?.isFile()) return undefined;
+  // A file with as many blocks allocated as its length needs has no holes worth asking about.
+  if (stats.blocks * 512 >= stats.size) return undefined;
+  for (const command of FILEFRAG) {
+    const output = await run(command, ['-s', '-e', resolve(path)], { maxBuffer: 256 << 20 }).then(
+      (r) => r.stdout,
+      (error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? 'missing' : undefined),
+    );
+    if (output === 'missing') continue;
+    return output === undefined ? undefined : parseFilefrag(output, stats.size);
+  }
+  return undefined;
+}
+
+/**
+ * Parses `filefrag -e` output: a header naming the block size, then one row per extent whose
+ * logical range `start.. end:` counts blocks, both ends included. Undefined unless every part
+ * is as expected. Exported for tests.
+ */
+export function parseFilefrag(output: string, size: number): ByteRange[] | undefined {
+  // FIBMAP, the fallback without FIEMAP, cannot see unwritten or delayed extents: not trusted.
+  if (/FIBMAP/i.test(output)) return undefined;
+  const header = /\((\d+) blocks? of (\d+) bytes\)/.exec(output);
+  const found = /: (\d+) extents? found\s*$/.exec(output);
+  if (!header || !found) return undefined;
+  const blockSize = Number(header[2]);
+  if (!(blockSize > 0)) return undefined;
+  const lines = output.split('\n');
+  const tableAt = lines.findIndex((l) => /^\s*ext:\s+logical_offset:/.test(l));
+  if (tableAt < 0) return Number(found[1]) === 0 ? [] : undefined;
+  const ranges: ByteRange[] = [];
+  for (const line of lines.slice(tableAt + 1)) {
+    if (/ extents? found\s*$/.test(line)) break;
+    const row = /^\s*\d+:\s+(\d+)\.\.\s*(\d+):/.exec(line);
+    if (!row) return undefined;
+    const offset = Number(row[1]) * blockSize;
+    const end = Math.min(size, (Number(row[2]) + 1) * blockSize);
+    if (end > offset) ranges.push({ offset, length: end - offset });
+  }
+  return mergeRanges(ranges);
+}
+
+/** Sorts ranges and merges those that touch or overlap. */
+export function mergeRanges(ranges: readonly ByteRange[]): ByteRange[] {
+  const sorted = [...ranges].sort((a, b) => a.offset - b.offset);
+  const merged: ByteRange[] = [];
+  for (const r of sorted) {
+    const last = merged[merged.length - 1];
+    if (last && r.offset <= last.offset + last.length) {
+      const end = Math.max(last.offset + last.length, r.offset + r.length);
+      merged[merged.length - 1] = { offset: last.offset, length: end - last.offset };
+    } else merged.push(r);
+  }
+  return merged;
+}
+
+/** A stretch of a disk in whole blocks: to read (`data`), or known to be all zeros. */
+export interface BlockRange extends ByteRange {
+  readonly data: boolean;
+}
+
+/**
+ * Splits `[0, size)` into stretches of whole `block`s (the last one ends at `size`): those
+ * holding any byte of `extents`, to read, and those between, all zeros. Without extents, one
+ * stretch to read covers everything.
+ */
+export function blockRanges(
+  size: number,
+  extents: readonly ByteRange[] | undefined,
+  block: number,
+): BlockRange[] {
+  if (size === 0) return [];
+  if (extents === undefined) return [{ offset: 0, length: size, data: true }];
+  const wide = mergeRanges(
+    extents
+      .filter((r) => r.length > 0 && r.offset < size)
+      .map((r) => {
+        const from = Math.floor(r.offset / block) * block;
+        const to = Math.min(size, Math.ceil((r.offset + r.length) / block) * block);
+        return { offset: from, length: to - from };
+      }),
+  );
+  const out: BlockRange[] = [];
+  let at = 0;
+  for (const r of wide) {
+    if (r.offset > at) out.push({ offset: at, length: r.offset - at, data: false });
+    out.push({ ...r, data: true });
+    at = r.offset + r.length;
+  }
+  if (at < size) out.push({ offset: at, length: size - at, data: false });
+  return out;
+}
+
+/**
+ * The parts of `ranges` inside `window`, relative to its start (undefined stays undefined:
+ * nothing is known).
+ */
+export function clipRanges(
+  ranges: readonly ByteRange[] | undefined,
+  window: ByteRange,
+): ByteRange[] | undefined {
+  if (ranges === undefined) return undefined;
+  const end = window.offset + window.length;
+  const out: ByteRange[] = [];
+  for (const r of ranges) {
+    const from = Math.max(r.offset, window.offset);
+    const to = Math.min(r.offset + r.length, end);
+    if (to > from) out.push({ offset: from - window.offset, length: to - from });
+  }
+  return out;
+}
