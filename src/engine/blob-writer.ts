@@ -73,7 +73,16 @@ export class BlobWriter {
   /** Hashes and, when new, queues one blob. Resolves once queued, not once stored. */
   async save(type: BlobType, data: Uint8Array): Promise<SavedBlob> {
     this.rethrow();
-    const id = blobIdOf(this.vault.keys.id, data);
+    return this.saveHashed(type, blobIdOf(this.vault.keys.id, data), data);
+  }
+
+  /**
+   * {@link save} for a blob whose id the caller has computed elsewhere (on a hashing thread). The
+   * id MUST be `blobIdOf(vault.keys.id, data)`: the vault would otherwise hold a blob under
+   * a name that is not its content's, which `holdfast check --read-data` reports as damage.
+   */
+  async saveHashed(type: BlobType, id: string, data: Uint8Array): Promise<SavedBlob> {
+    this.rethrow();
     if (this.has(id)) return { id, rawLength: data.byteLength, isNew: false };
     this.known.add(id);
     // The caller may reuse or free `data` once this resolves: nothing below may look at it

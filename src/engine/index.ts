@@ -29,3 +29,4 @@ export * from './checker.js';
 export * from './blob-opener.js';
 export * from './pack-recovery.js';
 export * from './object-locks.js';
+export * from './range-hashes.js';

@@ -3,6 +3,7 @@ import { forEachLimit } from '../core/index.js';
 import {
   BlobReader,
   BlobWriter,
+  createRangeHasher,
   decodeTree,
   encodeTree,
   type BlobSealer,
@@ -64,6 +65,20 @@ export interface ImageProgress {
 
 /** Bytes per read: whole blocks, with the next read in flight while these are cut. */
 const READ_SIZE = 8 * IMAGE_BLOCK;
+/** The pieces of a read of whole blocks (the last may be short), as stretches of it. */
+function cutRead(data: Buffer): Array<{ offset: number; length: number; hole: boolean }> {
+  const pieces: Array<{ offset: number; length: number; hole: boolean }> = [];
+  for (let b = 0; b < data.length; b += IMAGE_BLOCK) {
+    let at = b;
+    for (const piece of cutImageBlock(data.subarray(b, b + IMAGE_BLOCK))) {
+      const length = 'hole' in piece ? piece.hole : piece.data.length;
+      pieces.push({ offset: at, length, hole: 'hole' in piece });
+      at += length;
+    }
+  }
+  return pieces;
+}
+
 /** Reads in flight per disk: a sparse disk's data is often many short extents. */
 const READS_IN_FLIGHT = 4;
 /** Disks read at once. */
@@ -192,22 +207,41 @@ export class ImageArchiver {
         this.progress.bytes += plan[next]!.length;
       }
     };
-    const reading = {
-      readSize: READ_SIZE,
-      depth: READS_IN_FLIGHT,
-      prepare: (data: Buffer) => Promise.resolve(data),
-      ...(this.options.signal ? { signal: this.options.signal } : {}),
-    };
-    await readRanges(disk.disk, reads, reading, async (at, _length, data) => {
-      appendPlanned(at);
-      this.progress.bytesRead += data.length;
-      for (let b = 0; b < data.length; b += IMAGE_BLOCK) {
-        for (const piece of cutImageBlock(data.subarray(b, b + IMAGE_BLOCK))) {
-          appendPiece(content, 'hole' in piece ? piece.hole : await this.store(piece.data));
-        }
-      }
-      this.progress.bytes += data.length;
+    const hasher = createRangeHasher({
+      bytes: reads.reduce((n, r) => n + r.length, 0),
+      key: this.vault.keys.id,
     });
+    try {
+      const reading = {
+        readSize: READ_SIZE,
+        depth: READS_IN_FLIGHT,
+        // Cut here, and the blob ids of the data pieces computed on hashing threads: this
+        // thread then only deduplicates and queues, and keeps the sealing threads busy.
+        prepare: async (data: Buffer) => {
+          const pieces = cutRead(data);
+          const ranges = pieces.filter((p) => !p.hole);
+          return { pieces, ranges, ...(await hasher.hash(data, ranges)) };
+        },
+        ...(this.options.signal ? { signal: this.options.signal } : {}),
+      };
+      await readRanges(disk.disk, reads, reading, async (at, _length, read) => {
+        appendPlanned(at);
+        this.progress.bytesRead += read.data.length;
+        let hashed = 0;
+        for (const piece of read.pieces) {
+          if (piece.hole) {
+            appendPiece(content, piece.length);
+            continue;
+          }
+          const id = Buffer.from(read.hashes.subarray(hashed * 32, ++hashed * 32)).toString('hex');
+          const data = read.data.subarray(piece.offset, piece.offset + piece.length);
+          appendPiece(content, (await this.writer.saveHashed('data', id, data)).id);
+        }
+        this.progress.bytes += read.data.length;
+      });
+    } finally {
+      await hasher.close();
+    }
     appendPlanned(Infinity);
     return content;
   }

@@ -14,7 +14,8 @@ import type { ByteRange } from '../byte-ranges.js';
 import { IMAGE_BLOCK } from '../image-blocks.js';
 import { availableParallelism } from 'node:os';
 import { openDisk, readRanges } from '../disk-reader.js';
-import { createBlockHasher, zeroBlockHash as zeroHash } from './block-hashes.js';
+import { createRangeHasher } from '../../engine/index.js';
+import { isAllZero } from '../../core/index.js';
 import { blockRanges, mergeRanges } from '../data-extents.js';
 import {
   forgetIdentity,
@@ -25,6 +26,7 @@ import {
 import {
   blockHash,
   emptyBlockMap,
+  hashBlock,
   loadBlockMap,
   saveBlockMap,
   type BlockMap,
@@ -151,18 +153,31 @@ async function hashAgainstMap(
       }
     }
     const data = ranges.filter((r) => r.data);
-    const hasher = createBlockHasher(data.reduce((n, r) => n + r.length, 0));
+    const hasher = createRangeHasher({ bytes: data.reduce((n, r) => n + r.length, 0) });
     try {
       const reading = {
         readSize: READ,
         depth: READS_PER_THREAD * Math.max(1, availableParallelism()),
-        prepare: (read: Buffer) => hasher.hash(read, IMAGE_BLOCK),
+        // Zero blocks are known by comparison, far cheaper than hashing; the rest go to threads.
+        prepare: async (read: Buffer) => {
+          const blocks = [];
+          for (let b = 0; b < read.length; b += IMAGE_BLOCK) {
+            const length = Math.min(IMAGE_BLOCK, read.length - b);
+            if (!isAllZero(read.subarray(b, b + length))) blocks.push({ offset: b, length });
+          }
+          return { blocks, ...(await hasher.hash(read, blocks)) };
+        },
       };
-      await readRanges(disk, data, reading, async (at, _length, { data: read, hashes }) => {
+      await readRanges(disk, data, reading, async (at, _length, { data: read, blocks, hashes }) => {
         bytesRead += read.length;
+        let hashed = 0;
         for (let b = 0; b < read.length; b += IMAGE_BLOCK) {
-          const hash = hashes.subarray((b / IMAGE_BLOCK) * 32, (b / IMAGE_BLOCK + 1) * 32);
-          await onBlock(at + b, hash, read.subarray(b, b + IMAGE_BLOCK));
+          const block = read.subarray(b, b + IMAGE_BLOCK);
+          const hash =
+            blocks[hashed]?.offset === b
+              ? hashes.subarray(hashed * 32, ++hashed * 32)
+              : zeroHash(block.length);
+          await onBlock(at + b, hash, block);
         }
       });
     } finally {
@@ -220,6 +235,14 @@ export async function setMirrorBase(mirror: string, id: string): Promise<void> {
 }
 
 let zeros: Buffer | undefined;
+const zeroHashes = new Map<number, Buffer>();
+
+/** The hash of `length` zero bytes, computed once per length. */
+function zeroHash(length: number): Buffer {
+  let hash = zeroHashes.get(length);
+  if (hash === undefined) zeroHashes.set(length, (hash = hashBlock(Buffer.alloc(length))));
+  return hash;
+}
 
 function isZeroHash(hash: Uint8Array, length: number): boolean {
   return Buffer.from(hash.buffer, hash.byteOffset, hash.byteLength).equals(zeroHash(length));
