@@ -89,7 +89,26 @@ async function captureAndBackUp(
     ...(request.signal ? { signal: request.signal } : {}),
   });
   let bytesRead = 0;
-  const point = await underBackupLock(vault, request, async (parent, sealer) => {
+  // The mirrors settle while they are backed up; nothing of theirs may run on after this returns.
+  const point = await backUpCaptured(
+    vault,
+    request,
+    captured,
+    bases,
+    (n) => (bytesRead = n),
+  ).finally(() => captured.durable);
+  return { point, captured, bytesRead };
+}
+
+/** Phase two: stores the captured mirrors' changed blocks and the configuration as a point. */
+async function backUpCaptured(
+  vault: Vault,
+  request: MachineBackupRequest,
+  captured: CapturedMachine,
+  bases: ReadonlyMap<string, string | undefined>,
+  onBytesRead: (bytes: number) => void,
+): Promise<Point> {
+  return underBackupLock(vault, request, async (parent, sealer) => {
     // A qcow2 disk is read through its own structure: the point holds the guest's view.
     const formats = await Promise.all(captured.disks.map((d) => detectImageFormat(d.mirror)));
     const disks = await Promise.all(
@@ -127,8 +146,10 @@ async function captureAndBackUp(
       const timer = onProgress ? setInterval(() => onProgress(archiver.progress), 1000) : undefined;
       try {
         const made = await archiver.run();
-        bytesRead = archiver.progress.bytesRead;
-        for (const d of captured.disks) await setMirrorBase(d.mirror, made.id);
+        onBytesRead(archiver.progress.bytesRead);
+        // Only a mirror whose map is recorded may say which point it was backed up into.
+        if (await captured.durable)
+          for (const d of captured.disks) await setMirrorBase(d.mirror, made.id);
         return made;
       } finally {
         if (timer) clearInterval(timer);
@@ -139,7 +160,6 @@ async function captureAndBackUp(
       );
     }
   });
-  return { point, captured, bytesRead };
 }
 
 function describeMachine(

@@ -53,6 +53,12 @@ export interface CapturedMachine {
   readonly excluded: readonly MachineDisk[];
   readonly configs: ReadonlyArray<{ readonly name: string; readonly data: Buffer }>;
   readonly scripts: { readonly pre?: ScriptOutcome; readonly post?: ScriptOutcome };
+  /**
+   * Resolves once every mirror is flushed and its block map recorded (true), or once that
+   * failed (false, noticed: the next capture copies everything). Started after the thaw; the
+   * backup reads the mirrors meanwhile. Never rejects.
+   */
+  readonly durable: Promise<boolean>;
 }
 
 const run = promisify(execFile);
@@ -140,6 +146,15 @@ export async function captureMachine(request: CaptureRequest): Promise<CapturedM
     const result = refreshed[i]!.cloned ? await finishClone(mirror) : refreshed[i]!;
     disks.push({ ...result, name: disk.name, sourcePath: disk.path, mirror });
   }
+  const durable = Promise.all(disks.map((d) => d.settle())).then(
+    () => true,
+    (error: unknown) => {
+      notice(
+        `The disk mirrors could not be made durable (${describeError(error)}); the next backup copies the disks in full.`,
+      );
+      return false;
+    },
+  );
   const consistency: Consistency = pre?.ok ? 'application' : frozen ? 'file-system' : 'crash';
   return {
     consistency,
@@ -149,6 +164,7 @@ export async function captureMachine(request: CaptureRequest): Promise<CapturedM
     excluded: source.disks.filter((d) => source.excludeDisks.includes(d.name)),
     configs,
     scripts: { ...(pre ? { pre } : {}), ...(post ? { post } : {}) },
+    durable,
   };
 }
 

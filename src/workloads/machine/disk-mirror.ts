@@ -41,7 +41,17 @@ export interface MirrorRefresh {
   readonly bytesCopied: number;
   /** The mirror was cloned copy-on-write (btrfs, XFS): the source was not read while frozen. */
   readonly cloned: boolean;
+  /**
+   * Makes the refresh durable: flushes the mirror, then records its block map and the source's
+   * identity. Until it has completed, the next refresh copies everything. Kept out of the
+   * freeze window (flushing a gigabyte takes most of a second) and run while the mirror is
+   * backed up from the page cache.
+   */
+  readonly settle: () => Promise<void>;
 }
+
+/** A refresh that wrote nothing needs nothing made durable. */
+const SETTLED = (): Promise<void> => Promise.resolve();
 
 const READ = 8 * IMAGE_BLOCK;
 
@@ -57,16 +67,28 @@ export async function cloneOrCopyMirror(source: string, mirror: string): Promise
   const identity = await identityOf(source);
   const size = await openDiskSize(source);
   if (identity && (await unchangedSinceRefresh(identity, mirror)))
-    return { size, changed: [], bytesRead: 0, bytesCopied: 0, cloned: false };
+    return { size, changed: [], bytesRead: 0, bytesCopied: 0, cloned: false, settle: SETTLED };
   await forgetIdentity(mirror);
   try {
     await copyFile(source, `${mirror}.clone`, constants.COPYFILE_FICLONE_FORCE);
-    return { size, changed: undefined, bytesRead: 0, bytesCopied: 0, cloned: true };
+    return {
+      size,
+      changed: undefined,
+      bytesRead: 0,
+      bytesCopied: 0,
+      cloned: true,
+      settle: SETTLED,
+    };
   } catch {
     await rm(`${mirror}.clone`, { force: true });
     const refreshed = await copyChangedBlocks(source, mirror, size);
-    if (identity) await recordIdentity(mirror, identity);
-    return refreshed;
+    return {
+      ...refreshed,
+      settle: async () => {
+        await refreshed.settle();
+        if (identity) await recordIdentity(mirror, identity);
+      },
+    };
   }
 }
 
@@ -76,9 +98,20 @@ export async function cloneOrCopyMirror(source: string, mirror: string): Promise
  */
 export async function finishClone(mirror: string): Promise<MirrorRefresh> {
   const clone = `${mirror}.clone`;
-  const result = await hashAgainstMap(clone, mirror, undefined);
+  const { map, ...result } = await hashAgainstMap(clone, mirror, undefined);
   await rename(clone, mirror);
-  return { ...result, cloned: true };
+  return { ...result, cloned: true, settle: () => settleMirror(mirror, map) };
+}
+
+/** Flushes the mirror's blocks, then saves the map that describes them. */
+async function settleMirror(mirror: string, map: BlockMap): Promise<void> {
+  const handle = await open(mirror, 'r+');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await saveBlockMap(`${mirror}.map`, map);
 }
 
 /** Copies the blocks of the `size`-byte `source` whose hashes differ from the map into `mirror`. */
@@ -99,7 +132,8 @@ async function copyChangedBlocks(
   }
   const handle = await open(mirror, 'r+');
   try {
-    return { ...(await hashAgainstMap(source, mirror, handle, !exists)), cloned: false };
+    const { map, ...result } = await hashAgainstMap(source, mirror, handle, !exists);
+    return { ...result, cloned: false, settle: () => settleMirror(mirror, map) };
   } finally {
     await handle.close();
   }
@@ -107,15 +141,16 @@ async function copyChangedBlocks(
 
 /**
  * Reads `path` block by block, compares each block's hash with the map of `mirror`, writes
- * changed blocks through `target` when given, and saves the new map. Blocks the file system
- * reports as holes are zeros without being read (docs/disks.md "Holes").
+ * changed blocks through `target` when given, and returns the new map (saved by the refresh's
+ * settle). Blocks the file system reports as holes are zeros without being read (docs/disks.md
+ * "Holes").
  */
 async function hashAgainstMap(
   path: string,
   mirror: string,
   target: FileHandle | undefined,
   fresh = false,
-): Promise<Omit<MirrorRefresh, 'cloned'>> {
+): Promise<Omit<MirrorRefresh, 'cloned' | 'settle'> & { map: BlockMap }> {
   const mapPath = `${mirror}.map`;
   const disk = await openDisk(path);
   try {
@@ -183,10 +218,8 @@ async function hashAgainstMap(
     } finally {
       await hasher.close();
     }
-    // The map describes the mirror only once the mirror's blocks are durable.
-    await target?.sync();
-    await saveBlockMap(mapPath, map);
     return {
+      map,
       size,
       changed: previous ? mergeRanges(changed) : undefined,
       bytesRead,
