@@ -21,7 +21,11 @@ import {
 import { backupMachine, type MachineDescription } from './machine-backup.js';
 
 let dir: { path: string; cleanup(): Promise<void> };
-beforeAll(() => ensureCommand('mke2fs', 'e2fsprogs'), 600_000);
+beforeAll(async () => {
+  await ensureCommand('mke2fs', 'e2fsprogs');
+  await ensureCommand('qemu-img', 'qemu-utils');
+  await ensureCommand('qemu-io', 'qemu-utils');
+}, 600_000);
 beforeEach(async () => {
   dir = await tempDir();
 });
@@ -147,6 +151,52 @@ describe('backupMachine', () => {
     const again = join(dir.path, 'again');
     await new Restorer(await reopenTestVault(backend), third.point, { target: again }).run();
     expect((await readFile(join(again, 'disks', 'root.img'))).equals(await readFile(a))).toBe(true);
+  });
+
+  it('backs a qcow2 disk up through its structure, then only the guest blocks a write changed', async () => {
+    const raw = join(dir.path, 'vm.raw');
+    await ext4Image(raw, 64, 3);
+    const image = join(dir.path, 'vm.qcow2');
+    execFileSync('qemu-img', ['convert', '-c', '-f', 'raw', '-O', 'qcow2', raw, image]);
+    const source: MachineSource = {
+      disks: machineDisks([image], []),
+      excludeDisks: [],
+      configs: [],
+    };
+    const backend = new MemoryBackend();
+    const vault = await makeTestVault(backend);
+    const first = await backupMachine(vault, request(source));
+    expect(first.captured.disks[0]!.format).toBe('qcow2');
+    // The guest's size, not the (compressed) file's.
+    expect(first.captured.disks[0]!.size).toBe(64 * 1024 * 1024);
+
+    // Two writes inside the guest, through qemu's own I/O: 64 KiB at 5 MiB, 1 byte at 40 MiB.
+    execFileSync('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0xab 5M 64k', image], {
+      stdio: 'pipe',
+    });
+    execFileSync('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0xcd 40M 1', image], { stdio: 'pipe' });
+    const second = await backupMachine(vault, {
+      ...request(source),
+      findParent: () => Promise.resolve(first.point),
+    });
+    expect(second.captured.disks[0]!.changed).toEqual([
+      { offset: 10 * IMAGE_BLOCK, length: IMAGE_BLOCK },
+      { offset: 80 * IMAGE_BLOCK, length: IMAGE_BLOCK },
+    ]);
+    // Only those guest blocks were read from the mirror.
+    expect(second.bytesRead).toBe(2 * IMAGE_BLOCK);
+
+    const target = join(dir.path, 'restored');
+    await new Restorer(await reopenTestVault(backend), second.point, { target }).run();
+    const expected = join(dir.path, 'expected.raw');
+    execFileSync('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', image, expected]);
+    expect(
+      (await readFile(join(target, 'disks', 'vm.qcow2'))).equals(await readFile(expected)),
+    ).toBe(true);
+    const description = JSON.parse(
+      await readFile(join(target, 'machine.json'), 'utf8'),
+    ) as MachineDescription;
+    expect(description.disks[0]!.format).toBe('qcow2');
   });
 
   it('runs one capture at a time on a set of mirrors', async () => {

@@ -2,13 +2,11 @@ import { describeError, Semaphore } from '../core/index.js';
 import type { Point, Vault } from '../engine/index.js';
 import {
   captureMachine,
-  detectImageFormat,
   ImageArchiver,
   mirrorBase,
   mirrorPath,
   setMirrorBase,
   openDisk,
-  openQcow2,
   type CapturedMachine,
   type ImageProgress,
   type MachineSource,
@@ -109,24 +107,16 @@ async function backUpCaptured(
   onBytesRead: (bytes: number) => void,
 ): Promise<Point> {
   return underBackupLock(vault, request, async (parent, sealer) => {
-    // A qcow2 disk is read through its own structure: the point holds the guest's view.
-    const formats = await Promise.all(captured.disks.map((d) => detectImageFormat(d.mirror)));
-    const disks = await Promise.all(
-      captured.disks.map((d, i) =>
-        formats[i] === 'qcow2' ? openQcow2(d.mirror) : openDisk(d.mirror),
-      ),
-    );
+    // Mirrors hold the guest's view, raw, whatever the source's format.
+    const formats = captured.disks.map((d) => d.format);
+    const disks = await Promise.all(captured.disks.map((d) => openDisk(d.mirror)));
     try {
       const description = describeMachine(request.name, captured, formats, disks);
       const archiver = new ImageArchiver(vault, {
         disks: captured.disks.map((d, i) => ({
           name: d.name,
           disk: disks[i]!,
-          // Changed blocks of a qcow2 file are host offsets, not guest ones: read it all.
-          ...(d.changed &&
-          formats[i] === 'raw' &&
-          parent !== undefined &&
-          bases.get(d.name) === parent.id
+          ...(d.changed && parent !== undefined && bases.get(d.name) === parent.id
             ? { changed: d.changed }
             : {}),
         })),

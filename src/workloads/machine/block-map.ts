@@ -14,7 +14,8 @@ export interface BlockMap {
   readonly hashes: Buffer;
 }
 
-const MAGIC = Buffer.from('HFBLKMAP1\n');
+// Version 2: maps of mirrors holding the guest's raw view (version 1 maps are ignored).
+const MAGIC = Buffer.from('HFBLKMAP2\n');
 const HASH = 32;
 
 export function hashBlock(data: Uint8Array): Buffer {

@@ -143,7 +143,8 @@ export async function captureMachine(request: CaptureRequest): Promise<CapturedM
   const disks: CapturedDisk[] = [];
   for (const [i, disk] of included.entries()) {
     const mirror = mirrorPath(request.mirrorDir, disk);
-    const result = refreshed[i]!.cloned ? await finishClone(mirror) : refreshed[i]!;
+    const refresh = refreshed[i]!;
+    const result = refresh.cloned ? await finishClone(mirror, refresh.format) : refresh;
     disks.push({ ...result, name: disk.name, sourcePath: disk.path, mirror });
   }
   const durable = Promise.all(disks.map((d) => d.settle())).then(

@@ -13,7 +13,8 @@ import {
 import type { ByteRange } from '../byte-ranges.js';
 import { IMAGE_BLOCK } from '../image-blocks.js';
 import { availableParallelism } from 'node:os';
-import { openDisk, readRanges } from '../disk-reader.js';
+import { openDisk, readRanges, type OpenDisk } from '../disk-reader.js';
+import { detectImageFormat, openQcow2, type ImageFormat } from '../qcow2/index.js';
 import { createRangeHasher } from '../../engine/index.js';
 import { isAllZero } from '../../core/index.js';
 import { blockRanges, mergeRanges } from '../data-extents.js';
@@ -34,6 +35,9 @@ import {
 
 /** What one mirror refresh did. */
 export interface MirrorRefresh {
+  /** How the source stores the disk; the mirror always holds the guest's bytes, raw. */
+  readonly format: ImageFormat;
+  /** The guest-visible size. */
   readonly size: number;
   /** Ranges whose bytes differ from the previous refresh; undefined: a first (full) copy. */
   readonly changed: ByteRange[] | undefined;
@@ -56,22 +60,33 @@ const SETTLED = (): Promise<void> => Promise.resolve();
 const READ = 8 * IMAGE_BLOCK;
 
 /**
- * Makes `mirror` an exact copy of `source` as it is now, writing only the blocks that changed
- * since the last refresh (known from the block map beside the mirror). An image file that is
- * provably the same, unchanged file as at the last refresh is not read at all. Where the file system
- * can clone (reflink), the copy is a clone taken at once, and the changes are found by reading
- * the clone afterwards: call this inside the freeze window and {@link finishClone} outside it.
+ * Makes `mirror` an exact, raw copy of the guest's view of `source` as it is now (a qcow2 image
+ * is read through its structure), writing only the blocks that changed since the last refresh
+ * (known from the block map beside the mirror). An image file that is provably the same,
+ * unchanged file as at the last refresh is not read at all. Where the file system can clone
+ * (reflink), the source is cloned at once, and the changes are found by reading the clone
+ * afterwards: call this inside the freeze window and {@link finishClone} outside it.
  */
 export async function cloneOrCopyMirror(source: string, mirror: string): Promise<MirrorRefresh> {
   // Seen before anything is read: a write during the refresh changes it for the next one.
   const identity = await identityOf(source);
-  const size = await openDiskSize(source);
+  const format = await detectImageFormat(source);
+  const size = await guestSize(source, format);
   if (identity && (await unchangedSinceRefresh(identity, mirror)))
-    return { size, changed: [], bytesRead: 0, bytesCopied: 0, cloned: false, settle: SETTLED };
+    return {
+      format,
+      size,
+      changed: [],
+      bytesRead: 0,
+      bytesCopied: 0,
+      cloned: false,
+      settle: SETTLED,
+    };
   await forgetIdentity(mirror);
   try {
     await copyFile(source, `${mirror}.clone`, constants.COPYFILE_FICLONE_FORCE);
     return {
+      format,
       size,
       changed: undefined,
       bytesRead: 0,
@@ -81,7 +96,7 @@ export async function cloneOrCopyMirror(source: string, mirror: string): Promise
     };
   } catch {
     await rm(`${mirror}.clone`, { force: true });
-    const refreshed = await copyChangedBlocks(source, mirror, size);
+    const refreshed = await copyChangedBlocks(source, format, mirror, size);
     return {
       ...refreshed,
       settle: async () => {
@@ -93,12 +108,21 @@ export async function cloneOrCopyMirror(source: string, mirror: string): Promise
 }
 
 /**
- * After a clone: moves it into place and computes which blocks changed from the block map
- * (reading the clone, outside the freeze window).
+ * After a clone, outside the freeze window: finds the blocks that changed from the block map by
+ * reading the clone. A raw clone becomes the mirror; a qcow2 clone's changed guest blocks are
+ * copied into the raw mirror, and the clone removed.
  */
-export async function finishClone(mirror: string): Promise<MirrorRefresh> {
+export async function finishClone(mirror: string, format: ImageFormat): Promise<MirrorRefresh> {
   const clone = `${mirror}.clone`;
-  const { map, ...result } = await hashAgainstMap(clone, mirror, undefined);
+  if (format === 'qcow2') {
+    try {
+      const size = await guestSize(clone, format);
+      return { ...(await copyChangedBlocks(clone, format, mirror, size)), cloned: true };
+    } finally {
+      await rm(clone, { force: true });
+    }
+  }
+  const { map, ...result } = await hashAgainstMap(clone, format, mirror, undefined);
   await rename(clone, mirror);
   return { ...result, cloned: true, settle: () => settleMirror(mirror, map) };
 }
@@ -114,9 +138,10 @@ async function settleMirror(mirror: string, map: BlockMap): Promise<void> {
   await saveBlockMap(`${mirror}.map`, map);
 }
 
-/** Copies the blocks of the `size`-byte `source` whose hashes differ from the map into `mirror`. */
+/** Copies the guest blocks of `source` whose hashes differ from the map into `mirror`. */
 async function copyChangedBlocks(
   source: string,
+  format: ImageFormat,
   mirror: string,
   size: number,
 ): Promise<MirrorRefresh> {
@@ -132,7 +157,7 @@ async function copyChangedBlocks(
   }
   const handle = await open(mirror, 'r+');
   try {
-    const { map, ...result } = await hashAgainstMap(source, mirror, handle, !exists);
+    const { map, ...result } = await hashAgainstMap(source, format, mirror, handle, !exists);
     return { ...result, cloned: false, settle: () => settleMirror(mirror, map) };
   } finally {
     await handle.close();
@@ -147,12 +172,13 @@ async function copyChangedBlocks(
  */
 async function hashAgainstMap(
   path: string,
+  format: ImageFormat,
   mirror: string,
   target: FileHandle | undefined,
   fresh = false,
 ): Promise<Omit<MirrorRefresh, 'cloned' | 'settle'> & { map: BlockMap }> {
   const mapPath = `${mirror}.map`;
-  const disk = await openDisk(path);
+  const disk = await openGuest(path, format);
   try {
     const size = disk.size;
     const previous = fresh ? undefined : await loadBlockMap(mapPath, size, IMAGE_BLOCK);
@@ -220,6 +246,7 @@ async function hashAgainstMap(
     }
     return {
       map,
+      format,
       size,
       changed: previous ? mergeRanges(changed) : undefined,
       bytesRead,
@@ -238,8 +265,13 @@ function addRange(ranges: ByteRange[], offset: number, length: number): void {
   else ranges.push({ offset, length });
 }
 
-async function openDiskSize(path: string): Promise<number> {
-  const disk = await openDisk(path);
+/** Opens a disk as its guest sees it: a qcow2 image through its structure, else raw bytes. */
+function openGuest(path: string, format: ImageFormat): Promise<OpenDisk> {
+  return format === 'qcow2' ? openQcow2(path) : openDisk(path);
+}
+
+async function guestSize(path: string, format: ImageFormat): Promise<number> {
+  const disk = await openGuest(path, format);
   const size = disk.size;
   await disk.close();
   return size;

@@ -12,7 +12,15 @@ export interface SourceIdentity {
   readonly ctimeNs: string;
   /** Wall-clock time of the stat, in nanoseconds. */
   readonly seenNs: string;
+  /**
+   * The mirror layout the identity was recorded with: {@link MIRROR_LAYOUT}. Mirrors of other
+   * layouts (before mirrors held the guest's raw view of qcow2 sources) are never trusted.
+   */
+  readonly layout: number;
 }
+
+/** Mirrors hold the guest's bytes, raw, for every source format. */
+const MIRROR_LAYOUT = 2;
 
 /**
  * A file changed within this long before it was looked at may change again within the same
@@ -33,6 +41,7 @@ export async function identityOf(path: string): Promise<SourceIdentity | undefin
     mtimeNs: String(s.mtimeNs),
     ctimeNs: String(s.ctimeNs),
     seenNs: String(seenNs),
+    layout: MIRROR_LAYOUT,
   };
 }
 
@@ -52,6 +61,7 @@ export async function unchangedSinceRefresh(now: SourceIdentity, mirror: string)
     return false;
   }
   const same =
+    before.layout === MIRROR_LAYOUT &&
     before.dev === now.dev &&
     before.ino === now.ino &&
     before.size === now.size &&
