@@ -64,8 +64,13 @@ export async function deployImage(
     await copyFile(join(base, 'config', name), join(params.target, 'config', name));
   await copyFile(join(base, 'machine.json'), join(params.target, 'machine.json'));
   const reidentified = params.newName
-    ? await reidentifyConfigs(params.target, params.newName, description, (n) =>
-        join(params.target, 'disks', n),
+    ? await reidentifyConfigs(
+        params.target,
+        params.newName,
+        description,
+        (n) => join(params.target, 'disks', n),
+        // Deployed disks are raw copies of the image's base.
+        'raw',
       )
     : undefined;
   await ctx.finishPhase('restore');

@@ -1,5 +1,15 @@
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  copyFileSync,
+  existsSync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../core/index.js';
@@ -17,9 +27,11 @@ import {
 } from './machine-items.testkit.js';
 
 const clockOf = new WeakMap<ControlPlane, ManualClock>();
-beforeAll(() => {
-  ensureCommand('mke2fs', 'e2fsprogs');
-  ensureCommand('qemu-img', 'qemu-utils');
+beforeAll(async () => {
+  await ensureCommand('mke2fs', 'e2fsprogs');
+  await ensureCommand('qemu-img', 'qemu-utils');
+  await ensureCommand('qemu-io', 'qemu-utils');
+  await ensureCommand('losetup', 'mount');
 }, 600_000);
 afterEach(cleanUpPlanes);
 
@@ -53,6 +65,21 @@ function expectState(job: Awaited<ReturnType<typeof backUp>>, state: string): vo
     job.state,
     JSON.stringify({ result: job.result, errors: job.errors, attempts: job.attempts }),
   ).toBe(state);
+}
+
+/** A loop device over `file` (as root); a clear failure when the machine cannot make one. */
+function attachLoop(file: string): string {
+  try {
+    return execFileSync('losetup', ['--find', '--show', file], { stdio: 'pipe' }).toString().trim();
+  } catch (error) {
+    throw new Error(
+      `This test needs a loop device to stand in for a block device (losetup --find --show, as root, with /dev/loop-control): ${String(error)}`,
+    );
+  }
+}
+
+function detachLoop(device: string): void {
+  execFileSync('losetup', ['--detach', device], { stdio: 'pipe' });
 }
 
 function same(a: string, b: string): boolean {
@@ -203,6 +230,47 @@ describe('machine items', () => {
     await expect(plane.machines.createImage('app', 'latest', 'app-template')).rejects.toThrow(
       /left out disk\(s\) scratch.img/,
     );
+  });
+
+  it('replaces a block device in place (only the blocks that differ) and a qcow2 disk as qcow2', async () => {
+    const { root, plane } = await setup();
+    const backing = join(root, 'lv.raw');
+    ext4Image(root, backing, 16, 5);
+    const original = readFileSync(backing);
+    const raw = join(root, 'sys.raw');
+    ext4Image(root, raw, 16, 6);
+    const image = join(root, 'sys.qcow2');
+    execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', raw, image]);
+    const device = attachLoop(backing);
+    try {
+      await plane.items.protect({
+        name: 'db',
+        workload: 'machine',
+        machine: { disks: [`data=${device}`, image] },
+        vault: 'main',
+        policy: 'nightly',
+      });
+      expectState(await backUp(plane, 'db'), 'completed');
+      // The machine changes after the point: one block of the device, a write inside the qcow2.
+      const fd = openSync(device, 'r+');
+      writeSync(fd, Buffer.alloc(4096, 0xee), 0, 4096, 3 * 1024 * 1024);
+      fsyncSync(fd);
+      closeSync(fd);
+      execFileSync('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0xab 2M 64k', image], {
+        stdio: 'pipe',
+      });
+      const replaced = await restore(plane, 'db', { point: 'latest', as: 'replace', verify: true });
+      expectState(replaced, 'completed');
+      expect(replaced.result?.['devices']).toEqual([{ device, bytesWritten: 512 * 1024 }]);
+      expect(readFileSync(device).equals(original)).toBe(true);
+      // Still a qcow2 image, holding the guest bytes of the point.
+      expect(readFileSync(image).subarray(0, 4).toString('latin1')).toBe('QFI\xfb');
+      const back = join(root, 'back.raw');
+      execFileSync('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', image, back]);
+      expect(same(back, raw)).toBe(true);
+    } finally {
+      detachLoop(device);
+    }
   });
 
   it('refuses to replace the disks of a machine that looks running, unless forced', async () => {

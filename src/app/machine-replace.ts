@@ -1,4 +1,4 @@
-import { rm } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { VaultRecord } from '../catalog/index.js';
 import { HoldfastError } from '../core/index.js';
@@ -9,10 +9,16 @@ import type { JobDeps } from './job-deps.js';
 import { backupMachine } from './machine-backup.js';
 import { runScript, type MachineItem } from './machine-job.js';
 import { restoreTree, verifyOrThrow } from './machine-restore-steps.js';
-import { processesUsing, replaceDiskFile } from './machine-restore.js';
+import { processesUsing, replaceDiskFile, restoreQcow2Disks } from './machine-restore.js';
+import { openPointFile, writeDiskInPlace } from '../workloads/index.js';
 import { listPoints } from './resolve-point.js';
 import type { RestoreJobParams } from './restore-params.js';
 
+/**
+ * Replaces a machine's disks with a point's, after a safety snapshot of them (docs/disks.md
+ * "Restore options"). Image files are restored beside the disk, in the disk's own format, and
+ * renamed over it; block devices are written in place, only the blocks that differ.
+ */
 export async function replaceDisks(
   deps: JobDeps,
   ctx: JobContext,
@@ -20,17 +26,25 @@ export async function replaceDisks(
   vault: VaultRecord,
   source: { vault: Vault; point: Point },
   params: RestoreJobParams,
-  names: readonly string[],
+  pointDisks: ReadonlyArray<{ readonly name: string; readonly format: 'raw' | 'qcow2' }>,
 ): Promise<Record<string, unknown>> {
-  const disks = names.map((name) => {
-    const disk = item.source.disks.find((d) => d.name === name);
-    if (disk === undefined)
-      throw new HoldfastError(
-        'USAGE_INVALID',
-        `Disk '${name}' of the point is no longer a disk of '${item.name}'; restore --as disks instead.`,
-      );
-    return disk;
-  });
+  const disks = await Promise.all(
+    pointDisks.map(async ({ name, format }) => {
+      const disk = item.source.disks.find((d) => d.name === name);
+      if (disk === undefined)
+        throw new HoldfastError(
+          'USAGE_INVALID',
+          `Disk '${name}' of the point is no longer a disk of '${item.name}'; restore --as disks instead.`,
+        );
+      const device = (await stat(disk.path).catch(() => undefined))?.isBlockDevice() === true;
+      if (device && format === 'qcow2')
+        throw new HoldfastError(
+          'USAGE_INVALID',
+          `${disk.path} is a block device holding a qcow2 image; restore --as disks --format qcow2 and write the image onto it yourself.`,
+        );
+      return { ...disk, format, device };
+    }),
+  );
   const users = await processesUsing(disks.map((d) => d.path));
   if (users.length > 0 && params.force !== true)
     throw new HoldfastError(
@@ -41,13 +55,43 @@ export async function replaceDisks(
   await ctx.startPhase('restore');
   let bytes = 0;
   const staged: Array<{ from: string; to: string }> = [];
-  for (const disk of disks) {
+  for (const disk of disks.filter((d) => !d.device)) {
     // Restored beside the disk (same file system), then renamed over it: never half-replaced.
     const stage = join(dirname(disk.path), `.holdfast-restore-${ctx.job.id}`);
+    if (disk.format === 'qcow2') {
+      bytes += await restoreQcow2Disks(source.vault, source.point, stage, [disk.name], ctx.signal);
+      staged.push({ from: join(stage, 'disks', `${disk.name}.qcow2`), to: disk.path });
+      continue;
+    }
     const filter = { include: [`/disks/${disk.name}`] };
     bytes += (await restoreTree(ctx, source, stage, filter)).bytes;
     if (params.verify === true) await verifyOrThrow(ctx, source, stage, filter);
     staged.push({ from: join(stage, 'disks', disk.name), to: disk.path });
+  }
+  const written: Array<{ device: string; bytesWritten: number }> = [];
+  for (const disk of disks.filter((d) => d.device)) {
+    const file = await openPointFile(source.vault, source.point, `disks/${disk.name}`);
+    const onBytes = (n: number) =>
+      ctx.progress('restore', {
+        bytes: bytes + n,
+        items: written.length,
+        totalBytes: source.point.stats.bytes,
+        totalItems: disks.length,
+      });
+    const result = await writeDiskInPlace(file, disk.path, { signal: ctx.signal, onBytes });
+    bytes += result.bytesCompared;
+    written.push({ device: disk.path, bytesWritten: result.bytesWritten });
+    if (params.verify === true) {
+      const left = await writeDiskInPlace(file, disk.path, {
+        signal: ctx.signal,
+        compareOnly: true,
+      });
+      if (left.bytesWritten > 0)
+        throw new HoldfastError(
+          'RESTORE_WRITE_FAILED',
+          `Verification failed: ${disk.path} still differs from the point in ${left.bytesWritten} bytes after it was written.`,
+        );
+    }
   }
   for (const { from, to } of staged) await replaceDiskFile(from, to);
   for (const stage of new Set(staged.map((s) => dirname(dirname(s.from)))))
@@ -58,6 +102,7 @@ export async function replaceDisks(
     as: 'replace',
     disks: disks.map((d) => d.path),
     bytes,
+    ...(written.length > 0 ? { devices: written } : {}),
     safetyPoint: safety,
     verified: params.verify === true,
     ...(users.length > 0 ? { forcedWhileOpen: users } : {}),

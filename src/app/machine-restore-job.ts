@@ -55,7 +55,15 @@ export async function restoreMachine(
     return { as: mode, target: params.target, ...extracted, warnings: extracted.warnings.length };
   }
   if (mode === 'replace')
-    return replaceDisks(deps, ctx, { ...item, source: item.source }, vault, source, params, names);
+    return replaceDisks(
+      deps,
+      ctx,
+      { ...item, source: item.source },
+      vault,
+      source,
+      params,
+      description.disks,
+    );
 
   const target = params.target!;
   await ctx.startPhase('restore');
@@ -68,7 +76,13 @@ export async function restoreMachine(
   const diskPath = (name: string) => join(target, 'disks', qcow2 ? `${name}.qcow2` : name);
   const reidentified =
     mode === 'new-machine'
-      ? await reidentifyConfigs(target, params.newName!, description, diskPath)
+      ? await reidentifyConfigs(
+          target,
+          params.newName!,
+          description,
+          diskPath,
+          qcow2 ? 'qcow2' : 'raw',
+        )
       : undefined;
   await ctx.finishPhase('restore');
   const verified = await verifyPhase(

@@ -76,12 +76,14 @@ export interface Reidentified {
 /**
  * Rewrites a libvirt-style domain XML for a new machine: its name, a fresh UUID, fresh MAC
  * addresses (in the locally administered 52:54:00 range QEMU uses), and disk sources pointing
- * at the restored disks. Other files are copied unchanged. Returns what changed.
+ * at the restored disks, in the format they were restored in (`<driver type=…>`; a block
+ * device's disk becomes a file disk). Other files are copied unchanged. Returns what changed.
  */
 export function reidentifyConfig(
   text: string,
   newName: string,
   disks: ReadonlyMap<string, string>,
+  format: 'raw' | 'qcow2',
 ): { text: string; changes: string[] } {
   const changes: string[] = [];
   let out = text.replace(/<name>[^<]*<\/name>/, (found) => {
@@ -101,15 +103,24 @@ export function reidentifyConfig(
       return `<mac address=${quote}${mac}${quote}`;
     },
   );
-  out = out.replace(
-    /<source (file|dev)=(['"])([^'"]+)\2/g,
-    (found, _kind: string, quote: string, old: string) => {
-      const restored = disks.get(old);
-      if (restored === undefined) return found;
-      changes.push(`disk ${old} → ${restored}`);
-      return `<source file=${quote}${escapeXml(restored)}${quote}`;
-    },
-  );
+  // Each <disk> element whose source was restored: the source becomes the restored file (a
+  // block device's disk becomes a file disk) and the driver's type the restored format.
+  out = out.replace(/<disk\b[^>]*>[\s\S]*?<\/disk>/g, (element) => {
+    const source = /<source (file|dev)=(['"])([^'"]+)\2/.exec(element);
+    const restored = source ? disks.get(source[3]!) : undefined;
+    if (source === undefined || source === null || restored === undefined) return element;
+    changes.push(`disk ${source[3]} → ${restored}`);
+    let disk = element.replace(
+      source[0],
+      `<source file=${source[2]}${escapeXml(restored)}${source[2]}`,
+    );
+    disk = disk.replace(/^<disk\b[^>]*>/, (open) =>
+      open.replace(/\btype=(['"])block\1/, 'type=$1file$1'),
+    );
+    return disk.replace(/(<driver\b[^>]*\btype=)(['"])[^'"]*\2/, (_m, head: string, q: string) => {
+      return `${head}${q}${format}${q}`;
+    });
+  });
   return { text: out, changes };
 }
 
@@ -128,12 +139,18 @@ export async function reidentifyConfigs(
   newName: string,
   description: MachineDescription,
   diskPath: (name: string) => string,
+  format: 'raw' | 'qcow2',
 ): Promise<Reidentified[]> {
   const disks = new Map(description.disks.map((d) => [d.source, diskPath(d.name)]));
   const done: Reidentified[] = [];
   for (const name of description.configs) {
     const path = join(dir, 'config', name);
-    const { text, changes } = reidentifyConfig(await readFile(path, 'utf8'), newName, disks);
+    const { text, changes } = reidentifyConfig(
+      await readFile(path, 'utf8'),
+      newName,
+      disks,
+      format,
+    );
     if (changes.length > 0) await writeFile(path, text);
     done.push({ file: name, changes });
   }

@@ -1,6 +1,7 @@
 /** workloads: sources and sinks of data — today the partition tables of disk images. */
 export * from './partition-table.js';
 export * from './disk-reader.js';
+export * from './disk-in-place.js';
 export { blockRanges, fileDataExtents, type BlockRange } from './data-extents.js';
 export * from './byte-ranges.js';
 export * from './image-blocks.js';
