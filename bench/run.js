@@ -864,7 +864,8 @@ const TOOLS = {
   'holdfast-machine': {
     settings:
       'the machine path on the image: capture into a mirror in bench/work/mirrors (every 512 KiB ' +
-      'block of the source hashed, changed ones copied; a block-hash map beside the mirror), then ' +
+      'block of the source that holds data hashed, holes skipped, changed ones copied; a ' +
+      'block-hash map beside the mirror), then ' +
       'a backup of the mirror in aligned blocks with the previous point as parent, through ' +
       '`bench/machine-backup.js`; vault defaults as for holdfast',
     kinds: ['disk'],
@@ -1530,8 +1531,8 @@ function render({
           'Bytes read: the rchar counter of /proc/self/io across the command (its reaped children ' +
           'included): every byte its read() calls returned, holes as zeros and page cache included, ' +
           'also program files, vault, index and cache reads. For holdfast-machine the brackets split ' +
-          "it by its own counters: the capture's read of the source (hashing every block against " +
-          "the block map) and the backup's read of the mirror. Newly stored: growth of the vault " +
+          "it by its own counters: the capture's read of the source (every block holding data hashed " +
+          "against the block map; holes known from the extent map are not read) and the backup's read of the mirror. Newly stored: growth of the vault " +
           'directory (`du -sb`) over the backup.',
       );
       out.push('');
