@@ -1,9 +1,11 @@
-import { mkdtemp, open, readFile, rm, stat } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdir, mkdtemp, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ensureCommand } from '../../core/os-tools.testkit.js';
 import { IMAGE_BLOCK } from '../image-blocks.js';
-import { cloneOrCopyMirror } from './disk-mirror.js';
+import { cloneOrCopyMirror, finishClone } from './disk-mirror.js';
 
 const SIZE = 256 * IMAGE_BLOCK; // 128 MiB, enough to hash on worker threads when built
 
@@ -83,6 +85,63 @@ describe('an unsettled refresh', () => {
     await writeAt(source, 6 * IMAGE_BLOCK, pattern(4096, 3));
     const next = await cloneOrCopyMirror(source, mirror);
     expect(next.changed).toBe(undefined);
+    expect((await readFile(mirror)).equals(await readFile(source))).toBe(true);
+  });
+});
+
+describe('mirrors on a copy-on-write file system (XFS with reflink, on a loop device)', () => {
+  let mount: string | undefined;
+  beforeAll(async () => {
+    await ensureCommand('mkfs.xfs', 'xfsprogs');
+    await ensureCommand('losetup', 'mount');
+  }, 600_000);
+  afterEach(() => {
+    if (mount !== undefined) execFileSync('umount', [mount], { stdio: 'pipe' });
+    mount = undefined;
+  });
+
+  it('clones the disk, then reads only the blocks that are no longer shared with the last clone', async () => {
+    const volume = join(dir, 'xfs.img');
+    const handle = await open(volume, 'w');
+    await handle.truncate(512 << 20);
+    await handle.close();
+    execFileSync('mkfs.xfs', ['-q', '-m', 'reflink=1', volume], { stdio: 'pipe' });
+    mount = join(dir, 'mnt');
+    await mkdir(mount);
+    try {
+      execFileSync('mount', ['-o', 'loop', volume, mount], { stdio: 'pipe' });
+    } catch (error) {
+      mount = undefined;
+      throw new Error(
+        `This test needs to mount a file system image through a loop device (mount -o loop, as root): ${String(error)}`,
+      );
+    }
+    const source = join(mount, 'disk.img');
+    const mirror = join(mount, 'disk.mirror');
+    await writeFile(source, pattern(40 * IMAGE_BLOCK, 7));
+    await writeAt(source, 100 * IMAGE_BLOCK - 4096, pattern(4096, 8)); // a hole before it
+
+    const first = await cloneOrCopyMirror(source, mirror);
+    expect(first.cloned).toBe(true);
+    const firstDone = await finishClone(mirror, first.format);
+    await firstDone.settle();
+    expect(firstDone.changed).toBe(undefined);
+    expect(firstDone.bytesRead).toBe(41 * IMAGE_BLOCK);
+
+    // Two blocks change; written and flushed, as a running machine's writes would be.
+    await writeAt(source, 5 * IMAGE_BLOCK + 100, pattern(1000, 9));
+    await writeAt(source, 30 * IMAGE_BLOCK, pattern(IMAGE_BLOCK, 10));
+    const second = await cloneOrCopyMirror(source, mirror);
+    expect(second.cloned).toBe(true);
+    const secondDone = await finishClone(mirror, second.format);
+    await secondDone.settle();
+    expect(secondDone.changed).toEqual([
+      { offset: 5 * IMAGE_BLOCK, length: IMAGE_BLOCK },
+      { offset: 30 * IMAGE_BLOCK, length: IMAGE_BLOCK },
+    ]);
+    // Only the blocks no longer shared were read (the file system's block size may make the
+    // written stretches a little wider than the writes, never narrower).
+    expect(secondDone.bytesRead).toBe(2 * IMAGE_BLOCK);
     expect((await readFile(mirror)).equals(await readFile(source))).toBe(true);
   });
 });

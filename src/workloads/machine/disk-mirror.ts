@@ -17,7 +17,8 @@ import { openDisk, readRanges, type OpenDisk } from '../disk-reader.js';
 import { detectImageFormat, openQcow2, type ImageFormat } from '../qcow2/index.js';
 import { createRangeHasher } from '../../engine/index.js';
 import { isAllZero } from '../../core/index.js';
-import { blockRanges, mergeRanges } from '../data-extents.js';
+import { blockRanges, fileExtents, mergeRanges } from '../data-extents.js';
+import { unchangedBlocks } from './shared-blocks.js';
 import {
   forgetIdentity,
   identityOf,
@@ -122,7 +123,21 @@ export async function finishClone(mirror: string, format: ImageFormat): Promise<
       await rm(clone, { force: true });
     }
   }
-  const { map, ...result } = await hashAgainstMap(clone, format, mirror, undefined);
+  // The clone shares its unchanged blocks with the mirror, the last clone: those need no reading.
+  const size = await guestSize(clone, format);
+  const [before, after] = await Promise.all([fileExtents(mirror), fileExtents(clone)]);
+  const unchanged =
+    before && after && (await stat(mirror)).size === size
+      ? unchangedBlocks(before, after, size, IMAGE_BLOCK)
+      : undefined;
+  const { map, ...result } = await hashAgainstMap(
+    clone,
+    format,
+    mirror,
+    undefined,
+    false,
+    unchanged,
+  );
   await rename(clone, mirror);
   return { ...result, cloned: true, settle: () => settleMirror(mirror, map) };
 }
@@ -168,7 +183,7 @@ async function copyChangedBlocks(
  * Reads `path` block by block, compares each block's hash with the map of `mirror`, writes
  * changed blocks through `target` when given, and returns the new map (saved by the refresh's
  * settle). Blocks the file system reports as holes are zeros without being read (docs/disks.md
- * "Holes").
+ * "Holes"); blocks flagged in `unchanged` keep their hash from the map without being read.
  */
 async function hashAgainstMap(
   path: string,
@@ -176,6 +191,7 @@ async function hashAgainstMap(
   mirror: string,
   target: FileHandle | undefined,
   fresh = false,
+  unchanged?: readonly boolean[],
 ): Promise<Omit<MirrorRefresh, 'cloned' | 'settle'> & { map: BlockMap }> {
   const mapPath = `${mirror}.map`;
   const disk = await openGuest(path, format);
@@ -206,14 +222,18 @@ async function hashAgainstMap(
         bytesCopied += length;
       }
     };
-    const ranges = blockRanges(size, await disk.dataExtents?.(), IMAGE_BLOCK);
-    for (const range of ranges.filter((r) => !r.data)) {
+    // Each block is proven unchanged (shared with the last clone), a hole, or read and hashed.
+    const data: ByteRange[] = [];
+    for (const range of blockRanges(size, await disk.dataExtents?.(), IMAGE_BLOCK)) {
       for (let at = range.offset; at < range.offset + range.length; at += IMAGE_BLOCK) {
+        const index = at / IMAGE_BLOCK;
         const length = Math.min(IMAGE_BLOCK, size - at);
-        await onBlock(at, zeroHash(length), length);
+        if (previous && unchanged?.[index] === true)
+          map.hashes.set(blockHash(previous, index), index * 32);
+        else if (!range.data) await onBlock(at, zeroHash(length), length);
+        else addRange(data, at, length);
       }
     }
-    const data = ranges.filter((r) => r.data);
     const hasher = createRangeHasher({ bytes: data.reduce((n, r) => n + r.length, 0) });
     try {
       const reading = {
