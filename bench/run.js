@@ -35,7 +35,11 @@ const LOGS = path.join(WORK, 'logs');
 const TARS = path.join(WORK, 'tar');
 const HOME = path.join(WORK, 'home');
 const CACHE = path.join(WORK, 'cache');
-const MIRRORS = path.join(WORK, 'mirrors');
+// Where the machine path keeps its mirrors: beside the working copy, so that on a file system
+// that clones (--fs xfs) the capture can clone the image.
+let MIRRORS = path.join(WORK, 'mirrors');
+/** The XFS volume (an image file) mounted on bench/work/run by --fs xfs. */
+const XFS_VOLUME = path.join(WORK, 'xfs-volume.img');
 const HOLDFAST_BIN = path.join(ROOT, 'bin', 'holdfast.js');
 const HOLDFAST_MAIN = path.join(ROOT, 'dist', 'cli', 'main.js');
 const MACHINE_SCRIPT = path.join(ROOT, 'bench', 'machine-backup.js');
@@ -129,6 +133,10 @@ function usage() {
   --keep          keep restored trees and images under bench/work/restore
   --stores LIST   object stores for holdfast's first tree backup: azure,s3 (default) or none
   --rebuild       rebuild the data sets even if they are up to date
+  --fs xfs        put the working copy (bench/work/run) and the machine path's mirrors on an
+                  XFS file system with reflink, made in an image file and mounted through a
+                  loop device (root and xfsprogs needed): the capture then clones the image
+                  and reads only blocks no longer shared with the last clone
   -h, --help      show this help
 
 Results are printed as Markdown and written to bench/work/last-results.md (raw numbers in
@@ -145,6 +153,7 @@ function parseArgs(argv) {
     repeat: 1,
     timeout: 3600,
     stores: Object.keys(STORES),
+    fs: null,
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -202,6 +211,12 @@ function parseArgs(argv) {
       case '--rebuild':
         opts.rebuild = true;
         break;
+      case '--fs': {
+        const v = value();
+        if (v !== 'xfs') fatal(`--fs takes xfs, not '${v}'`);
+        opts.fs = v;
+        break;
+      }
       case '-h':
       case '--help':
         process.stdout.write(`${usage()}\n`);
@@ -1446,6 +1461,10 @@ function machineFacts() {
     memGiB: (os.totalmem() / GiB).toFixed(1),
     kernel: `${os.type()} ${os.release()}`,
     fsType,
+    runFsType: (() => {
+      const r = sh('df', ['--output=fstype', RUN]);
+      return r.status === 0 ? (r.stdout.trim().split('\n')[1] ?? 'unknown') : 'unknown';
+    })(),
     node: process.version,
     tar: firstLine('tar', ['--version']),
   };
@@ -1474,7 +1493,7 @@ function render({
     `- date: ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC; profile: ${profileName}; run time ${(seconds / 60).toFixed(1)} min`,
   );
   out.push(
-    `- machine: ${facts.nproc} cores (${facts.cpu}), ${facts.memGiB} GiB RAM, ${facts.kernel}, bench/work on ${facts.fsType}; ` +
+    `- machine: ${facts.nproc} cores (${facts.cpu}), ${facts.memGiB} GiB RAM, ${facts.kernel}, bench/work on ${facts.fsType}${facts.runFsType && facts.runFsType !== facts.fsType ? ` (the working copy bench/work/run and the mirrors on ${facts.runFsType}, loop-mounted, reflink on)` : ''}; ` +
       `1-minute load average ${load} (the machine is shared: above ${facts.nproc} means other work competed)`,
   );
   out.push(
@@ -1647,10 +1666,55 @@ function main() {
   fs.mkdirSync(WORK, { recursive: true });
   ensurePrograms(opts.tools);
 
+  // A run stopped by force may have left the XFS volume mounted.
+  if (sh('mountpoint', ['-q', RUN]).status === 0) sh('umount', [RUN]);
   for (const d of [RUN, VAULTS, RESTORES, LOGS, TARS, HOME, CACHE, MIRRORS]) rmrf(d);
   for (const d of [RUN, VAULTS, RESTORES, LOGS, TARS, HOME, CACHE])
     fs.mkdirSync(d, { recursive: true });
+  if (opts.fs === 'xfs') {
+    mountXfs();
+    // Also when a step ends the run early (fatal exits at once).
+    process.on('exit', unmountXfs);
+  }
+  runAll(opts, profileName);
+}
 
+/** Makes an XFS file system with reflink in an image file and mounts it on bench/work/run. */
+function mountXfs() {
+  if (typeof process.getuid === 'function' && process.getuid() !== 0)
+    fatal('--fs xfs mounts a file system through a loop device: run it as root');
+  if (!commandExists('mkfs.xfs')) {
+    log('mkfs.xfs is missing: installing xfsprogs');
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    spawnSync('apt-get', ['-q', 'update'], { stdio: ['ignore', 'inherit', 'inherit'], env });
+    const r = spawnSync('apt-get', ['-q', 'install', '-y', '--no-install-recommends', 'xfsprogs'], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env,
+    });
+    if (r.status !== 0 || !commandExists('mkfs.xfs')) fatal('could not install xfsprogs');
+  }
+  rmrf(XFS_VOLUME);
+  // Sparse: room for the working copy, its restore by a tool, and the mirrors.
+  fs.closeSync(fs.openSync(XFS_VOLUME, 'w'));
+  fs.truncateSync(XFS_VOLUME, 16 * GiB);
+  for (const [cmd, args] of [
+    ['mkfs.xfs', ['-q', '-m', 'reflink=1', XFS_VOLUME]],
+    ['mount', ['-o', 'loop', XFS_VOLUME, RUN]],
+  ]) {
+    const r = sh(cmd, args);
+    if (r.status !== 0) fatal(`${cmd} ${args.join(' ')} failed: ${r.stderr || r.error?.message}`);
+  }
+  MIRRORS = path.join(RUN, '.mirrors');
+  log(`bench/work/run is an XFS file system with reflink (${XFS_VOLUME}, loop-mounted)`);
+}
+
+function unmountXfs() {
+  const r = sh('umount', [RUN]);
+  if (r.status !== 0) log(`umount ${RUN} failed: ${r.stderr}`);
+  else rmrf(XFS_VOLUME);
+}
+
+function runAll(opts, profileName) {
   const loadStart = os.loadavg()[0].toFixed(2);
   const facts = machineFacts();
   const versions = {};

@@ -1,5 +1,7 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { HoldfastError } from '../core/index.js';
+import { fileDataExtents, type ByteRange } from './file-extents.js';
 import type { Chunker } from './chunker.js';
 import { cutWindow, type ChunkingState, type ChunkSink, type ChunkWindow } from './chunk-window.js';
 import type { ContentPiece } from './tree.js';
@@ -59,10 +61,48 @@ export async function saveFileContent(
     );
   }
   const handle = await open(path, 'r');
-  return chunkFileAhead(
-    async (b, o, l, p) => (await handle.read(b, o, l, p)).bytesRead,
-    job,
-  ).finally(() => handle.close());
+  try {
+    // A sparse file's holes are zeros the file system need not be asked for (vault-format §3).
+    // Names that are not UTF-8 cannot be handed to filefrag: such a file is read whole.
+    const name = path.toString();
+    const data = Buffer.from(name).equals(path) ? await fileDataExtents(name) : undefined;
+    const read: ReadAt = async (b, o, l, p) => (await handle.read(b, o, l, p)).bytesRead;
+    if (data === undefined) return await chunkFileAhead(read, job);
+    const size = (await handle.stat()).size;
+    const content = await chunkFileAhead(skippingHoles(read, data, size), job);
+    // Zeros stood in for holes up to the size seen at the start: a file that shrank meanwhile
+    // would otherwise gain zeros it no longer has.
+    const now = (await handle.stat()).size;
+    if (now < content.size)
+      throw new HoldfastError(
+        'SOURCE_UNREADABLE',
+        `The file shrank from ${content.size} to ${now} bytes while it was read; back it up again.`,
+      );
+    return content;
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * A reader that hands back zeros for reads wholly inside a hole of a file of `size` bytes
+ * (as `data` lists its data; everything else is a hole) without a system call, and reads the
+ * rest. At or past `size` it always reads: the file may have grown.
+ */
+export function skippingHoles(read: ReadAt, data: readonly ByteRange[], size: number): ReadAt {
+  let next = 0;
+  return (buffer, offset, length, position) => {
+    if (position >= size) return read(buffer, offset, length, position);
+    const end = Math.min(position + length, size);
+    // Reads move forward: the data range to look at next only ever advances.
+    while (next < data.length && data[next]!.offset + data[next]!.length <= position) next++;
+    const range = data[next];
+    if (range === undefined || range.offset >= end) {
+      buffer.fill(0, offset, offset + (end - position));
+      return end - position;
+    }
+    return read(buffer, offset, length, position);
+  };
 }
 
 /** How to chunk a file and where its chunks go. */

@@ -30,3 +30,4 @@ export * from './blob-opener.js';
 export * from './pack-recovery.js';
 export * from './object-locks.js';
 export * from './range-hashes.js';
+export * from './file-extents.js';

@@ -1,0 +1,105 @@
+import { createHash } from 'node:crypto';
+import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { FastCdcChunker } from './chunker.js';
+import { saveFileContent, skippingHoles, type ChunkSink, type ReadAt } from './file-reader.js';
+
+const MiB = 1024 * 1024;
+
+/** `rchar` of /proc/self/io: every byte this process's read calls returned. */
+function bytesReadByThisProcess(): number {
+  const io = readFileSync('/proc/self/io', 'utf8');
+  return Number(/rchar: (\d+)/.exec(io)![1]);
+}
+
+describe('reading around holes', () => {
+  it('fills reads wholly inside holes with zeros, reads the rest, and always reads past the size', async () => {
+    const calls: number[] = [];
+    const read: ReadAt = (buffer, offset, length, position) => {
+      calls.push(position);
+      buffer.fill(7, offset, offset + length);
+      return length;
+    };
+    const reader = skippingHoles(read, [{ offset: 10 * MiB, length: MiB }], 16 * MiB);
+    const buffer = Buffer.alloc(4 * MiB, 9);
+    expect(await reader(buffer, 0, 4 * MiB, 0)).toBe(4 * MiB);
+    expect(buffer.every((b) => b === 0)).toBe(true);
+    expect(await reader(buffer, 0, 4 * MiB, 8 * MiB)).toBe(4 * MiB); // touches the data
+    expect(await reader(buffer, 0, 4 * MiB, 12 * MiB)).toBe(4 * MiB);
+    expect(await reader(buffer, 0, 4 * MiB, 16 * MiB)).toBe(4 * MiB); // past the size
+    expect(calls).toEqual([8 * MiB, 16 * MiB]);
+    // A read reaching past the size inside a hole stops at the size.
+    const short = skippingHoles(read, [], 3 * MiB);
+    expect(await short(buffer, 0, 4 * MiB, 2 * MiB)).toBe(MiB);
+  });
+});
+
+describe('backing up a sparse file', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'holdfast-holes-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('cuts it exactly as a full read does, with its holes as holes', async () => {
+    const path = join(dir, 'disk.img');
+    const handle = await open(path, 'w');
+    await handle.truncate(64 * MiB);
+    for (const at of [3 * MiB + 12345, 40 * MiB])
+      await handle.write(Buffer.alloc(200_000, at % 251), 0, 200_000, at);
+    await handle.close();
+    const chunker = new FastCdcChunker(
+      { minSize: 64 * 1024, avgSize: 256 * 1024, maxSize: MiB },
+      Buffer.alloc(32, 7),
+    );
+    const keep = (into: Buffer[]): ChunkSink => ({
+      save(_type, data) {
+        into.push(Buffer.from(data));
+        return Promise.resolve({ id: createHash('sha256').update(data).digest('hex') });
+      },
+    });
+    const stored: Buffer[] = [];
+    const sink = keep(stored);
+    let bytes = 0;
+    const readBefore = bytesReadByThisProcess();
+    const viaHoles = await saveFileContent(
+      Buffer.from(path),
+      64 * MiB,
+      chunker,
+      MiB,
+      sink,
+      (n) => (bytes += n),
+    );
+    const pieces = viaHoles.content.filter((p) => typeof p === 'number');
+    expect(pieces.reduce<number>((n, p) => n + (p as number), 0)).toBeGreaterThan(60 * MiB);
+    expect(bytes).toBe(64 * MiB);
+    // The holes were not asked of the file system: only the two 4 MiB reads that touch data.
+    expect(bytesReadByThisProcess() - readBefore).toBeLessThan(12 * MiB);
+    const storedBytes = stored.reduce((n, b) => n + b.length, 0);
+    expect(storedBytes).toBeLessThan(2 * MiB);
+
+    // The same bytes as an ordinary file without holes: the same cuts.
+    const full = join(dir, 'full.img');
+    const copy = Buffer.alloc(64 * MiB);
+    const back = await open(path, 'r');
+    await back.read(copy, 0, copy.length, 0);
+    await back.close();
+    await writeFile(full, copy);
+    const fullStored: Buffer[] = [];
+    const viaRead = await saveFileContent(
+      Buffer.from(full),
+      64 * MiB,
+      chunker,
+      MiB,
+      keep(fullStored),
+      () => undefined,
+    );
+    expect(viaRead.content).toEqual(viaHoles.content);
+    expect(Buffer.concat(fullStored).equals(Buffer.concat(stored))).toBe(true);
+  });
+});
