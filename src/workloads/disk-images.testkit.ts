@@ -14,6 +14,13 @@ export function memoryDisk(image: Buffer): DiskReader {
   };
 }
 
+/** `length` bytes of a cheap, seeded, non-repeating pattern (nothing in it is zero for long). */
+export function patternBytes(length: number, seed: number): Buffer {
+  const data = Buffer.alloc(length);
+  for (let i = 0; i + 4 <= length; i += 4) data.writeUInt32LE((i * 2654435761 + seed) >>> 0, i);
+  return data;
+}
+
 /** Writes an MBR partition entry (sector counts and numbers in sectors). */
 export function mbrEntry(sector: Buffer, slot: number, type: number, first: number, count: number) {
   const at = 446 + slot * 16;

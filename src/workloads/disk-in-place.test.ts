@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { writeDiskInPlace } from './disk-in-place.js';
+import { memoryDisk, patternBytes } from './disk-images.testkit.js';
 import { IMAGE_BLOCK } from './image-blocks.js';
-import type { DiskReader } from './partition-table.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -14,23 +14,10 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-function memoryDisk(data: Buffer): DiskReader {
-  return {
-    size: data.length,
-    read: (offset, length) => Promise.resolve(Buffer.from(data.subarray(offset, offset + length))),
-  };
-}
-
-function pattern(length: number, seed: number): Buffer {
-  const data = Buffer.alloc(length);
-  for (let i = 0; i < length; i += 4) data.writeUInt32LE((i * 2654435761 + seed) >>> 0, i);
-  return data;
-}
-
 describe('writing a disk in place', () => {
   it('writes only the blocks that differ, keeps what lies past the disk, and then compares equal', async () => {
     const size = 20 * IMAGE_BLOCK + 1000;
-    const wanted = pattern(size, 1);
+    const wanted = patternBytes(size, 1);
     const device = join(dir, 'device');
     const present = Buffer.concat([Buffer.from(wanted), Buffer.alloc(IMAGE_BLOCK, 0x5a)]);
     present.fill(0, 3 * IMAGE_BLOCK + 17, 3 * IMAGE_BLOCK + 99);
@@ -59,9 +46,9 @@ describe('writing a disk in place', () => {
   it('refuses a device smaller than the disk before writing anything', async () => {
     const device = join(dir, 'small');
     await writeFile(device, Buffer.alloc(IMAGE_BLOCK, 1));
-    await expect(writeDiskInPlace(memoryDisk(pattern(2 * IMAGE_BLOCK, 2)), device)).rejects.toThrow(
-      /holds 524288 bytes, less than the 1048576 of the disk/,
-    );
+    await expect(
+      writeDiskInPlace(memoryDisk(patternBytes(2 * IMAGE_BLOCK, 2)), device),
+    ).rejects.toThrow(/holds 524288 bytes, less than the 1048576 of the disk/);
     expect((await readFile(device)).equals(Buffer.alloc(IMAGE_BLOCK, 1))).toBe(true);
   });
 });

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ensureCommand } from '../../core/os-tools.testkit.js';
+import { patternBytes } from '../disk-images.testkit.js';
 import { IMAGE_BLOCK } from '../image-blocks.js';
 import { cloneOrCopyMirror, finishClone } from './disk-mirror.js';
 
@@ -24,12 +25,6 @@ async function writeAt(path: string, at: number, data: Buffer): Promise<void> {
   await handle.close();
 }
 
-function pattern(length: number, seed: number): Buffer {
-  const data = Buffer.alloc(length);
-  for (let i = 0; i < length; i += 4) data.writeUInt32LE((i * 2654435761 + seed) >>> 0, i);
-  return data;
-}
-
 describe('disk mirrors of sparse images', () => {
   it('copies only the data extents, then finds exactly the blocks that changed, holes included', async () => {
     const source = join(dir, 'disk.img');
@@ -39,7 +34,7 @@ describe('disk mirrors of sparse images', () => {
     await handle.close();
     // Forty short extents, most of them not block-aligned.
     for (let i = 0; i < 40; i++)
-      await writeAt(source, i * 3 * IMAGE_BLOCK + i * 4099, pattern(70_000, i));
+      await writeAt(source, i * 3 * IMAGE_BLOCK + i * 4099, patternBytes(70_000, i));
 
     const first = await cloneOrCopyMirror(source, mirror);
     expect(first.changed).toBe(undefined);
@@ -54,7 +49,7 @@ describe('disk mirrors of sparse images', () => {
 
     // Data into a hole, zeros over data, and one byte changed; just written, not synced.
     const intoHole = 200 * IMAGE_BLOCK + 5000;
-    await writeAt(source, intoHole, pattern(1000, 99));
+    await writeAt(source, intoHole, patternBytes(1000, 99));
     await writeAt(source, 3 * IMAGE_BLOCK + 4099, Buffer.alloc(70_000));
     await writeAt(source, 9 * IMAGE_BLOCK + 3 * 4099 + 10, Buffer.from([0xee]));
     const second = await cloneOrCopyMirror(source, mirror);
@@ -76,13 +71,13 @@ describe('an unsettled refresh', () => {
     const handle = await open(source, 'w');
     await handle.truncate(8 * IMAGE_BLOCK);
     await handle.close();
-    await writeAt(source, IMAGE_BLOCK, pattern(4096, 1));
+    await writeAt(source, IMAGE_BLOCK, patternBytes(4096, 1));
     await (await cloneOrCopyMirror(source, mirror)).settle();
-    await writeAt(source, 5 * IMAGE_BLOCK, pattern(4096, 2));
+    await writeAt(source, 5 * IMAGE_BLOCK, patternBytes(4096, 2));
     const interrupted = await cloneOrCopyMirror(source, mirror);
     expect(interrupted.changed).toEqual([{ offset: 5 * IMAGE_BLOCK, length: IMAGE_BLOCK }]);
     // Never settled (as after a crash): the map is gone.
-    await writeAt(source, 6 * IMAGE_BLOCK, pattern(4096, 3));
+    await writeAt(source, 6 * IMAGE_BLOCK, patternBytes(4096, 3));
     const next = await cloneOrCopyMirror(source, mirror);
     expect(next.changed).toBe(undefined);
     expect((await readFile(mirror)).equals(await readFile(source))).toBe(true);
@@ -118,8 +113,8 @@ describe('mirrors on a copy-on-write file system (XFS with reflink, on a loop de
     }
     const source = join(mount, 'disk.img');
     const mirror = join(mount, 'disk.mirror');
-    await writeFile(source, pattern(40 * IMAGE_BLOCK, 7));
-    await writeAt(source, 100 * IMAGE_BLOCK - 4096, pattern(4096, 8)); // a hole before it
+    await writeFile(source, patternBytes(40 * IMAGE_BLOCK, 7));
+    await writeAt(source, 100 * IMAGE_BLOCK - 4096, patternBytes(4096, 8)); // a hole before it
 
     const first = await cloneOrCopyMirror(source, mirror);
     expect(first.cloned).toBe(true);
@@ -129,8 +124,8 @@ describe('mirrors on a copy-on-write file system (XFS with reflink, on a loop de
     expect(firstDone.bytesRead).toBe(41 * IMAGE_BLOCK);
 
     // Two blocks change; written and flushed, as a running machine's writes would be.
-    await writeAt(source, 5 * IMAGE_BLOCK + 100, pattern(1000, 9));
-    await writeAt(source, 30 * IMAGE_BLOCK, pattern(IMAGE_BLOCK, 10));
+    await writeAt(source, 5 * IMAGE_BLOCK + 100, patternBytes(1000, 9));
+    await writeAt(source, 30 * IMAGE_BLOCK, patternBytes(IMAGE_BLOCK, 10));
     const second = await cloneOrCopyMirror(source, mirror);
     expect(second.cloned).toBe(true);
     const secondDone = await finishClone(mirror, second.format);
