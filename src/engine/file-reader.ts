@@ -85,23 +85,33 @@ export async function saveFileContent(
 }
 
 /**
- * A reader that hands back zeros for reads wholly inside a hole of a file of `size` bytes
- * (as `data` lists its data; everything else is a hole) without a system call, and reads the
- * rest. At or past `size` it always reads: the file may have grown.
+ * A reader that reads only the data of a file of `size` bytes (as `data` lists it; everything
+ * else is a hole) and fills the holes of each request with zeros without a system call. At or
+ * past `size` it always reads: the file may have grown.
  */
 export function skippingHoles(read: ReadAt, data: readonly ByteRange[], size: number): ReadAt {
   let next = 0;
-  return (buffer, offset, length, position) => {
+  return async (buffer, offset, length, position) => {
     if (position >= size) return read(buffer, offset, length, position);
     const end = Math.min(position + length, size);
     // Reads move forward: the data range to look at next only ever advances.
     while (next < data.length && data[next]!.offset + data[next]!.length <= position) next++;
-    const range = data[next];
-    if (range === undefined || range.offset >= end) {
-      buffer.fill(0, offset, offset + (end - position));
-      return end - position;
+    let at = position;
+    for (let i = next; at < end; i++) {
+      const range = data[i];
+      const from = range === undefined ? end : Math.max(at, Math.min(range.offset, end));
+      buffer.fill(0, offset + (at - position), offset + (from - position));
+      at = from;
+      if (range === undefined || at >= end) break;
+      const to = Math.min(range.offset + range.length, end);
+      while (at < to) {
+        const n = await read(buffer, offset + (at - position), to - at, at);
+        // The file ended early: what was read so far is all there is.
+        if (n === 0) return at - position;
+        at += n;
+      }
     }
-    return read(buffer, offset, length, position);
+    return end - position;
   };
 }
 
