@@ -144,7 +144,17 @@ export async function captureMachine(request: CaptureRequest): Promise<CapturedM
   for (const [i, disk] of included.entries()) {
     const mirror = mirrorPath(request.mirrorDir, disk);
     const refresh = refreshed[i]!;
-    const result = refresh.cloned ? await finishClone(mirror, refresh.format) : refresh;
+    let result = refresh;
+    if (refresh.cloned) {
+      const done = await finishClone(mirror, refresh.format);
+      result = {
+        ...done,
+        settle: async () => {
+          await done.settle();
+          await refresh.settle();
+        },
+      };
+    }
     disks.push({ ...result, name: disk.name, sourcePath: disk.path, mirror });
   }
   const durable = Promise.all(disks.map((d) => d.settle())).then(

@@ -129,7 +129,9 @@ describe('mirrors on a copy-on-write file system (XFS with reflink, on a loop de
     const second = await cloneOrCopyMirror(source, mirror);
     expect(second.cloned).toBe(true);
     const secondDone = await finishClone(mirror, second.format);
+    // As a capture does: the map first, then the source's identity.
     await secondDone.settle();
+    await second.settle();
     expect(secondDone.changed).toEqual([
       { offset: 5 * IMAGE_BLOCK, length: IMAGE_BLOCK },
       { offset: 30 * IMAGE_BLOCK, length: IMAGE_BLOCK },
@@ -138,5 +140,16 @@ describe('mirrors on a copy-on-write file system (XFS with reflink, on a loop de
     // written stretches a little wider than the writes, never narrower).
     expect(secondDone.bytesRead).toBe(2 * IMAGE_BLOCK);
     expect((await readFile(mirror)).equals(await readFile(source))).toBe(true);
+
+    // Unchanged, and looked at over two seconds after its last write: cloned once more, all of
+    // it shared, nothing read; from then on not even cloned.
+    await new Promise((resolve) => setTimeout(resolve, 2100));
+    const third = await cloneOrCopyMirror(source, mirror);
+    const thirdDone = await finishClone(mirror, third.format);
+    expect(thirdDone).toMatchObject({ changed: [], bytesRead: 0 });
+    await thirdDone.settle();
+    await third.settle();
+    const idle = await cloneOrCopyMirror(source, mirror);
+    expect(idle).toMatchObject({ cloned: false, changed: [], bytesRead: 0 });
   });
 });

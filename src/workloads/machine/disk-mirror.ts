@@ -93,7 +93,10 @@ export async function cloneOrCopyMirror(source: string, mirror: string): Promise
       bytesRead: 0,
       bytesCopied: 0,
       cloned: true,
-      settle: SETTLED,
+      // Run after the settle of {@link finishClone}: the identity is recorded after the map.
+      settle: async () => {
+        if (identity) await recordIdentity(mirror, identity);
+      },
     };
   } catch {
     await rm(`${mirror}.clone`, { force: true });
