@@ -27,13 +27,22 @@ const FILEFRAG = ['filefrag', '/usr/sbin/filefrag', '/sbin/filefrag'];
  * (`filefrag -s`), so data still in the page cache is in the map; extents that are allocated
  * but unwritten, or not yet placed (delayed allocation), count as data.
  */
-export async function fileDataExtents(path: string): Promise<ByteRange[] | undefined> {
+export async function fileDataExtents(
+  path: string,
+  expected?: FileIdentity,
+): Promise<ByteRange[] | undefined> {
   const stats = await stat(path).catch(() => undefined);
   if (!stats?.isFile()) return undefined;
   // A file with as many blocks allocated as its length needs has no holes worth asking about.
   if (stats.blocks * 512 >= stats.size) return undefined;
-  const extents = await fileExtents(path);
+  const extents = await fileExtents(path, expected);
   return extents && mergeRanges(extents);
+}
+
+/** Which file a caller has open: the map must be of that very file. */
+export interface FileIdentity {
+  readonly dev: number;
+  readonly ino: number;
 }
 
 /** One extent of a file: where its bytes lie on the device, and what the file system says of it. */
@@ -46,18 +55,33 @@ export interface FileExtent extends ByteRange {
 
 /**
  * Every extent of a regular file, in order, from FIEMAP (`filefrag -s -e`, the file synced
- * first); undefined whenever the answer is not certain (see {@link fileDataExtents}).
+ * first); undefined whenever the answer is not certain (see {@link fileDataExtents}). With
+ * `expected`, also undefined unless the path names that very file (device and inode) before
+ * and after the map is read: filefrag is handed a path, and a file renamed into its place
+ * meanwhile would otherwise lend its holes to the file the caller has open.
  */
-export async function fileExtents(path: string): Promise<FileExtent[] | undefined> {
+export async function fileExtents(
+  path: string,
+  expected?: FileIdentity,
+): Promise<FileExtent[] | undefined> {
+  const same = (s: { dev: number; ino: number } | undefined) =>
+    expected === undefined || (s?.dev === expected.dev && s.ino === expected.ino);
   const stats = await stat(path).catch(() => undefined);
-  if (!stats?.isFile()) return undefined;
+  if (!stats?.isFile() || !same(stats)) return undefined;
+  const extents = await readExtents(path, stats.size);
+  return extents !== undefined && same(await stat(path).catch(() => undefined))
+    ? extents
+    : undefined;
+}
+
+async function readExtents(path: string, size: number): Promise<FileExtent[] | undefined> {
   for (const command of FILEFRAG) {
     const output = await run(command, ['-s', '-e', resolve(path)], { maxBuffer: 256 << 20 }).then(
       (r) => r.stdout,
       (error: NodeJS.ErrnoException) => (error.code === 'ENOENT' ? 'missing' : undefined),
     );
     if (output === 'missing') continue;
-    return output === undefined ? undefined : parseFilefragExtents(output, stats.size);
+    return output === undefined ? undefined : parseFilefragExtents(output, size);
   }
   return undefined;
 }

@@ -65,10 +65,11 @@ export async function saveFileContent(
     // A sparse file's holes are zeros the file system need not be asked for (vault-format §3).
     // Names that are not UTF-8 cannot be handed to filefrag: such a file is read whole.
     const name = path.toString();
-    const data = Buffer.from(name).equals(path) ? await fileDataExtents(name) : undefined;
+    const opened = await handle.stat();
+    const data = Buffer.from(name).equals(path) ? await fileDataExtents(name, opened) : undefined;
     const read: ReadAt = async (b, o, l, p) => (await handle.read(b, o, l, p)).bytesRead;
     if (data === undefined) return await chunkFileAhead(read, job);
-    const size = (await handle.stat()).size;
+    const size = opened.size;
     const content = await chunkFileAhead(skippingHoles(read, data, size), job);
     // Zeros stood in for holes up to the size seen at the start: a file that shrank meanwhile
     // would otherwise gain zeros it no longer has.

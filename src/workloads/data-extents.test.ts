@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -110,6 +110,23 @@ describe('fileDataExtents', () => {
       at = r.offset + r.length;
     }
     expect(outside).toBe(0);
+  });
+
+  it('says nothing when the path no longer names the file the caller has open', async () => {
+    const path = join(dir, 'sparse.img');
+    const handle = await open(path, 'w');
+    await handle.truncate(16 << 20);
+    await handle.write(Buffer.alloc(4096, 1), 0, 4096, 1 << 20);
+    const opened = await handle.stat();
+    await handle.close();
+    expect(await fileDataExtents(path, opened)).toBeDefined();
+    // Another sparse file renamed into its place.
+    const other = join(dir, 'other.img');
+    const second = await open(other, 'w');
+    await second.truncate(16 << 20);
+    await second.close();
+    await rename(other, path);
+    expect(await fileDataExtents(path, opened)).toBe(undefined);
   });
 
   it('says nothing for a file without holes, a directory or a missing file', async () => {

@@ -38,7 +38,7 @@ export async function openDisk(path: string): Promise<OpenDisk> {
         return buffer;
       },
       // Block devices have no extent map; a regular file's holes need not be read.
-      ...(stats.isFile() ? { dataExtents: () => fileDataExtents(path) } : {}),
+      ...(stats.isFile() ? { dataExtents: () => fileDataExtents(path, stats) } : {}),
       close: () => handle.close(),
     };
   } catch (error) {
