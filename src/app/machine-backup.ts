@@ -109,7 +109,15 @@ async function backUpCaptured(
   return underBackupLock(vault, request, async (parent, sealer) => {
     // Mirrors hold the guest's view, raw, whatever the source's format.
     const formats = captured.disks.map((d) => d.format);
-    const disks = await Promise.all(captured.disks.map((d) => openDisk(d.mirror)));
+    const disks = await Promise.all(
+      captured.disks.map(async (d) => {
+        const disk = await openDisk(d.mirror);
+        // The capture knows the mirror's zero blocks from its map: no need to ask the file
+        // system, which would first wait for the mirror's flush.
+        const known = d.dataBlocks;
+        return known ? { ...disk, dataExtents: () => Promise.resolve(known) } : disk;
+      }),
+    );
     try {
       const description = describeMachine(request.name, captured, formats, disks);
       const archiver = new ImageArchiver(vault, {

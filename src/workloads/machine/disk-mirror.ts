@@ -44,6 +44,12 @@ export interface MirrorRefresh {
   readonly changed: ByteRange[] | undefined;
   readonly bytesRead: number;
   readonly bytesCopied: number;
+  /**
+   * The blocks of the mirror that are not all zeros, from its new block map: what a backup of
+   * it must read, without asking the file system (whose answer would wait for the mirror's
+   * flush). Undefined when the refresh read nothing.
+   */
+  readonly dataBlocks?: ByteRange[];
   /** The mirror was cloned copy-on-write (btrfs, XFS): the source was not read while frozen. */
   readonly cloned: boolean;
   /**
@@ -143,6 +149,16 @@ export async function finishClone(mirror: string, format: ImageFormat): Promise<
   );
   await rename(clone, mirror);
   return { ...result, cloned: true, settle: () => settleMirror(mirror, map) };
+}
+
+/** The blocks whose hash in `map` is not that of zeros, as merged ranges. */
+function nonZeroBlocks(map: BlockMap): ByteRange[] {
+  const ranges: ByteRange[] = [];
+  for (let at = 0; at < map.size; at += map.blockSize) {
+    const length = Math.min(map.blockSize, map.size - at);
+    if (!blockHash(map, at / map.blockSize).equals(zeroHash(length))) addRange(ranges, at, length);
+  }
+  return ranges;
 }
 
 /** Flushes the mirror's blocks, then saves the map that describes them. */
@@ -272,6 +288,7 @@ async function hashAgainstMap(
       format,
       size,
       changed: previous ? mergeRanges(changed) : undefined,
+      dataBlocks: nonZeroBlocks(map),
       bytesRead,
       bytesCopied,
     };
