@@ -80,7 +80,7 @@ function cutRead(data: Buffer): Array<{ offset: number; length: number; hole: bo
 }
 
 /** Reads in flight per disk: a sparse disk's data is often many short extents. */
-const READS_IN_FLIGHT = 4;
+const READS_IN_FLIGHT = 2;
 /** Disks read at once. */
 const DISK_CONCURRENCY = 2;
 

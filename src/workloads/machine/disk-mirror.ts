@@ -360,4 +360,4 @@ function zeroBuffer(length: number): Buffer {
 }
 
 /** Reads in flight per hashing thread: a sparse disk's extents are often short. */
-const READS_PER_THREAD = 4;
+const READS_PER_THREAD = 2;
