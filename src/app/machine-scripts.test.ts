@@ -134,4 +134,18 @@ describe('pre and post scripts of machine backups', () => {
     expect(job.state).toBe('failed');
     expect(logged()).toEqual(['pre pre', 'post post']);
   });
+
+  it('report a failing post script after a failed capture without promising a point', async () => {
+    const { plane, root, script, logged } = await setup();
+    const job = await protectAndBackUp(plane, {
+      disks: [join(root, 'missing.img')],
+      preScript: script('pre', 'exit 0'),
+      postScript: script('post', 'echo cannot resume >&2; exit 3'),
+    });
+    expect(job.state).toBe('failed');
+    expect(logged()).toEqual(['pre pre', 'post post']);
+    const said = JSON.stringify(job.errors);
+    expect(said).toMatch(/post-snapshot script exited with 3: cannot resume/);
+    expect(said).not.toMatch(/point is kept/);
+  });
 });

@@ -107,6 +107,7 @@ export async function captureMachine(request: CaptureRequest): Promise<CapturedM
   let frozen = false;
   let time = request.now();
   let refreshed: MirrorRefresh[];
+  let captured = false;
   try {
     frozen = await freeze(source, script, notice);
     time = request.now();
@@ -133,10 +134,13 @@ export async function captureMachine(request: CaptureRequest): Promise<CapturedM
         frozenMs = Math.max(1, Math.round(performance.now() - frozenAt));
       }
     }
+    captured = true;
   } finally {
     if (pre?.ok === true && scripts.post !== undefined) {
       post = await script(scripts.post, 'post').catch((error: unknown) => failedRun(error));
-      if (!post.ok) notice(`${scriptFailure('post-snapshot', post)} The point is kept.`);
+      // After a failed capture there is no point to keep: the capture's own error says why.
+      if (!post.ok)
+        notice(`${scriptFailure('post-snapshot', post)}${captured ? ' The point is kept.' : ''}`);
     }
   }
   // Clones are read for their changed blocks outside the freeze window.
