@@ -20,13 +20,7 @@ export function blockSegments(
 ): Segment[] {
   if (size === 0) return [];
   if (changed === undefined) return [{ offset: 0, length: size, read: true }];
-  const wide = changed
-    .filter((r) => r.length > 0 && r.offset < size)
-    .map((r) => ({
-      from: Math.floor(r.offset / block) * block,
-      to: Math.min(size, Math.ceil((r.offset + r.length) / block) * block),
-    }))
-    .sort((a, b) => a.from - b.from);
+  const wide = widenToBlocks(changed, block, size).sort((a, b) => a.from - b.from);
   const segments: Segment[] = [];
   let at = 0;
   for (const { from, to } of wide) {
@@ -41,4 +35,21 @@ export function blockSegments(
   }
   if (at < size) segments.push({ offset: at, length: size - at, read: false });
   return segments;
+}
+
+/**
+ * Each non-empty range that starts before `size`, widened to whole `block`s (the last block
+ * ends at `size`), as `[from, to)`.
+ */
+export function widenToBlocks(
+  ranges: readonly ByteRange[],
+  block: number,
+  size: number,
+): Array<{ from: number; to: number }> {
+  return ranges
+    .filter((r) => r.length > 0 && r.offset < size)
+    .map((r) => ({
+      from: Math.floor(r.offset / block) * block,
+      to: Math.min(size, Math.ceil((r.offset + r.length) / block) * block),
+    }));
 }

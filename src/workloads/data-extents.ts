@@ -1,4 +1,4 @@
-import type { ByteRange } from './byte-ranges.js';
+import { widenToBlocks, type ByteRange } from './byte-ranges.js';
 import { mergeRanges } from '../engine/index.js';
 
 export {
@@ -28,13 +28,10 @@ export function blockRanges(
   if (size === 0) return [];
   if (extents === undefined) return [{ offset: 0, length: size, data: true }];
   const wide = mergeRanges(
-    extents
-      .filter((r) => r.length > 0 && r.offset < size)
-      .map((r) => {
-        const from = Math.floor(r.offset / block) * block;
-        const to = Math.min(size, Math.ceil((r.offset + r.length) / block) * block);
-        return { offset: from, length: to - from };
-      }),
+    widenToBlocks(extents, block, size).map(({ from, to }) => ({
+      offset: from,
+      length: to - from,
+    })),
   );
   const out: BlockRange[] = [];
   let at = 0;
