@@ -91,9 +91,9 @@ export async function cleanUpPlanes(): Promise<void> {
  * A control plane in a fresh directory, with vault `main` and policy `nightly`, its clock at
  * Monday 2026-01-05 00:30 UTC. `jobRetries: 0` makes a failed job fail at once.
  */
-export async function machinePlane(options: { jobRetries?: number } = {}) {
-  const root = mkdtempSync(join(tmpdir(), 'holdfast-machine-'));
-  dirs.push(root);
+export async function machinePlane(options: { jobRetries?: number; root?: string } = {}) {
+  const root = options.root ?? mkdtempSync(join(tmpdir(), 'holdfast-machine-'));
+  if (options.root === undefined) dirs.push(root);
   const clock = new ManualClock(Date.UTC(2026, 0, 5, 0, 30));
   const plane = await ControlPlane.open({
     dataDir: join(root, 'data'),

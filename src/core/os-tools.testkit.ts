@@ -49,3 +49,26 @@ function onPath(command: string): boolean {
     return false;
   }
 }
+
+/**
+ * Makes an XFS file system with reflink (copy-on-write clones) in a sparse image file under
+ * `dir` and mounts it through a loop device at `dir/mnt`: a btrfs/XFS host for tests on an ext4
+ * machine. Needs root, xfsprogs (installed when missing) and `mount -o loop`; fails saying so.
+ * Returns the mount point and how to unmount it (the loop device goes with it).
+ */
+export function mountXfs(dir: string): { path: string; unmount: () => void } {
+  ensureCommand('mkfs.xfs', 'xfsprogs');
+  const volume = `${dir}/xfs.img`;
+  const path = `${dir}/mnt`;
+  execFileSync('truncate', ['-s', '512M', volume]);
+  execFileSync('mkfs.xfs', ['-q', '-m', 'reflink=1', volume], { stdio: 'pipe' });
+  execFileSync('mkdir', ['-p', path]);
+  try {
+    execFileSync('mount', ['-o', 'loop', volume, path], { stdio: 'pipe' });
+  } catch (error) {
+    throw new Error(
+      `This test needs to mount a file system image through a loop device (mount -o loop, as root): ${String(error)}`,
+    );
+  }
+  return { path, unmount: () => execFileSync('umount', [path], { stdio: 'pipe' }) };
+}

@@ -1,9 +1,8 @@
-import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ensureCommand } from '../../core/os-tools.testkit.js';
+import { ensureCommand, mountXfs } from '../../core/os-tools.testkit.js';
 import { patternBytes } from '../disk-images.testkit.js';
 import { IMAGE_BLOCK } from '../image-blocks.js';
 import { cloneOrCopyMirror, finishClone } from './disk-mirror.js';
@@ -85,32 +84,17 @@ describe('an unsettled refresh', () => {
 });
 
 describe('mirrors on a copy-on-write file system (XFS with reflink, on a loop device)', () => {
-  let mount: string | undefined;
-  beforeAll(async () => {
-    await ensureCommand('mkfs.xfs', 'xfsprogs');
-    await ensureCommand('losetup', 'mount');
-  }, 600_000);
+  let unmount: (() => void) | undefined;
+  beforeAll(() => ensureCommand('losetup', 'mount'), 600_000);
   afterEach(() => {
-    if (mount !== undefined) execFileSync('umount', [mount], { stdio: 'pipe' });
-    mount = undefined;
+    unmount?.();
+    unmount = undefined;
   });
 
   it('clones the disk, then reads only the blocks that are no longer shared with the last clone', async () => {
-    const volume = join(dir, 'xfs.img');
-    const handle = await open(volume, 'w');
-    await handle.truncate(512 << 20);
-    await handle.close();
-    execFileSync('mkfs.xfs', ['-q', '-m', 'reflink=1', volume], { stdio: 'pipe' });
-    mount = join(dir, 'mnt');
-    await mkdir(mount);
-    try {
-      execFileSync('mount', ['-o', 'loop', volume, mount], { stdio: 'pipe' });
-    } catch (error) {
-      mount = undefined;
-      throw new Error(
-        `This test needs to mount a file system image through a loop device (mount -o loop, as root): ${String(error)}`,
-      );
-    }
+    const xfs = mountXfs(dir);
+    unmount = xfs.unmount;
+    const mount = xfs.path;
     const source = join(mount, 'disk.img');
     const mirror = join(mount, 'disk.mirror');
     await writeFile(source, patternBytes(40 * IMAGE_BLOCK, 7));
