@@ -4,9 +4,12 @@ import {
   copyFileSync,
   existsSync,
   fsyncSync,
+  lstatSync,
+  mkdirSync,
   openSync,
   readFileSync,
   statSync,
+  symlinkSync,
   writeFileSync,
   writeSync,
 } from 'node:fs';
@@ -275,8 +278,13 @@ describe('machine items', () => {
 
   it('refuses to replace the disks of a machine that looks running, unless forced', async () => {
     const { root, plane } = await setup();
-    const disk = join(root, 'vm.img');
-    ext4Image(root, disk, 16, 3);
+    const real = join(root, 'vm.img');
+    ext4Image(root, real, 16, 3);
+    // The machine names its disk through a symbolic link, as LVM names volumes (/dev/vg/lv):
+    // the process holding the real file must still be seen, and the real file replaced.
+    mkdirSync(join(root, 'by-name'));
+    const disk = join(root, 'by-name', 'vm.img');
+    symlinkSync(real, disk);
     await plane.items.protect({
       name: 'vm',
       workload: 'machine',
@@ -285,7 +293,8 @@ describe('machine items', () => {
       policy: 'nightly',
     });
     expectState(await backUp(plane, 'vm'), 'completed');
-    const holder = counterWriter(disk, join(root, 'other.img'), join(root, 'ack'));
+    const backedUp = readFileSync(real);
+    const holder = counterWriter(real, join(root, 'other.img'), join(root, 'ack'));
     writeFileSync(join(root, 'other.img'), Buffer.alloc(4096));
     try {
       await waitFor(() => readFileSync(disk).readBigUInt64LE(0) > 0n);
@@ -297,6 +306,9 @@ describe('machine items', () => {
       const forced = await restore(plane, 'vm', { point: 'latest', as: 'replace', force: true });
       expectState(forced, 'completed');
       expect(forced.result?.['forcedWhileOpen']).toEqual([{ pid: holder.pid, path: disk }]);
+      expect(lstatSync(disk).isSymbolicLink()).toBe(true);
+      // The real file now holds the point (the writer still writes to the old, unlinked file).
+      expect(readFileSync(real).equals(backedUp)).toBe(true);
     } finally {
       holder.kill('SIGKILL');
     }

@@ -1,4 +1,4 @@
-import { rm, stat } from 'node:fs/promises';
+import { realpath, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { VaultRecord } from '../catalog/index.js';
 import { HoldfastError } from '../core/index.js';
@@ -42,7 +42,10 @@ export async function replaceDisks(
           'USAGE_INVALID',
           `${disk.path} is a block device holding a qcow2 image; restore --as disks --format qcow2 and write the image onto it yourself.`,
         );
-      return { ...disk, format, device };
+      // An image named through a symbolic link is replaced where the link leads: renaming over
+      // the link itself would leave the machine's real disk untouched.
+      const real = device ? disk.path : await realpath(disk.path).catch(() => disk.path);
+      return { ...disk, format, device, real };
     }),
   );
   const users = await processesUsing(disks.map((d) => d.path));
@@ -57,16 +60,16 @@ export async function replaceDisks(
   const staged: Array<{ from: string; to: string }> = [];
   for (const disk of disks.filter((d) => !d.device)) {
     // Restored beside the disk (same file system), then renamed over it: never half-replaced.
-    const stage = join(dirname(disk.path), `.holdfast-restore-${ctx.job.id}`);
+    const stage = join(dirname(disk.real), `.holdfast-restore-${ctx.job.id}`);
     if (disk.format === 'qcow2') {
       bytes += await restoreQcow2Disks(source.vault, source.point, stage, [disk.name], ctx.signal);
-      staged.push({ from: join(stage, 'disks', `${disk.name}.qcow2`), to: disk.path });
+      staged.push({ from: join(stage, 'disks', `${disk.name}.qcow2`), to: disk.real });
       continue;
     }
     const filter = { include: [`/disks/${disk.name}`] };
     bytes += (await restoreTree(ctx, source, stage, filter)).bytes;
     if (params.verify === true) await verifyOrThrow(ctx, source, stage, filter);
-    staged.push({ from: join(stage, 'disks', disk.name), to: disk.path });
+    staged.push({ from: join(stage, 'disks', disk.name), to: disk.real });
   }
   const written: Array<{ device: string; bytesWritten: number }> = [];
   for (const disk of disks.filter((d) => d.device)) {

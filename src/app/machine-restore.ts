@@ -1,5 +1,14 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdir, readFile, readdir, readlink, rename, stat, writeFile } from 'node:fs/promises';
+import {
+  mkdir,
+  readFile,
+  readdir,
+  readlink,
+  realpath,
+  rename,
+  stat,
+  writeFile,
+} from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { HoldfastError } from '../core/index.js';
 import type { RestoreInput } from './api-model.js';
@@ -164,7 +173,13 @@ export async function reidentifyConfigs(
 export async function processesUsing(
   paths: readonly string[],
 ): Promise<Array<{ pid: number; path: string }>> {
-  const wanted = new Set(paths);
+  // Open files show in /proc under their real path: a disk named through a symbolic link (an
+  // LVM volume's /dev/vg/lv is one, to /dev/dm-N) must be looked for under its target.
+  const wanted = new Map<string, string>();
+  for (const path of paths) {
+    wanted.set(path, path);
+    wanted.set(await realpath(path).catch(() => path), path);
+  }
   const found: Array<{ pid: number; path: string }> = [];
   let pids: string[];
   try {
@@ -181,7 +196,8 @@ export async function processesUsing(
     }
     for (const fd of fds) {
       const target = await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '');
-      if (wanted.has(target)) found.push({ pid: Number(pid), path: target });
+      const disk = wanted.get(target);
+      if (disk !== undefined) found.push({ pid: Number(pid), path: disk });
     }
   }
   return found;
