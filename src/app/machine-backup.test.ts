@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryBackend } from '../backends/index.js';
 import { ensureCommand } from '../core/os-tools.testkit.js';
-import { Restorer } from '../engine/index.js';
+import { BlobReader, loadTree, Restorer, type Point } from '../engine/index.js';
 import {
   makeTestVault,
   randomBytesSeeded,
@@ -244,6 +244,11 @@ describe('backupMachine', () => {
     expect(idle.captured.disks[0]!.bytesRead).toBe(0);
     expect(idle.captured.disks[0]!.changed).toEqual([]);
     expect(idle.bytesRead).toBe(0);
+    // The unchanged disk's node, and so the `disks` directory, are the parent's: stored once.
+    const disksTree = async (point: Point) =>
+      (await loadTree(new BlobReader(vault), point.tree)).find((n) => n.name.toString() === 'disks')
+        ?.subtree;
+    expect(await disksTree(idle.point)).toBe(await disksTree(first.point));
 
     // Written again (same size): read and compared again, and the change found.
     const handle = await open(a, 'r+');

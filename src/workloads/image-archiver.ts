@@ -65,6 +65,13 @@ export interface ImageProgress {
 
 /** Bytes per read: whole blocks, with the next read in flight while these are cut. */
 const READ_SIZE = 8 * IMAGE_BLOCK;
+/** True when two file nodes list the same size and the same pieces. */
+function sameContent(a: TreeNode, b: TreeNode): boolean {
+  const x = a.content ?? [];
+  const y = b.content ?? [];
+  return a.size === b.size && x.length === y.length && x.every((piece, i) => piece === y[i]);
+}
+
 /** The pieces of a read of whole blocks (the last may be short), as stretches of it. */
 function cutRead(data: Buffer): Array<{ offset: number; length: number; hole: boolean }> {
   const pieces: Array<{ offset: number; length: number; hole: boolean }> = [];
@@ -112,7 +119,14 @@ export class ImageArchiver {
     await forEachLimit(this.options.disks, DISK_CONCURRENCY, async (disk) => {
       const previous = parentDisks.get(disk.name);
       const content = await this.diskContent(disk, previous);
-      diskNodes.push(this.fileNode(disk.name, disk.disk.size, content, 0o600));
+      const node = this.fileNode(disk.name, disk.disk.size, content, 0o600);
+      // A disk whose content did not change keeps the parent's times, so its node — and, when
+      // no disk changed, the whole `disks` directory — is the parent's, stored once.
+      diskNodes.push(
+        previous && sameContent(previous, node)
+          ? { ...node, mtime: previous.mtime, ctime: previous.ctime }
+          : node,
+      );
       this.progress.disks += 1;
     });
     const root: TreeNode[] = [await this.dirNode('disks', diskNodes)];
