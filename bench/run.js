@@ -232,10 +232,11 @@ function parseArgs(argv) {
 // ---------------------------------------------------------------------------------------------
 // required programs
 
-function ensurePrograms(tools) {
+function ensurePrograms(tools, fsType) {
   const wanted = [['/usr/bin/time', 'time']];
   if (tools.includes('restic')) wanted.push(['restic', 'restic']);
   if (tools.includes('borg')) wanted.push(['borg', 'borgbackup']);
+  if (fsType === 'xfs') wanted.push(['mkfs.xfs', 'xfsprogs']);
   const present = (p) => (p.startsWith('/') ? fs.existsSync(p) : commandExists(p));
   const missing = wanted.filter(([p]) => !present(p)).map(([, pkg]) => pkg);
   if (missing.length === 0) {
@@ -1664,7 +1665,7 @@ function main() {
   const profileName = opts.quick ? 'quick' : 'full';
   commandTimeout = opts.timeout;
   fs.mkdirSync(WORK, { recursive: true });
-  ensurePrograms(opts.tools);
+  ensurePrograms(opts.tools, opts.fs);
 
   // A run stopped by force may have left the XFS volume mounted.
   if (sh('mountpoint', ['-q', RUN]).status === 0) sh('umount', [RUN]);
@@ -1683,16 +1684,6 @@ function main() {
 function mountXfs() {
   if (typeof process.getuid === 'function' && process.getuid() !== 0)
     fatal('--fs xfs mounts a file system through a loop device: run it as root');
-  if (!commandExists('mkfs.xfs')) {
-    log('mkfs.xfs is missing: installing xfsprogs');
-    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    spawnSync('apt-get', ['-q', 'update'], { stdio: ['ignore', 'inherit', 'inherit'], env });
-    const r = spawnSync('apt-get', ['-q', 'install', '-y', '--no-install-recommends', 'xfsprogs'], {
-      stdio: ['ignore', 'inherit', 'inherit'],
-      env,
-    });
-    if (r.status !== 0 || !commandExists('mkfs.xfs')) fatal('could not install xfsprogs');
-  }
   rmrf(XFS_VOLUME);
   // Sparse: room for the working copy, its restore by a tool, and the mirrors.
   fs.closeSync(fs.openSync(XFS_VOLUME, 'w'));

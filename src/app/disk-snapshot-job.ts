@@ -1,14 +1,13 @@
 import { createHash } from 'node:crypto';
 import type { VaultRecord } from '../catalog/index.js';
 import { HoldfastError, isHoldfastError } from '../core/index.js';
-import { acquireLock } from '../engine/index.js';
 import type { JobContext } from '../jobs/index.js';
 import { machineDisks, type MachineDisk } from '../workloads/index.js';
 import type { JobDeps } from './job-deps.js';
 import { backupMachine } from './machine-backup.js';
 import { runScript } from './machine-job.js';
 import { restoreQcow2Disks } from './machine-restore.js';
-import { restoreTree } from './machine-restore-steps.js';
+import { restoreTree, underRestoreLock } from './machine-restore-steps.js';
 import { lockNewPoint } from './object-locking.js';
 import { queueReplication } from './redundancy.js';
 import { listPoints } from './resolve-point.js';
@@ -128,13 +127,7 @@ export async function restoreDiskSnapshot(
       `Disk snapshot '${record.name}' is missing from vault '${vault.name}'. Run a verify job.`,
     );
   await ctx.startPhase('restore');
-  const lock = await acquireLock(opened, {
-    exclusive: false,
-    purpose: 'restore',
-    waitMs: 10 * 60_000,
-    signal: ctx.signal,
-  });
-  try {
+  return underRestoreLock(opened, ctx.signal, async () => {
     const name = point.paths[0]?.slice('disks/'.length) ?? 'disk';
     if (params.format === 'qcow2') {
       await restoreQcow2Disks(opened, point, params.target, [name], ctx.signal);
@@ -149,7 +142,5 @@ export async function restoreDiskSnapshot(
       target: params.target,
       disk: `${params.target}/disks/${file}`,
     };
-  } finally {
-    await lock.release();
-  }
+  });
 }

@@ -2,11 +2,10 @@ import { copyFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { VaultRecord } from '../catalog/index.js';
 import { HoldfastError } from '../core/index.js';
-import { acquireLock } from '../engine/index.js';
 import type { JobContext } from '../jobs/index.js';
 import { baseReady, cloneDisk, ensureDir, findImagePoint } from './disk-images.js';
 import type { JobDeps } from './job-deps.js';
-import { restoreTree } from './machine-restore-steps.js';
+import { restoreTree, underRestoreLock } from './machine-restore-steps.js';
 import { machineDescription, reidentifyConfigs } from './machine-restore.js';
 
 /** What an image deployment is queued with. */
@@ -37,21 +36,12 @@ export async function deployImage(
     );
   await ctx.startPhase('restore');
   const base = deps.access.imageDir(vault.id, point.id);
-  if (!(await baseReady(base))) {
-    const lock = await acquireLock(opened, {
-      exclusive: false,
-      purpose: 'restore',
-      waitMs: 10 * 60_000,
-      signal: ctx.signal,
-    });
-    try {
+  if (!(await baseReady(base)))
+    await underRestoreLock(opened, ctx.signal, async () => {
       await ensureDir(base);
       await restoreTree(ctx, { vault: opened, point }, base, {});
       await writeFile(join(base, '.complete'), point.id);
-    } finally {
-      await lock.release();
-    }
-  }
+    });
   const description = await machineDescription(opened, point);
   await ensureDir(join(params.target, 'disks'));
   await ensureDir(join(params.target, 'config'));

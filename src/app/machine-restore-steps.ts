@@ -1,5 +1,6 @@
 import { describeError, HoldfastError } from '../core/index.js';
 import {
+  acquireLock,
   createBlobOpener,
   Restorer,
   verifyRestore,
@@ -9,6 +10,28 @@ import {
   type Vault,
 } from '../engine/index.js';
 import type { JobContext } from '../jobs/index.js';
+
+/**
+ * Runs `work` under a shared lock on `vault`: a prune waits until the restore has read what it
+ * needs (ten minutes at most for a running prune to end).
+ */
+export async function underRestoreLock<T>(
+  vault: Vault,
+  signal: AbortSignal,
+  work: () => Promise<T>,
+): Promise<T> {
+  const lock = await acquireLock(vault, {
+    exclusive: false,
+    purpose: 'restore',
+    waitMs: 10 * 60_000,
+    signal,
+  });
+  try {
+    return await work();
+  } finally {
+    await lock.release();
+  }
+}
 
 /** What a restore writes: where, which entries, and over what is there. */
 export interface RestoreRun {

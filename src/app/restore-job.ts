@@ -1,11 +1,11 @@
 import type { PointRecord, VaultRecord } from '../catalog/index.js';
 import { HoldfastError } from '../core/index.js';
-import { acquireLock, verifyRestore, type Point, type Vault } from '../engine/index.js';
+import { verifyRestore, type Point, type Vault } from '../engine/index.js';
 import type { JobContext, JobHandler } from '../jobs/index.js';
 import { jobSubject, type JobDeps } from './job-deps.js';
 import { listPoints } from './resolve-point.js';
 import { restoreMachine } from './machine-restore-job.js';
-import { runRestorer } from './machine-restore-steps.js';
+import { runRestorer, underRestoreLock } from './machine-restore-steps.js';
 import { deployImage } from './image-deploy-job.js';
 import { restoreDiskSnapshot } from './disk-snapshot-job.js';
 import type { RestoreJobParams } from './restore-params.js';
@@ -41,13 +41,7 @@ export function restoreJobHandler(deps: JobDeps): JobHandler {
     if (record === undefined)
       throw new HoldfastError('POINT_NOT_FOUND', `Point ${params.point} no longer exists.`);
     const source = await openTier(deps, vault, record, params.tier ?? 'auto', params.from);
-    const lock = await acquireLock(source.vault, {
-      exclusive: false,
-      purpose: 'restore',
-      waitMs: 10 * 60_000,
-      signal: ctx.signal,
-    });
-    try {
+    return underRestoreLock(source.vault, ctx.signal, async () => {
       if (item?.workload === 'machine') {
         const result = await restoreMachine(deps, ctx, item, vault, source, params);
         return { result: { point: record.id, tier: source.tier, ...result } };
@@ -78,9 +72,7 @@ export function restoreJobHandler(deps: JobDeps): JobHandler {
           verified,
         },
       };
-    } finally {
-      await lock.release();
-    }
+    });
   };
 }
 

@@ -4,15 +4,10 @@ import { fileURLToPath } from 'node:url';
 import { createHash, createHmac } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import { HoldfastError } from '../core/index.js';
+import type { ByteRange } from './file-extents.js';
 
 /** Bytes of one SHA-256 or HMAC-SHA-256. */
-export const HASH_BYTES = 32;
-
-/** A stretch of a buffer. */
-export interface BufferRange {
-  readonly offset: number;
-  readonly length: number;
-}
+const HASH_BYTES = 32;
 
 /**
  * SHA-256 (or HMAC-SHA-256 under `key`: the vault's blob ids) of each range of `data`, 32 bytes
@@ -35,7 +30,7 @@ export function hashRanges(data: Buffer, ranges: Float64Array, key?: Buffer): Ui
  * way, and only the returned buffer may be used afterwards.
  */
 export interface RangeHasher {
-  hash(data: Buffer, ranges: readonly BufferRange[]): Promise<{ data: Buffer; hashes: Uint8Array }>;
+  hash(data: Buffer, ranges: readonly ByteRange[]): Promise<{ data: Buffer; hashes: Uint8Array }>;
   close(): Promise<void>;
 }
 
@@ -43,7 +38,7 @@ export interface RangeHasher {
 class InlineRangeHasher implements RangeHasher {
   constructor(private readonly key: Buffer | undefined) {}
 
-  hash(data: Buffer, ranges: readonly BufferRange[]) {
+  hash(data: Buffer, ranges: readonly ByteRange[]) {
     return Promise.resolve({ data, hashes: hashRanges(data, flatten(ranges), this.key) });
   }
 
@@ -95,7 +90,7 @@ class WorkerRangeHasher implements RangeHasher {
     });
   }
 
-  hash(data: Buffer, ranges: readonly BufferRange[]) {
+  hash(data: Buffer, ranges: readonly ByteRange[]) {
     if (this.failure !== undefined) return Promise.reject(this.failure);
     const seq = (this.sequence += 1);
     const worker = this.workers[seq % this.workers.length]!;
@@ -120,7 +115,7 @@ class WorkerRangeHasher implements RangeHasher {
   }
 }
 
-function flatten(ranges: readonly BufferRange[]): Float64Array {
+function flatten(ranges: readonly ByteRange[]): Float64Array {
   const flat = new Float64Array(ranges.length * 2);
   ranges.forEach((r, i) => {
     flat[i * 2] = r.offset;

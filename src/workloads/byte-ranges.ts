@@ -1,8 +1,6 @@
-/** A stretch of a disk. */
-export interface ByteRange {
-  readonly offset: number;
-  readonly length: number;
-}
+import type { ByteRange } from '../engine/index.js';
+
+export type { ByteRange };
 
 /** A stretch of a disk to read again, or to take from the previous point. */
 export interface Segment extends ByteRange {

@@ -1,14 +1,5 @@
-import { widenToBlocks, type ByteRange } from './byte-ranges.js';
 import { mergeRanges } from '../engine/index.js';
-
-export {
-  fileDataExtents,
-  fileExtents,
-  mergeRanges,
-  parseFilefrag,
-  parseFilefragExtents,
-  type FileExtent,
-} from '../engine/index.js';
+import { widenToBlocks, type ByteRange } from './byte-ranges.js';
 
 /** A stretch of a disk in whole blocks: to read (`data`), or known to be all zeros. */
 export interface BlockRange extends ByteRange {

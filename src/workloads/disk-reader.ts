@@ -1,7 +1,7 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import { HoldfastError } from '../core/index.js';
 import type { ByteRange } from './byte-ranges.js';
-import { fileDataExtents } from './data-extents.js';
+import { fileDataExtents } from '../engine/index.js';
 import type { DiskReader } from './partition-table.js';
 
 /** A disk image file or block device opened for reading, with its size. */

@@ -182,11 +182,74 @@ export class ImageArchiver {
     disk: ImageDisk,
     previous: TreeNode | undefined,
   ): Promise<ContentPiece[]> {
+    const { plan, reads } = await this.planDisk(disk, previous);
+    const content: ContentPiece[] = [];
+    let next = 0;
+    const appendPlanned = (before: number): void => {
+      for (; next < plan.length && plan[next]!.offset < before; next++) {
+        for (const piece of plan[next]!.pieces) appendPiece(content, piece);
+        this.progress.bytes += plan[next]!.length;
+      }
+    };
+    const hasher = createRangeHasher({
+      bytes: reads.reduce((n, r) => n + r.length, 0),
+      key: this.vault.keys.id,
+    });
+    try {
+      const reading = {
+        readSize: READ_SIZE,
+        depth: READS_IN_FLIGHT,
+        // Cut here, and the blob ids of the data pieces computed on hashing threads: this
+        // thread then only deduplicates and queues, and keeps the sealing threads busy.
+        prepare: async (data: Buffer) => {
+          const pieces = cutRead(data);
+          return {
+            pieces,
+            ...(await hasher.hash(
+              data,
+              pieces.filter((p) => !p.hole),
+            )),
+          };
+        },
+        ...(this.options.signal ? { signal: this.options.signal } : {}),
+      };
+      await readRanges(disk.disk, reads, reading, async (at, _length, read) => {
+        appendPlanned(at);
+        this.progress.bytesRead += read.data.length;
+        let hashed = 0;
+        for (const piece of read.pieces) {
+          if (piece.hole) {
+            appendPiece(content, piece.length);
+            continue;
+          }
+          const id = Buffer.from(read.hashes.subarray(hashed * 32, ++hashed * 32)).toString('hex');
+          const data = read.data.subarray(piece.offset, piece.offset + piece.length);
+          appendPiece(content, (await this.writer.saveHashed('data', id, data)).id);
+        }
+        this.progress.bytes += read.data.length;
+      });
+    } finally {
+      await hasher.close();
+    }
+    appendPlanned(Infinity);
+    return content;
+  }
+
+  /**
+   * What becomes of each stretch of a disk, in disk order: pieces kept from the parent, or holes
+   * (in `plan`), or ranges to read (in `reads`).
+   */
+  private async planDisk(
+    disk: ImageDisk,
+    previous: TreeNode | undefined,
+  ): Promise<{
+    plan: Array<{ offset: number; length: number; pieces: ContentPiece[] }>;
+    reads: ByteRange[];
+  }> {
     const size = disk.disk.size;
     const reusable =
       previous?.content !== undefined && previous.size === size && disk.changed !== undefined;
-    // What becomes of each stretch, in disk order: pieces kept from the parent, holes, or reads.
-    const plan: Array<{ offset: number; length: number; pieces?: ContentPiece[] }> = [];
+    const plan: Array<{ offset: number; length: number; pieces: ContentPiece[] }> = [];
     const reads: ByteRange[] = [];
     // Asked only when something is read: blocks the disk knows to be zeros become holes unread.
     let extents: readonly ByteRange[] | undefined | null = null;
@@ -212,52 +275,7 @@ export class ImageArchiver {
         else plan.push({ ...at, pieces: [range.length] });
       }
     }
-    plan.sort((a, b) => a.offset - b.offset);
-    const content: ContentPiece[] = [];
-    let next = 0;
-    const appendPlanned = (before: number): void => {
-      for (; next < plan.length && plan[next]!.offset < before; next++) {
-        for (const piece of plan[next]!.pieces!) appendPiece(content, piece);
-        this.progress.bytes += plan[next]!.length;
-      }
-    };
-    const hasher = createRangeHasher({
-      bytes: reads.reduce((n, r) => n + r.length, 0),
-      key: this.vault.keys.id,
-    });
-    try {
-      const reading = {
-        readSize: READ_SIZE,
-        depth: READS_IN_FLIGHT,
-        // Cut here, and the blob ids of the data pieces computed on hashing threads: this
-        // thread then only deduplicates and queues, and keeps the sealing threads busy.
-        prepare: async (data: Buffer) => {
-          const pieces = cutRead(data);
-          const ranges = pieces.filter((p) => !p.hole);
-          return { pieces, ranges, ...(await hasher.hash(data, ranges)) };
-        },
-        ...(this.options.signal ? { signal: this.options.signal } : {}),
-      };
-      await readRanges(disk.disk, reads, reading, async (at, _length, read) => {
-        appendPlanned(at);
-        this.progress.bytesRead += read.data.length;
-        let hashed = 0;
-        for (const piece of read.pieces) {
-          if (piece.hole) {
-            appendPiece(content, piece.length);
-            continue;
-          }
-          const id = Buffer.from(read.hashes.subarray(hashed * 32, ++hashed * 32)).toString('hex');
-          const data = read.data.subarray(piece.offset, piece.offset + piece.length);
-          appendPiece(content, (await this.writer.saveHashed('data', id, data)).id);
-        }
-        this.progress.bytes += read.data.length;
-      });
-    } finally {
-      await hasher.close();
-    }
-    appendPlanned(Infinity);
-    return content;
+    return { plan, reads };
   }
 
   private async store(data: Buffer): Promise<string> {

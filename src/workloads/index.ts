@@ -2,7 +2,7 @@
 export * from './partition-table.js';
 export * from './disk-reader.js';
 export * from './disk-in-place.js';
-export { blockRanges, fileDataExtents, type BlockRange } from './data-extents.js';
+export { blockRanges, type BlockRange } from './data-extents.js';
 export * from './byte-ranges.js';
 export * from './image-blocks.js';
 export * from './image-archiver.js';

@@ -148,17 +148,7 @@ export async function captureMachine(request: CaptureRequest): Promise<CapturedM
   for (const [i, disk] of included.entries()) {
     const mirror = mirrorPath(request.mirrorDir, disk);
     const refresh = refreshed[i]!;
-    let result = refresh;
-    if (refresh.cloned) {
-      const done = await finishClone(mirror, refresh.format);
-      result = {
-        ...done,
-        settle: async () => {
-          await done.settle();
-          await refresh.settle();
-        },
-      };
-    }
+    const result = refresh.cloned ? await finishClone(mirror, refresh) : refresh;
     disks.push({ ...result, name: disk.name, sourcePath: disk.path, mirror });
   }
   const durable = Promise.all(disks.map((d) => d.settle())).then(

@@ -102,7 +102,7 @@ describe('mirrors on a copy-on-write file system (XFS with reflink, on a loop de
 
     const first = await cloneOrCopyMirror(source, mirror);
     expect(first.cloned).toBe(true);
-    const firstDone = await finishClone(mirror, first.format);
+    const firstDone = await finishClone(mirror, first);
     await firstDone.settle();
     expect(firstDone.changed).toBe(undefined);
     expect(firstDone.bytesRead).toBe(41 * IMAGE_BLOCK);
@@ -112,10 +112,9 @@ describe('mirrors on a copy-on-write file system (XFS with reflink, on a loop de
     await writeAt(source, 30 * IMAGE_BLOCK, patternBytes(IMAGE_BLOCK, 10));
     const second = await cloneOrCopyMirror(source, mirror);
     expect(second.cloned).toBe(true);
-    const secondDone = await finishClone(mirror, second.format);
-    // As a capture does: the map first, then the source's identity.
+    const secondDone = await finishClone(mirror, second);
+    // The map first, then the source's identity.
     await secondDone.settle();
-    await second.settle();
     expect(secondDone.changed).toEqual([
       { offset: 5 * IMAGE_BLOCK, length: IMAGE_BLOCK },
       { offset: 30 * IMAGE_BLOCK, length: IMAGE_BLOCK },
@@ -129,10 +128,9 @@ describe('mirrors on a copy-on-write file system (XFS with reflink, on a loop de
     // it shared, nothing read; from then on not even cloned.
     await new Promise((resolve) => setTimeout(resolve, 2100));
     const third = await cloneOrCopyMirror(source, mirror);
-    const thirdDone = await finishClone(mirror, third.format);
+    const thirdDone = await finishClone(mirror, third);
     expect(thirdDone).toMatchObject({ changed: [], bytesRead: 0 });
     await thirdDone.settle();
-    await third.settle();
     const idle = await cloneOrCopyMirror(source, mirror);
     expect(idle).toMatchObject({ cloned: false, changed: [], bytesRead: 0 });
   });

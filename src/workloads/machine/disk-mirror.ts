@@ -15,9 +15,9 @@ import { IMAGE_BLOCK } from '../image-blocks.js';
 import { availableParallelism } from 'node:os';
 import { openDisk, readRanges, type OpenDisk } from '../disk-reader.js';
 import { detectImageFormat, openQcow2, type ImageFormat } from '../qcow2/index.js';
-import { createRangeHasher } from '../../engine/index.js';
+import { createRangeHasher, fileExtents, mergeRanges } from '../../engine/index.js';
 import { isAllZero } from '../../core/index.js';
-import { blockRanges, fileExtents, mergeRanges } from '../data-extents.js';
+import { blockRanges } from '../data-extents.js';
 import { unchangedBlocks } from './shared-blocks.js';
 import {
   forgetIdentity,
@@ -78,77 +78,69 @@ export async function cloneOrCopyMirror(source: string, mirror: string): Promise
   // Seen before anything is read: a write during the refresh changes it for the next one.
   const identity = await identityOf(source);
   const format = await detectImageFormat(source);
-  const size = await guestSize(source, format);
-  if (identity && (await unchangedSinceRefresh(identity, mirror)))
-    return {
-      format,
-      size,
-      changed: [],
-      bytesRead: 0,
-      bytesCopied: 0,
-      cloned: false,
-      settle: SETTLED,
-    };
-  await forgetIdentity(mirror);
+  const disk = await openGuest(source, format);
   try {
-    await copyFile(source, `${mirror}.clone`, constants.COPYFILE_FICLONE_FORCE);
-    return {
-      format,
-      size,
-      changed: undefined,
-      bytesRead: 0,
-      bytesCopied: 0,
-      cloned: true,
-      // Run after the settle of {@link finishClone}: the identity is recorded after the map.
-      settle: async () => {
-        if (identity) await recordIdentity(mirror, identity);
-      },
+    const unread = { format, size: disk.size, bytesRead: 0, bytesCopied: 0 };
+    if (identity && (await unchangedSinceRefresh(identity, mirror)))
+      return { ...unread, changed: [], cloned: false, settle: SETTLED };
+    await forgetIdentity(mirror);
+    // The identity is recorded last, once the mirror and its map are durable.
+    const recordSource = async () => {
+      if (identity) await recordIdentity(mirror, identity);
     };
-  } catch {
-    await rm(`${mirror}.clone`, { force: true });
-    const refreshed = await copyChangedBlocks(source, format, mirror, size);
-    return {
-      ...refreshed,
-      settle: async () => {
-        await refreshed.settle();
-        if (identity) await recordIdentity(mirror, identity);
-      },
-    };
+    try {
+      await copyFile(source, `${mirror}.clone`, constants.COPYFILE_FICLONE_FORCE);
+      return { ...unread, changed: undefined, cloned: true, settle: recordSource };
+    } catch {
+      await rm(`${mirror}.clone`, { force: true });
+      const refreshed = await copyChangedBlocks(disk, format, mirror);
+      return { ...refreshed, settle: () => refreshed.settle().then(recordSource) };
+    }
+  } finally {
+    await disk.close();
   }
 }
 
 /**
  * After a clone, outside the freeze window: finds the blocks that changed from the block map by
  * reading the clone. A raw clone becomes the mirror; a qcow2 clone's changed guest blocks are
- * copied into the raw mirror, and the clone removed.
+ * copied into the raw mirror, and the clone removed. `cloned` is what
+ * {@link cloneOrCopyMirror} returned; the result's settle includes its own.
  */
-export async function finishClone(mirror: string, format: ImageFormat): Promise<MirrorRefresh> {
+export async function finishClone(mirror: string, cloned: MirrorRefresh): Promise<MirrorRefresh> {
   const clone = `${mirror}.clone`;
-  if (format === 'qcow2') {
-    try {
-      const size = await guestSize(clone, format);
-      return { ...(await copyChangedBlocks(clone, format, mirror, size)), cloned: true };
-    } finally {
-      await rm(clone, { force: true });
+  const { format } = cloned;
+  const disk = await openGuest(clone, format);
+  let refreshed: MirrorRefresh;
+  try {
+    if (format === 'qcow2') {
+      refreshed = { ...(await copyChangedBlocks(disk, format, mirror)), cloned: true };
+    } else {
+      // The clone shares its unchanged blocks with the mirror, the last clone: those need no
+      // reading.
+      const [before, after] = await Promise.all([fileExtents(mirror), fileExtents(clone)]);
+      const unchanged =
+        before && after && (await stat(mirror)).size === disk.size
+          ? unchangedBlocks(before, after, disk.size, IMAGE_BLOCK)
+          : undefined;
+      const { map, ...result } = await hashAgainstMap(
+        disk,
+        format,
+        mirror,
+        undefined,
+        false,
+        unchanged,
+      );
+      refreshed = { ...result, cloned: true, settle: () => settleMirror(mirror, map) };
     }
+  } finally {
+    await disk.close();
+    // A qcow2 clone is only copied out of.
+    if (format === 'qcow2') await rm(clone, { force: true });
   }
-  // The clone shares its unchanged blocks with the mirror, the last clone: those need no reading.
-  const size = await guestSize(clone, format);
-  const [before, after] = await Promise.all([fileExtents(mirror), fileExtents(clone)]);
-  const unchanged =
-    before && after && (await stat(mirror)).size === size
-      ? unchangedBlocks(before, after, size, IMAGE_BLOCK)
-      : undefined;
-  const { map, ...result } = await hashAgainstMap(
-    clone,
-    format,
-    mirror,
-    undefined,
-    false,
-    unchanged,
-  );
-  await rename(clone, mirror);
-  return { ...result, cloned: true, settle: () => settleMirror(mirror, map) };
+  // A raw clone becomes the mirror.
+  if (format === 'raw') await rename(clone, mirror);
+  return { ...refreshed, settle: () => refreshed.settle().then(cloned.settle) };
 }
 
 /** The blocks whose hash in `map` is not that of zeros, as merged ranges. */
@@ -172,26 +164,25 @@ async function settleMirror(mirror: string, map: BlockMap): Promise<void> {
   await saveBlockMap(`${mirror}.map`, map);
 }
 
-/** Copies the guest blocks of `source` whose hashes differ from the map into `mirror`. */
+/** Copies the guest blocks of `disk` whose hashes differ from the map into `mirror`. */
 async function copyChangedBlocks(
-  source: string,
+  disk: OpenDisk,
   format: ImageFormat,
   mirror: string,
-  size: number,
 ): Promise<MirrorRefresh> {
   const exists = await stat(mirror).then(
-    (s) => s.size === size,
+    (s) => s.size === disk.size,
     () => false,
   );
   if (!exists) {
     // A fresh, sparse mirror: blocks of zeros are never written into it.
     await rm(`${mirror}.map`, { force: true });
     await (await open(mirror, 'w')).close();
-    await truncate(mirror, size);
+    await truncate(mirror, disk.size);
   }
   const handle = await open(mirror, 'r+');
   try {
-    const { map, ...result } = await hashAgainstMap(source, format, mirror, handle, !exists);
+    const { map, ...result } = await hashAgainstMap(disk, format, mirror, handle, !exists);
     return { ...result, cloned: false, settle: () => settleMirror(mirror, map) };
   } finally {
     await handle.close();
@@ -199,13 +190,13 @@ async function copyChangedBlocks(
 }
 
 /**
- * Reads `path` block by block, compares each block's hash with the map of `mirror`, writes
+ * Reads `disk` block by block, compares each block's hash with the map of `mirror`, writes
  * changed blocks through `target` when given, and returns the new map (saved by the refresh's
  * settle). Blocks the file system reports as holes are zeros without being read (docs/disks.md
  * "Holes"); blocks flagged in `unchanged` keep their hash from the map without being read.
  */
 async function hashAgainstMap(
-  path: string,
+  disk: OpenDisk,
   format: ImageFormat,
   mirror: string,
   target: FileHandle | undefined,
@@ -213,88 +204,83 @@ async function hashAgainstMap(
   unchanged?: readonly boolean[],
 ): Promise<Omit<MirrorRefresh, 'cloned' | 'settle'> & { map: BlockMap }> {
   const mapPath = `${mirror}.map`;
-  const disk = await openGuest(path, format);
-  try {
-    const size = disk.size;
-    const previous = fresh ? undefined : await loadBlockMap(mapPath, size, IMAGE_BLOCK);
-    // Gone until this refresh completes: after an interruption the mirror may hold blocks the
-    // old map does not describe, so the next refresh must copy everything.
-    await rm(mapPath, { force: true });
-    // The changes found now are relative to the point made from the last refresh; which point
-    // that is gets recorded again only once this refresh's point exists.
-    await rm(basePath(mirror), { force: true });
-    const map: BlockMap = emptyBlockMap(size, IMAGE_BLOCK);
-    const changed: ByteRange[] = [];
-    let bytesCopied = 0;
-    let bytesRead = 0;
-    // Records one block's hash; a changed block is noted and copied into the mirror.
-    const onBlock = async (offset: number, hash: Uint8Array, block: Buffer | number) => {
-      const index = offset / IMAGE_BLOCK;
-      const length = typeof block === 'number' ? block : block.length;
-      map.hashes.set(hash, index * 32);
-      if (previous && blockHash(previous, index).equals(hash)) return;
-      addRange(changed, offset, length);
-      // A fresh mirror is sparse: zeros are never written into it.
-      if (target && !(fresh && isZeroHash(hash, length))) {
-        const data = typeof block === 'number' ? zeroBuffer(length) : block;
-        await target.write(data, 0, length, offset);
-        bytesCopied += length;
-      }
-    };
-    // Each block is proven unchanged (shared with the last clone), a hole, or read and hashed.
-    const data: ByteRange[] = [];
-    for (const range of blockRanges(size, await disk.dataExtents?.(), IMAGE_BLOCK)) {
-      for (let at = range.offset; at < range.offset + range.length; at += IMAGE_BLOCK) {
-        const index = at / IMAGE_BLOCK;
-        const length = Math.min(IMAGE_BLOCK, size - at);
-        if (previous && unchanged?.[index] === true)
-          map.hashes.set(blockHash(previous, index), index * 32);
-        else if (!range.data) await onBlock(at, zeroHash(length), length);
-        else addRange(data, at, length);
-      }
+  const size = disk.size;
+  const previous = fresh ? undefined : await loadBlockMap(mapPath, size, IMAGE_BLOCK);
+  // Gone until this refresh completes: after an interruption the mirror may hold blocks the
+  // old map does not describe, so the next refresh must copy everything.
+  await rm(mapPath, { force: true });
+  // The changes found now are relative to the point made from the last refresh; which point
+  // that is gets recorded again only once this refresh's point exists.
+  await rm(basePath(mirror), { force: true });
+  const map: BlockMap = emptyBlockMap(size, IMAGE_BLOCK);
+  const changed: ByteRange[] = [];
+  let bytesCopied = 0;
+  let bytesRead = 0;
+  // Records one block's hash; a changed block is noted and copied into the mirror.
+  const onBlock = async (offset: number, hash: Uint8Array, block: Buffer | number) => {
+    const index = offset / IMAGE_BLOCK;
+    const length = typeof block === 'number' ? block : block.length;
+    map.hashes.set(hash, index * 32);
+    if (previous && blockHash(previous, index).equals(hash)) return;
+    addRange(changed, offset, length);
+    // A fresh mirror is sparse: zeros are never written into it.
+    if (target && !(fresh && zeroHash(length).equals(hash))) {
+      const data = typeof block === 'number' ? zeroBuffer(length) : block;
+      await target.write(data, 0, length, offset);
+      bytesCopied += length;
     }
-    const hasher = createRangeHasher({ bytes: data.reduce((n, r) => n + r.length, 0) });
-    try {
-      const reading = {
-        readSize: READ,
-        depth: READS_PER_THREAD * Math.max(1, availableParallelism()),
-        // Zero blocks are known by comparison, far cheaper than hashing; the rest go to threads.
-        prepare: async (read: Buffer) => {
-          const blocks = [];
-          for (let b = 0; b < read.length; b += IMAGE_BLOCK) {
-            const length = Math.min(IMAGE_BLOCK, read.length - b);
-            if (!isAllZero(read.subarray(b, b + length))) blocks.push({ offset: b, length });
-          }
-          return { blocks, ...(await hasher.hash(read, blocks)) };
-        },
-      };
-      await readRanges(disk, data, reading, async (at, _length, { data: read, blocks, hashes }) => {
-        bytesRead += read.length;
-        let hashed = 0;
-        for (let b = 0; b < read.length; b += IMAGE_BLOCK) {
-          const block = read.subarray(b, b + IMAGE_BLOCK);
-          const hash =
-            blocks[hashed]?.offset === b
-              ? hashes.subarray(hashed * 32, ++hashed * 32)
-              : zeroHash(block.length);
-          await onBlock(at + b, hash, block);
-        }
-      });
-    } finally {
-      await hasher.close();
+  };
+  // Each block is proven unchanged (shared with the last clone), a hole, or read and hashed.
+  const data: ByteRange[] = [];
+  for (const range of blockRanges(size, await disk.dataExtents?.(), IMAGE_BLOCK)) {
+    for (let at = range.offset; at < range.offset + range.length; at += IMAGE_BLOCK) {
+      const index = at / IMAGE_BLOCK;
+      const length = Math.min(IMAGE_BLOCK, size - at);
+      if (previous && unchanged?.[index] === true)
+        map.hashes.set(blockHash(previous, index), index * 32);
+      else if (!range.data) await onBlock(at, zeroHash(length), length);
+      else addRange(data, at, length);
     }
-    return {
-      map,
-      format,
-      size,
-      changed: previous ? mergeRanges(changed) : undefined,
-      dataBlocks: nonZeroBlocks(map),
-      bytesRead,
-      bytesCopied,
-    };
-  } finally {
-    await disk.close();
   }
+  const hasher = createRangeHasher({ bytes: data.reduce((n, r) => n + r.length, 0) });
+  try {
+    const reading = {
+      readSize: READ,
+      depth: READS_PER_THREAD * Math.max(1, availableParallelism()),
+      // Zero blocks are known by comparison, far cheaper than hashing; the rest go to threads.
+      prepare: async (read: Buffer) => {
+        const blocks = [];
+        for (let b = 0; b < read.length; b += IMAGE_BLOCK) {
+          const length = Math.min(IMAGE_BLOCK, read.length - b);
+          if (!isAllZero(read.subarray(b, b + length))) blocks.push({ offset: b, length });
+        }
+        return { blocks, ...(await hasher.hash(read, blocks)) };
+      },
+    };
+    await readRanges(disk, data, reading, async (at, _length, { data: read, blocks, hashes }) => {
+      bytesRead += read.length;
+      let hashed = 0;
+      for (let b = 0; b < read.length; b += IMAGE_BLOCK) {
+        const block = read.subarray(b, b + IMAGE_BLOCK);
+        const hash =
+          blocks[hashed]?.offset === b
+            ? hashes.subarray(hashed * 32, ++hashed * 32)
+            : zeroHash(block.length);
+        await onBlock(at + b, hash, block);
+      }
+    });
+  } finally {
+    await hasher.close();
+  }
+  return {
+    map,
+    format,
+    size,
+    changed: previous ? mergeRanges(changed) : undefined,
+    dataBlocks: nonZeroBlocks(map),
+    bytesRead,
+    bytesCopied,
+  };
 }
 
 /** Appends `[offset, offset + length)`, extending the last range when adjacent. */
@@ -308,13 +294,6 @@ function addRange(ranges: ByteRange[], offset: number, length: number): void {
 /** Opens a disk as its guest sees it: a qcow2 image through its structure, else raw bytes. */
 function openGuest(path: string, format: ImageFormat): Promise<OpenDisk> {
   return format === 'qcow2' ? openQcow2(path) : openDisk(path);
-}
-
-async function guestSize(path: string, format: ImageFormat): Promise<number> {
-  const disk = await openGuest(path, format);
-  const size = disk.size;
-  await disk.close();
-  return size;
 }
 
 /** Where the id of the point made from a mirror's current state is kept. */
@@ -347,10 +326,6 @@ function zeroHash(length: number): Buffer {
   let hash = zeroHashes.get(length);
   if (hash === undefined) zeroHashes.set(length, (hash = hashBlock(Buffer.alloc(length))));
   return hash;
-}
-
-function isZeroHash(hash: Uint8Array, length: number): boolean {
-  return Buffer.from(hash.buffer, hash.byteOffset, hash.byteLength).equals(zeroHash(length));
 }
 
 /** A shared buffer of at least `length` zero bytes (never written to). */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { FileExtent } from '../data-extents.js';
+import type { FileExtent } from '../../engine/index.js';
 import { unchangedBlocks } from './shared-blocks.js';
 
 const K = 1024;

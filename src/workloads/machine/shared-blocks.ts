@@ -1,4 +1,4 @@
-import type { FileExtent } from '../data-extents.js';
+import type { FileExtent } from '../../engine/index.js';
 
 /**
  * Flags under which an extent's device blocks may not hold its bytes as they read, or may be
