@@ -15,6 +15,7 @@ import type { Consistency, Point, PointManifest } from './point.js';
 import {
   decodeTree,
   encodeTree,
+  sameNode,
   sameTime,
   timestampFromNs,
   type NodeType,
@@ -238,6 +239,10 @@ export class Archiver {
       );
       if (node) nodes.push(node);
     });
+    // Most directories of a re-backup are unchanged: their tree would encode to the parent's
+    // very bytes, so its id is kept without encoding and hashing it again.
+    if (previous?.subtree !== undefined && parent !== undefined && sameEntries(nodes, parent))
+      return previous.subtree;
     return (await this.writer.save('tree', encodeTree(nodes))).id;
   }
 
@@ -357,6 +362,15 @@ function buildTrie(paths: readonly string[]): Trie {
     }
   }
   return root;
+}
+
+/** Every node equals the parent tree's entry of its name, and the parent has no others. */
+function sameEntries(nodes: readonly TreeNode[], parent: ReadonlyMap<string, TreeNode>): boolean {
+  if (nodes.length !== parent.size) return false;
+  return nodes.every((node) => {
+    const previous = parent.get(node.name.toString('latin1'));
+    return previous !== undefined && sameNode(node, previous);
+  });
 }
 
 /**

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { sealBlob, unsealBlob, type BlobType } from './blob-codec.js';
 import { blobIdOf, deriveVaultKeys, seal, unseal } from './crypto.js';
 import { PACK_TRAILER_SIZE, PackBuilder, parsePackHeader, parsePackTrailer } from './pack.js';
-import { decodeTree, encodeTree, type NodeType, type TreeNode } from './tree.js';
+import { decodeTree, encodeTree, sameNode, type NodeType, type TreeNode } from './tree.js';
 import { decodeIndexFile, encodeIndexFile } from './vault-index.js';
 
 const keys = deriveVaultKeys(Buffer.alloc(32, 1), 'ab'.repeat(32));
@@ -65,7 +65,72 @@ const node: fc.Arbitrary<TreeNode> = fc
     }
   });
 
+/** A node with group and extended attributes besides, which {@link node} leaves out. */
+const fullNode: fc.Arbitrary<TreeNode> = fc
+  .tuple(
+    node,
+    fc.option(fc.string(), { nil: undefined }),
+    fc.option(
+      fc.dictionary(
+        fc.string({ minLength: 1, maxLength: 8 }),
+        fc.uint8Array({ maxLength: 8 }).map((b) => Buffer.from(b)),
+        { maxKeys: 3 },
+      ),
+      { nil: undefined },
+    ),
+  )
+  .map(([n, group, xattrs]) => ({
+    ...n,
+    ...(group !== undefined ? { group } : {}),
+    ...(xattrs !== undefined ? { xattrs } : {}),
+  }));
+
+/** One field of a node set to another value (perhaps the same one), or nothing changed. */
+const mutation: fc.Arbitrary<(n: TreeNode) => TreeNode> = fc.oneof(
+  fc.constant((n: TreeNode) => ({ ...n })),
+  fc.nat({ max: 3 }).map((v) => (n: TreeNode) => ({ ...n, mode: v })),
+  fc.nat({ max: 3 }).map((v) => (n: TreeNode) => ({ ...n, nlink: v })),
+  fc
+    .integer({ min: 0, max: 1 })
+    .map((v) => (n: TreeNode) => ({ ...n, mtime: [n.mtime[0], v] as const })),
+  fc
+    .integer({ min: 0, max: 1 })
+    .map((v) => (n: TreeNode) => ({ ...n, ctime: [v, n.ctime[1]] as const })),
+  fc.constantFrom('a', 'b').map((v) => (n: TreeNode) => ({ ...n, user: v })),
+  fc.constantFrom('a', undefined).map((v) => (n: TreeNode) => {
+    const { group: _group, ...rest } = n;
+    return v === undefined ? rest : { ...rest, group: v };
+  }),
+  fc.constant((n: TreeNode) => ({ ...n, name: Buffer.concat([n.name, Buffer.from([0])]) })),
+  fc.constant((n: TreeNode) =>
+    n.content ? { ...n, content: [...n.content.slice(1), ...n.content.slice(0, 1)] } : n,
+  ),
+  fc.constant((n: TreeNode) =>
+    n.target ? { ...n, target: Buffer.from(n.target.subarray(0, -1)) } : n,
+  ),
+  fc.constant((n: TreeNode) =>
+    // Same attributes, listed in the other order: stored differently, so not the same node.
+    n.xattrs ? { ...n, xattrs: Object.fromEntries(Object.entries(n.xattrs).reverse()) } : n,
+  ),
+  fc.constant((n: TreeNode) => ({ ...n, xattrs: { ...n.xattrs, 'user.x': Buffer.from('1') } })),
+);
+
 describe('format codecs (property-based)', () => {
+  it('two nodes are the same node exactly when they encode to the same tree bytes', () => {
+    fc.assert(
+      fc.property(fullNode, mutation, (a, mutate) => {
+        const b = mutate(a);
+        const sameBytes = encodeTree([a]).equals(encodeTree([b]));
+        expect(sameNode(a, b)).toBe(sameBytes);
+        expect(sameNode(b, a)).toBe(sameBytes);
+        // A decoded node is the same as the node it was encoded from.
+        const [decoded] = decodeTree(encodeTree([a]), 'tree');
+        expect(sameNode(decoded!, a)).toBe(true);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it('trees round-trip exactly, sorted by raw name bytes', () => {
     fc.assert(
       fc.property(

@@ -1,4 +1,5 @@
 import {
+  chmod,
   lstat,
   mkdir,
   readFile,
@@ -22,7 +23,9 @@ import {
   tempDir,
   writeTree,
 } from './engine.testkit.js';
+import { BlobReader } from './blob-reader.js';
 import { Restorer } from './restorer.js';
+import { decodeTree } from './tree.js';
 
 describe('backup and restore round trip', () => {
   let dir: { path: string; cleanup(): Promise<void> };
@@ -115,6 +118,46 @@ describe('backup and restore round trip', () => {
     expect(second.stats.filesRead).toBe(0);
     expect(second.stats.newBytes).toBe(0);
     expect(second.tree).toBe(first.tree);
+  });
+
+  it('keeps the trees of unchanged directories and writes new ones only above a change', async () => {
+    const src = join(dir.path, 'src');
+    await writeTree(src, {
+      'same/deep/a.txt': 'a',
+      'same/b.txt': 'b',
+      'changed/deep/c.txt': 'c',
+      'changed/d.txt': 'd',
+    });
+    const backend = new MemoryBackend();
+    const vault = await makeTestVault(backend);
+    const first = await backupPaths(vault, [src]);
+    // Only metadata changes (a mode: the file is read again, as its ctime moved, and its data
+    // is known), yet the trees above it must be new.
+    await chmod(join(src, 'changed/deep/c.txt'), 0o600);
+    const second = await backupPaths(vault, [src], { parent: first });
+    expect(second.stats.filesRead).toBe(1);
+
+    const reader = new BlobReader(vault);
+    const subtreeAt = async (root: string, path: string): Promise<string> => {
+      let id = root;
+      for (const part of join(src, path).split('/').filter((p) => p !== '')) {
+        const nodes = decodeTree(await reader.load(id, 'tree'), 'tree');
+        id = nodes.find((n) => n.name.toString() === part)!.subtree!;
+      }
+      return id;
+    };
+    expect(await subtreeAt(second.tree, 'same')).toBe(await subtreeAt(first.tree, 'same'));
+    expect(await subtreeAt(second.tree, 'changed/deep')).not.toBe(
+      await subtreeAt(first.tree, 'changed/deep'),
+    );
+    expect(await subtreeAt(second.tree, 'changed')).not.toBe(
+      await subtreeAt(first.tree, 'changed'),
+    );
+
+    const target = join(dir.path, 'out');
+    await new Restorer(await reopenTestVault(backend), second, { target }).run();
+    expect((await stat(join(target, src, 'changed/deep/c.txt'))).mode & 0o777).toBe(0o600);
+    expect(await readFile(join(target, src, 'same/deep/a.txt'), 'utf8')).toBe('a');
   });
 
   it('records extended attributes changed between backups and keeps unchanged ones', async () => {

@@ -58,6 +58,61 @@ export function compareNodes(a: TreeNode, b: TreeNode): number {
   return Buffer.compare(a.name, b.name);
 }
 
+/**
+ * True when two nodes hold exactly the same values, so that {@link encodeTree} writes the same
+ * bytes for either. A backup uses it to keep the parent point's tree id for a directory whose
+ * entries all compare equal, without encoding and hashing the tree again. Extended attributes
+ * are compared in order, as msgpack writes object keys in insertion order.
+ */
+export function sameNode(a: TreeNode, b: TreeNode): boolean {
+  return (
+    a.type === b.type &&
+    a.mode === b.mode &&
+    a.uid === b.uid &&
+    a.gid === b.gid &&
+    a.size === b.size &&
+    a.inode === b.inode &&
+    a.dev === b.dev &&
+    a.nlink === b.nlink &&
+    a.user === b.user &&
+    a.group === b.group &&
+    a.subtree === b.subtree &&
+    a.rdev === b.rdev &&
+    sameTime(a.mtime, b.mtime) &&
+    sameTime(a.ctime, b.ctime) &&
+    a.name.equals(b.name) &&
+    sameBytes(a.target, b.target) &&
+    samePieces(a.content, b.content) &&
+    sameXattrs(a.xattrs, b.xattrs)
+  );
+}
+
+function sameBytes(a: Uint8Array | undefined, b: Uint8Array | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return a instanceof Uint8Array && b instanceof Uint8Array && Buffer.compare(a, b) === 0;
+}
+
+function samePieces(
+  a: readonly ContentPiece[] | undefined,
+  b: readonly ContentPiece[] | undefined,
+): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  return a.length === b.length && a.every((piece, i) => piece === b[i]);
+}
+
+function sameXattrs(
+  a: Readonly<Record<string, Uint8Array>> | undefined,
+  b: Readonly<Record<string, Uint8Array>> | undefined,
+): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  const keys = Object.keys(a);
+  const otherKeys = Object.keys(b);
+  return (
+    keys.length === otherKeys.length &&
+    keys.every((key, i) => key === otherKeys[i] && sameBytes(a[key], b[key]))
+  );
+}
+
 /** Encodes a directory's entries into tree-blob bytes (sorted by name). */
 export function encodeTree(nodes: readonly TreeNode[]): Buffer {
   const sorted = [...nodes].sort(compareNodes);
