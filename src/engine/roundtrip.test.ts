@@ -140,7 +140,9 @@ describe('backup and restore round trip', () => {
     const reader = new BlobReader(vault);
     const subtreeAt = async (root: string, path: string): Promise<string> => {
       let id = root;
-      for (const part of join(src, path).split('/').filter((p) => p !== '')) {
+      for (const part of join(src, path)
+        .split('/')
+        .filter((p) => p !== '')) {
         const nodes = decodeTree(await reader.load(id, 'tree'), 'tree');
         id = nodes.find((n) => n.name.toString() === part)!.subtree!;
       }
