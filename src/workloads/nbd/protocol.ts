@@ -67,6 +67,28 @@ export const CMD = {
   WRITE_ZEROES: 6,
 } as const;
 
+/**
+ * Numbers only the block-status client uses (block-status.ts). Kept out of OPT, REP and CMD: the
+ * server derives the options it knows from `OPT` (negotiation.ts) and offers none of these, so
+ * adding them there would change what it answers to them.
+ */
+export const OPT_SET_META_CONTEXT = 10;
+export const REP_META_CONTEXT = 4;
+export const CMD_BLOCK_STATUS = 7;
+
+/** Chunk types of structured replies; those with bit 15 set are errors. */
+export const REPLY_TYPE = {
+  NONE: 0,
+  OFFSET_DATA: 1,
+  OFFSET_HOLE: 2,
+  BLOCK_STATUS: 5,
+  ERROR: 0x8001,
+  ERROR_OFFSET: 0x8002,
+} as const;
+
+/** Chunk flag: the last chunk of its reply. */
+export const REPLY_FLAG_DONE = 1;
+
 /** Error numbers of replies (the protocol's own, equal to Linux errno values). */
 export const ERRNO = { OK: 0, EPERM: 1, EIO: 5, EINVAL: 22 } as const;
 
