@@ -99,6 +99,8 @@ export const MACHINE_INPUT = z
     continueOnScriptFailure: z.boolean().optional(),
     freezeCommand: ABSOLUTE_PATH.optional(),
     fsfreeze: z.array(ABSOLUTE_PATH).max(32).optional(),
+    /** QMP socket of the QEMU running the machine (dirty bitmaps for raw disks). */
+    qemuMonitor: ABSOLUTE_PATH.optional(),
   })
   .strict();
 export type MachineInput = z.infer<typeof MACHINE_INPUT>;
@@ -278,6 +280,7 @@ export const ITEM_VIEW = z.object({
       continueOnScriptFailure: z.boolean(),
       freezeCommand: z.string().nullable(),
       fsfreeze: z.array(z.string()),
+      qemuMonitor: z.string().nullable(),
     })
     .nullable(),
   vault: z.string(),

@@ -286,6 +286,7 @@ function itemSource(input: ProtectInput): ItemSource {
       ...(m.preScript ? { scripts } : {}),
       ...(m.freezeCommand ? { freezeCommand: m.freezeCommand } : {}),
       ...(m.fsfreeze?.length ? { fsfreeze: m.fsfreeze } : {}),
+      ...(m.qemuMonitor ? { qemuMonitor: m.qemuMonitor } : {}),
     },
   };
 }

@@ -10,7 +10,12 @@ import { backupMachine } from './machine-backup.js';
 import { runScript, type MachineItem } from './machine-job.js';
 import { restoreTree, verifyOrThrow } from './machine-restore-steps.js';
 import { processesUsing, replaceDiskFile, restoreQcow2Disks } from './machine-restore.js';
-import { openPointFile, writeDiskInPlace } from '../workloads/index.js';
+import {
+  forgetQemuTracking,
+  mirrorPath,
+  openPointFile,
+  writeDiskInPlace,
+} from '../workloads/index.js';
 import { listPoints } from './resolve-point.js';
 import type { RestoreJobParams } from './restore-params.js';
 
@@ -55,6 +60,9 @@ export async function replaceDisks(
       `The machine looks running: ${users.map((u) => `process ${u.pid} has ${u.path} open`).join('; ')}. Shut it down first, or give --force.`,
     );
   const safety = await safetySnapshot(deps, ctx, item, vault);
+  // These writes do not go through QEMU: its dirty bitmaps will not show them.
+  for (const disk of disks)
+    await forgetQemuTracking(mirrorPath(deps.access.mirrorDir(item.id), disk));
   await ctx.startPhase('restore');
   let bytes = 0;
   const staged: Array<{ from: string; to: string }> = [];
@@ -130,7 +138,14 @@ async function safetySnapshot(
   await ctx.startPhase('safety');
   const store = await deps.access.openSnapshots(vault, { index: 'strict', create: true });
   if (store === undefined) throw new HoldfastError('INTERNAL', 'The snapshot store is missing.');
-  const { scripts: _scripts, freezeCommand: _freeze, fsfreeze: _fs, ...quiet } = item.source;
+  // The machine is stopped (or forced): no scripts, no freeze, no QEMU to ask.
+  const {
+    scripts: _scripts,
+    freezeCommand: _freeze,
+    fsfreeze: _fs,
+    qemuMonitor: _qemu,
+    ...quiet
+  } = item.source;
   const { point } = await backupMachine(store, {
     name: item.name,
     source: quiet,

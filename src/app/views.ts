@@ -189,6 +189,7 @@ function sourceView(item: ItemRecord): Pick<ItemView, 'paths' | 'excludes' | 'ag
       continueOnScriptFailure: m.scripts?.continueOnFailure === true,
       freezeCommand: m.freezeCommand ?? null,
       fsfreeze: [...(m.fsfreeze ?? [])],
+      qemuMonitor: m.qemuMonitor ?? null,
     },
   };
 }

@@ -25,6 +25,7 @@ interface ProtectFlags {
   continueOnScriptFailure?: boolean;
   freezeCommand?: string;
   fsfreeze: string[];
+  qemuMonitor?: string;
 }
 
 /** Registers `protect`, `item list|show|stop|undelete|resume|set-policy` and `backup-now`. */
@@ -91,6 +92,10 @@ export function registerItems(program: Command, run: Runner): void {
       'freeze this mounted file system with fsfreeze around the snapshot (repeatable)',
       collect,
       [],
+    )
+    .option(
+      '--qemu-monitor <socket>',
+      'the QMP socket of the QEMU running the machine: its dirty bitmaps tell each backup which blocks of raw disks changed, so only those are read (docs/disks.md)',
     )
     .addHelpText(
       'after',
@@ -252,6 +257,7 @@ function machineInput(paths: string[], flags: ProtectFlags): MachineInput {
     ...(flags.continueOnScriptFailure ? { continueOnScriptFailure: true } : {}),
     ...(flags.freezeCommand ? { freezeCommand: resolve(flags.freezeCommand) } : {}),
     ...(flags.fsfreeze.length > 0 ? { fsfreeze: flags.fsfreeze.map((m) => resolve(m)) } : {}),
+    ...(flags.qemuMonitor ? { qemuMonitor: resolve(flags.qemuMonitor) } : {}),
   };
 }
 
@@ -330,5 +336,6 @@ function machineDetails(i: ItemView): Array<[string, string | undefined]> {
       m.preScript ? (m.continueOnScriptFailure ? 'continue' : 'fail') : undefined,
     ],
     ['freeze', [m.freezeCommand, ...m.fsfreeze].filter(Boolean).join(' ') || undefined],
+    ['qemu monitor', m.qemuMonitor ?? undefined],
   ];
 }

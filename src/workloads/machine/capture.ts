@@ -7,6 +7,7 @@ import type { Consistency } from '../../engine/index.js';
 import type { ByteRange } from '../byte-ranges.js';
 import { cloneOrCopyMirror, finishClone, type MirrorRefresh } from './disk-mirror.js';
 import type { MachineDisk, MachineSource } from './machine-spec.js';
+import { trackQemuChanges, type DiskTracking } from './qemu-changes.js';
 
 /** The outcome of one hook script run, as the capture needs it. */
 export interface ScriptOutcome {
@@ -108,16 +109,34 @@ export async function captureMachine(request: CaptureRequest): Promise<CapturedM
   let time = request.now();
   let refreshed: MirrorRefresh[];
   let captured = false;
+  let tracking: Map<string, DiskTracking> | undefined;
   try {
     frozen = await freeze(source, script, notice);
     time = request.now();
     // Measured on the monotonic clock: the window is a duration, not a catalog time.
     const frozenAt = performance.now();
     try {
+      // A running QEMU tells which blocks its guest wrote since the last capture.
+      if (source.qemuMonitor !== undefined)
+        tracking = await trackQemuChanges(
+          source.qemuMonitor,
+          included.map((disk) => ({
+            path: disk.path,
+            mirror: mirrorPath(request.mirrorDir, disk),
+          })),
+          notice,
+        );
       // All disks at once: the freeze lasts as long as the slowest copy, not their sum. Every
       // copy has ended before the thaw, also when one fails.
       const copies = await Promise.allSettled(
-        included.map((disk) => cloneOrCopyMirror(disk.path, mirrorPath(request.mirrorDir, disk))),
+        included.map((disk) => {
+          const unchanged = tracking?.get(disk.path)?.unchanged;
+          return cloneOrCopyMirror(
+            disk.path,
+            mirrorPath(request.mirrorDir, disk),
+            unchanged ? { unchanged } : {},
+          );
+        }),
       );
       refreshed = copies.map((copy, i) => {
         if (copy.status === 'fulfilled') return copy.value;
@@ -136,6 +155,7 @@ export async function captureMachine(request: CaptureRequest): Promise<CapturedM
     }
     captured = true;
   } finally {
+    if (!captured) await abandonTracking(tracking);
     if (pre?.ok === true && scripts.post !== undefined) {
       post = await script(scripts.post, 'post').catch((error: unknown) => failedRun(error));
       // After a failed capture there is no point to keep: the capture's own error says why.
@@ -151,9 +171,13 @@ export async function captureMachine(request: CaptureRequest): Promise<CapturedM
     const result = refresh.cloned ? await finishClone(mirror, refresh) : refresh;
     disks.push({ ...result, name: disk.name, sourcePath: disk.path, mirror });
   }
-  const durable = Promise.all(disks.map((d) => d.settle())).then(
+  // A hypervisor's bitmap becomes the one to read next time only once its mirror is durable.
+  const durable = Promise.all(
+    disks.map((d) => d.settle().then(() => tracking?.get(d.sourcePath)?.settle())),
+  ).then(
     () => true,
-    (error: unknown) => {
+    async (error: unknown) => {
+      await abandonTracking(tracking);
       notice(
         `The disk mirrors could not be made durable (${describeError(error)}); the next backup copies the disks in full.`,
       );
@@ -202,6 +226,11 @@ async function freeze(
     );
     return false;
   }
+}
+
+/** Drops the hypervisor bitmaps a failed capture started. */
+async function abandonTracking(tracking: Map<string, DiskTracking> | undefined): Promise<void> {
+  for (const disk of tracking?.values() ?? []) await disk.abandon();
 }
 
 /** Thaws what {@link freeze} froze; failures are noticed, never thrown (the disks are copied). */

@@ -74,7 +74,18 @@ const READ = 8 * IMAGE_BLOCK;
  * (reflink), the source is cloned at once, and the changes are found by reading the clone
  * afterwards: call this inside the freeze window and {@link finishClone} outside it.
  */
-export async function cloneOrCopyMirror(source: string, mirror: string): Promise<MirrorRefresh> {
+export async function cloneOrCopyMirror(
+  source: string,
+  mirror: string,
+  options: {
+    /**
+     * Per block, true when the hypervisor saw no write to it since the last refresh settled
+     * (its dirty bitmap): such blocks keep their hash without being read. Ignored when its
+     * length does not fit the disk, or when the mirror has no map of that refresh.
+     */
+    readonly unchanged?: readonly boolean[];
+  } = {},
+): Promise<MirrorRefresh> {
   // Seen before anything is read: a write during the refresh changes it for the next one.
   const identity = await identityOf(source);
   const format = await detectImageFormat(source);
@@ -93,7 +104,11 @@ export async function cloneOrCopyMirror(source: string, mirror: string): Promise
       return { ...unread, changed: undefined, cloned: true, settle: recordSource };
     } catch {
       await rm(`${mirror}.clone`, { force: true });
-      const refreshed = await copyChangedBlocks(disk, format, mirror);
+      const unchanged =
+        options.unchanged?.length === Math.ceil(disk.size / IMAGE_BLOCK)
+          ? options.unchanged
+          : undefined;
+      const refreshed = await copyChangedBlocks(disk, format, mirror, unchanged);
       return { ...refreshed, settle: () => refreshed.settle().then(recordSource) };
     }
   } finally {
@@ -164,11 +179,15 @@ async function settleMirror(mirror: string, map: BlockMap): Promise<void> {
   await saveBlockMap(`${mirror}.map`, map);
 }
 
-/** Copies the guest blocks of `disk` whose hashes differ from the map into `mirror`. */
+/**
+ * Copies the guest blocks of `disk` whose hashes differ from the map into `mirror`; blocks
+ * flagged in `unchanged` are not read.
+ */
 async function copyChangedBlocks(
   disk: OpenDisk,
   format: ImageFormat,
   mirror: string,
+  unchanged?: readonly boolean[],
 ): Promise<MirrorRefresh> {
   const exists = await stat(mirror).then(
     (s) => s.size === disk.size,
@@ -182,7 +201,14 @@ async function copyChangedBlocks(
   }
   const handle = await open(mirror, 'r+');
   try {
-    const { map, ...result } = await hashAgainstMap(disk, format, mirror, handle, !exists);
+    const { map, ...result } = await hashAgainstMap(
+      disk,
+      format,
+      mirror,
+      handle,
+      !exists,
+      unchanged,
+    );
     return { ...result, cloned: false, settle: () => settleMirror(mirror, map) };
   } finally {
     await handle.close();

@@ -32,6 +32,11 @@ export interface MachineSource {
   readonly freezeCommand?: string;
   /** Mount points frozen with fsfreeze around the snapshot (needs root). */
   readonly fsfreeze?: readonly string[];
+  /**
+   * The QMP socket of the QEMU running this machine: its dirty bitmaps tell each capture which
+   * blocks of raw disks changed (docs/disks.md "QEMU dirty bitmaps").
+   */
+  readonly qemuMonitor?: string;
 }
 
 const DISK_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;

@@ -1,0 +1,301 @@
+import { randomBytes } from 'node:crypto';
+import { readFile, realpath, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describeError } from '../../core/index.js';
+import type { ByteRange } from '../byte-ranges.js';
+import { IMAGE_BLOCK } from '../image-blocks.js';
+import { flaggedExtents } from '../nbd/index.js';
+import { QmpClient } from '../qemu/index.js';
+
+/**
+ * Changed-block tracking through a running QEMU's dirty bitmaps (docs/disks.md "QEMU dirty
+ * bitmaps"). Inside each capture's freeze window, one QMP transaction starts a new bitmap on
+ * every tracked disk and stops the one started at the last capture; the stopped bitmap names
+ * the blocks the guest wrote since then, read through a short-lived NBD export, and the capture
+ * reads only those. QEMU marks a block once the write has completed, so any write that ends
+ * after the transaction is in the new bitmap, and any that ended before it is in the file.
+ */
+
+/** What the capture of one disk learns, and what it must do afterwards. */
+export interface DiskTracking {
+  /**
+   * Per {@link IMAGE_BLOCK} block: true when QEMU saw no write to it since the last settled
+   * capture. Undefined when that is not known (first capture, QEMU restarted, a failure):
+   * the disk is then read and hashed whole, as without QEMU.
+   */
+  readonly unchanged?: readonly boolean[];
+  /** Once the mirror and its block map are durable: the new bitmap becomes the one to read. */
+  settle(): Promise<void>;
+  /** The capture failed: drop the new bitmap, so QEMU does not keep tracking for nothing. */
+  abandon(): Promise<void>;
+}
+
+/** Recorded beside a mirror once it is durable: the bitmap tracking writes since then. */
+interface BitmapRecord {
+  readonly v: 1;
+  readonly node: string;
+  readonly bitmap: string;
+}
+
+interface BlockNode {
+  readonly 'node-name': string;
+  readonly drv: string;
+  readonly file: string;
+  readonly 'dirty-bitmaps'?: ReadonlyArray<{
+    readonly name: string;
+    readonly recording?: boolean;
+    readonly inconsistent?: boolean;
+  }>;
+}
+
+/** QEMU's bitmaps count in 64 KiB pieces: fine enough, eight to an image block. */
+const GRANULARITY = 64 * 1024;
+
+const UNTRACKED: DiskTracking = { settle: async () => {}, abandon: async () => {} };
+
+/**
+ * Starts new bitmaps for `disks` on the QEMU behind `qmpSocket` and reads what changed since
+ * the last capture. Call inside the freeze window, before the disks are read. Never throws: a
+ * QEMU that cannot be reached, or any doubt, means reading the disk whole (said in a notice).
+ */
+export async function trackQemuChanges(
+  qmpSocket: string,
+  disks: ReadonlyArray<{ readonly path: string; readonly mirror: string }>,
+  notice: (message: string) => void,
+): Promise<Map<string, DiskTracking>> {
+  const result = new Map<string, DiskTracking>(disks.map((d) => [d.path, UNTRACKED]));
+  let qmp: QmpClient;
+  try {
+    qmp = await QmpClient.connect(qmpSocket);
+  } catch (error) {
+    notice(
+      `QEMU's monitor at ${qmpSocket} did not answer (${describeError(error)}); the disks are read whole to find what changed.`,
+    );
+    return result;
+  }
+  try {
+    const nodes = await qmp.execute<BlockNode[]>('query-named-block-nodes', { flat: true });
+    const plans: Plan[] = [];
+    for (const disk of disks) {
+      const plan = await planDisk(disk, nodes, notice);
+      if (plan) plans.push(plan);
+    }
+    if (plans.length === 0) return result;
+    // One transaction: every disk's new bitmap starts at the same instant.
+    await qmp.execute('transaction', {
+      actions: plans.flatMap((p) => [
+        {
+          type: 'block-dirty-bitmap-add',
+          data: { node: p.node, name: p.next, granularity: GRANULARITY, persistent: false },
+        },
+        ...(p.previous
+          ? [{ type: 'block-dirty-bitmap-disable', data: { node: p.node, name: p.previous } }]
+          : []),
+      ]),
+    });
+    for (const plan of plans) result.set(plan.disk.path, tracking(qmpSocket, plan, notice));
+    // Bitmaps of captures that failed or never settled would track writes for nothing.
+    for (const plan of plans)
+      for (const orphan of plan.orphans) await removeBitmap(qmp, plan.node, orphan);
+    const readable = plans.filter((p) => p.previous !== undefined);
+    if (readable.length > 0) await readDirtyBlocks(qmp, readable, result, notice);
+    return result;
+  } catch (error) {
+    // Disks whose changes were read keep them; the others are read whole.
+    notice(
+      `Reading changed blocks from QEMU failed (${describeError(error)}); disks without them are read whole.`,
+    );
+    return result;
+  } finally {
+    await qmp.close();
+  }
+}
+
+interface Plan {
+  readonly disk: { readonly path: string; readonly mirror: string };
+  readonly node: string;
+  /** The bitmap started at the last settled capture, when QEMU still has it. */
+  readonly previous?: string;
+  readonly next: string;
+  /** Other bitmaps of ours on the node, left by captures that failed. */
+  readonly orphans: readonly string[];
+}
+
+/** Finds the disk's node in QEMU and the bitmap to read; undefined: not trackable. */
+async function planDisk(
+  disk: Plan['disk'],
+  nodes: readonly BlockNode[],
+  notice: (message: string) => void,
+): Promise<Plan | undefined> {
+  const record = await takeRecord(disk.mirror);
+  const path = await realpath(disk.path).catch(() => disk.path);
+  const node = await findRawNode(nodes, path);
+  if (node === undefined) {
+    const qcow2 = nodes.some((n) => n.drv === 'qcow2' && n.file === path);
+    notice(
+      qcow2
+        ? `Disk ${disk.path} is qcow2: QEMU's dirty bitmaps are used for raw disks only (qcow2 metadata may still sit in QEMU's memory), so it is read whole.`
+        : `QEMU has no raw disk at ${disk.path}; it is read whole to find what changed.`,
+    );
+    return undefined;
+  }
+  const name = node['node-name'];
+  const kept = node['dirty-bitmaps']?.find((b) => b.name === record?.bitmap);
+  const previous =
+    record !== undefined &&
+    record.node === name &&
+    kept !== undefined &&
+    kept.recording !== false &&
+    kept.inconsistent !== true
+      ? record.bitmap
+      : undefined;
+  if (record !== undefined && previous === undefined)
+    notice(
+      `QEMU no longer has the bitmap of ${disk.path}'s last capture (restarted?); the disk is read whole once.`,
+    );
+  const orphans = (node['dirty-bitmaps'] ?? [])
+    .map((b) => b.name)
+    .filter((b) => b.startsWith(BITMAP_PREFIX) && b !== previous);
+  return { disk, node: name, ...(previous ? { previous } : {}), next: bitmapName(), orphans };
+}
+
+/** The raw format node whose image is `path` (the node the guest writes through). */
+async function findRawNode(
+  nodes: readonly BlockNode[],
+  path: string,
+): Promise<BlockNode | undefined> {
+  for (const node of nodes) {
+    if (node.drv !== 'raw') continue;
+    const file = await realpath(node.file).catch(() => node.file);
+    if (file === path) return node;
+  }
+  return undefined;
+}
+
+/** Reads the stopped bitmaps through one NBD server, then removes them. */
+async function readDirtyBlocks(
+  qmp: QmpClient,
+  plans: readonly Plan[],
+  result: Map<string, DiskTracking>,
+  notice: (message: string) => void,
+): Promise<void> {
+  const socketPath = join(tmpdir(), `holdfast-nbd-${randomBytes(6).toString('hex')}.sock`);
+  try {
+    await qmp.execute('nbd-server-start', { addr: { type: 'unix', data: { path: socketPath } } });
+  } catch (error) {
+    notice(
+      `QEMU could not start an NBD server to read its dirty bitmaps (${describeError(error)}); the disks are read whole.`,
+    );
+    return;
+  }
+  try {
+    for (const plan of plans) {
+      const id = `holdfast-${plan.next}`;
+      await qmp.execute('block-export-add', {
+        type: 'nbd',
+        id,
+        'node-name': plan.node,
+        name: id,
+        writable: false,
+        bitmaps: [plan.previous],
+      });
+      try {
+        const { size, ranges } = await flaggedExtents({
+          socketPath,
+          exportName: id,
+          context: `qemu:dirty-bitmap:${plan.previous!}`,
+        });
+        // A disk the capture finds of another size than QEMU's ignores this (disk-mirror.ts).
+        const current = result.get(plan.disk.path)!;
+        result.set(plan.disk.path, { ...current, unchanged: blocksUntouched(size, ranges) });
+      } finally {
+        await qmp.execute('block-export-del', { id, mode: 'hard' }).catch(() => undefined);
+      }
+    }
+  } finally {
+    await qmp.execute('nbd-server-stop').catch(() => undefined);
+    await rm(socketPath, { force: true });
+    // Read or not, the stopped bitmaps have served: the next capture reads the new ones. An
+    // export lets go of its bitmap only once QEMU has closed it, which may take a moment.
+    for (const plan of plans) await removeBitmap(qmp, plan.node, plan.previous!);
+  }
+}
+
+async function removeBitmap(qmp: QmpClient, node: string, name: string): Promise<void> {
+  for (let attempt = 1; attempt <= 10; attempt += 1) {
+    try {
+      await qmp.execute('block-dirty-bitmap-remove', { node, name });
+      return;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 20 * attempt));
+    }
+  }
+}
+
+/** Per image block: true when no dirty range touches it. */
+export function blocksUntouched(size: number, dirty: readonly ByteRange[]): boolean[] {
+  const unchanged = new Array<boolean>(Math.ceil(size / IMAGE_BLOCK)).fill(true);
+  for (const range of dirty) {
+    const first = Math.floor(range.offset / IMAGE_BLOCK);
+    const last = Math.floor((range.offset + range.length - 1) / IMAGE_BLOCK);
+    for (let block = first; block <= last && block < unchanged.length; block += 1)
+      unchanged[block] = false;
+  }
+  return unchanged;
+}
+
+function tracking(qmpSocket: string, plan: Plan, notice: (message: string) => void): DiskTracking {
+  const record: BitmapRecord = { v: 1, node: plan.node, bitmap: plan.next };
+  return {
+    settle: () => writeFile(recordPath(plan.disk.mirror), JSON.stringify(record)),
+    abandon: async () => {
+      try {
+        const qmp = await QmpClient.connect(qmpSocket);
+        try {
+          await qmp.execute('block-dirty-bitmap-remove', { node: plan.node, name: plan.next });
+        } finally {
+          await qmp.close();
+        }
+      } catch (error) {
+        notice(`Removing QEMU bitmap ${plan.next} failed: ${describeError(error)}.`);
+      }
+    },
+  };
+}
+
+/**
+ * Reads and removes the mirror's bitmap record: until this capture settles, the mirror's
+ * state is not the one any bitmap started from.
+ */
+async function takeRecord(mirror: string): Promise<BitmapRecord | undefined> {
+  const path = recordPath(mirror);
+  try {
+    const record = JSON.parse(await readFile(path, 'utf8')) as Partial<BitmapRecord>;
+    await rm(path, { force: true });
+    return record.v === 1 && typeof record.node === 'string' && typeof record.bitmap === 'string'
+      ? (record as BitmapRecord)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Stops trusting the hypervisor's bitmap for a mirror's disk: for writes made beside QEMU (a
+ * replace), which its bitmaps never see. The next capture reads the disk whole.
+ */
+export async function forgetQemuTracking(mirror: string): Promise<void> {
+  await rm(recordPath(mirror), { force: true });
+}
+
+function recordPath(mirror: string): string {
+  return `${mirror}.bitmap`;
+}
+
+/** Bitmaps Holdfast starts are named so; a disk belongs to one machine item. */
+const BITMAP_PREFIX = 'holdfast-';
+
+function bitmapName(): string {
+  return `${BITMAP_PREFIX}${randomBytes(6).toString('hex')}`;
+}
