@@ -48,6 +48,25 @@ async function rawDisk(path: string): Promise<void> {
   }
 }
 
+/** The disk of {@link rawDisk}, served by a QEMU (storage daemon), as a machine item's source. */
+async function runningMachine(): Promise<{
+  image: string;
+  source: MachineSource;
+  qemu: StorageDaemon;
+}> {
+  const image = join(dir, 'vm1.raw');
+  await rawDisk(image);
+  const qemu = await startStorageDaemon(image, 'raw', dir);
+  daemon = qemu;
+  const source: MachineSource = {
+    disks: machineDisks([image], []),
+    excludeDisks: [],
+    configs: [],
+    qemuMonitor: qemu.qmpSocket,
+  };
+  return { image, source, qemu };
+}
+
 async function backup(vault: Vault, source: MachineSource, parent?: Point, notices: string[] = []) {
   const result = await backupMachine(vault, {
     name: 'vm1',
@@ -65,15 +84,7 @@ async function backup(vault: Vault, source: MachineSource, parent?: Point, notic
 
 describe('changed blocks from a running QEMU (dirty bitmaps over QMP)', () => {
   it('reads only the blocks the guest wrote, and the points restore byte for byte', async () => {
-    const image = join(dir, 'vm1.raw');
-    await rawDisk(image);
-    daemon = await startStorageDaemon(image, 'raw', dir);
-    const source: MachineSource = {
-      disks: machineDisks([image], []),
-      excludeDisks: [],
-      configs: [],
-      qemuMonitor: daemon.qmpSocket,
-    };
+    const { image, source, qemu } = await runningMachine();
     const backend = new MemoryBackend();
     const vault = await makeTestVault(backend);
 
@@ -84,8 +95,8 @@ describe('changed blocks from a running QEMU (dirty bitmaps over QMP)', () => {
     expect(first.notices).toEqual([]);
 
     // The guest writes 64 KiB across a block boundary and 4 KiB into a hole.
-    await daemon.write(8 * MiB + IMAGE_BLOCK - 4096, 64 * 1024, 0xab);
-    await daemon.write(40 * MiB, 4096, 0xcd);
+    await qemu.write(8 * MiB + IMAGE_BLOCK - 4096, 64 * 1024, 0xab);
+    await qemu.write(40 * MiB, 4096, 0xcd);
     const second = await backup(vault, source, first.point);
     expect(second.notices).toEqual([]);
     const touched = [
@@ -116,22 +127,15 @@ describe('changed blocks from a running QEMU (dirty bitmaps over QMP)', () => {
   }, 120_000);
 
   it('reads the disk whole when QEMU lost the bitmap, cannot be reached, or was bypassed', async () => {
-    const image = join(dir, 'vm1.raw');
-    await rawDisk(image);
-    daemon = await startStorageDaemon(image, 'raw', dir);
-    const source: MachineSource = {
-      disks: machineDisks([image], []),
-      excludeDisks: [],
-      configs: [],
-      qemuMonitor: daemon.qmpSocket,
-    };
+    const { image, source, qemu } = await runningMachine();
     const vault = await makeTestVault();
     const first = await backup(vault, source);
 
     // QEMU restarted: its bitmaps are gone. The capture says so and hashes everything.
-    await daemon.stop();
-    daemon = await startStorageDaemon(image, 'raw', dir);
-    await daemon.write(20 * MiB, 4096, 0x11);
+    await qemu.stop();
+    const restarted = await startStorageDaemon(image, 'raw', dir);
+    daemon = restarted;
+    await restarted.write(20 * MiB, 4096, 0x11);
     const second = await backup(vault, source, first.point);
     expect(second.notices.join('\n')).toMatch(/no longer has the bitmap/);
     expect(second.disk.bytesRead).toBe(6 * MiB + IMAGE_BLOCK);
