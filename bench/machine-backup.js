@@ -3,8 +3,11 @@
 // with a block-hash map, then an aligned-block backup of the mirror), for bench/run.js.
 //
 //   HOLDFAST_PASSWORD=… node bench/machine-backup.js --vault <dir> --image <file> --mirrors <dir>
+//     [--qemu-monitor <socket>]
 //
-// The vault must exist (`holdfast init`). The parent is the newest point of the vault made for
+// With --qemu-monitor, the image is a raw disk of the QEMU (or qemu-storage-daemon) behind that
+// QMP socket, and the capture reads only the blocks its dirty bitmap names (docs/disks.md "QEMU
+// dirty bitmaps"). The vault must exist (`holdfast init`). The parent is the newest point of the vault made for
 // the same machine name. Prints one JSON line on stdout: the point's stats, what the capture read
 // and found changed, and what the backup read from the mirror. Needs `npm run build` first.
 import path from 'node:path';
@@ -21,6 +24,7 @@ function parseArgs(argv) {
     else if (flag === '--image') opts.image = path.resolve(value);
     else if (flag === '--mirrors') opts.mirrors = path.resolve(value);
     else if (flag === '--name') opts.name = value;
+    else if (flag === '--qemu-monitor') opts.qemuMonitor = path.resolve(value);
     else throw new Error(`unknown option '${flag}'`);
   }
   for (const k of ['vault', 'image', 'mirrors'])
@@ -46,6 +50,7 @@ async function main() {
       disks: [{ name: path.basename(opts.image), path: opts.image }],
       excludeDisks: [],
       configs: [],
+      ...(opts.qemuMonitor ? { qemuMonitor: opts.qemuMonitor } : {}),
     },
     mirrorDir: opts.mirrors,
     tags: [tag],

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Side-by-side benchmark of holdfast, restic and borg on the same data.
 // See bench/README.md; `node bench/run.js --help` lists the options.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -35,8 +35,8 @@ const LOGS = path.join(WORK, 'logs');
 const TARS = path.join(WORK, 'tar');
 const HOME = path.join(WORK, 'home');
 const CACHE = path.join(WORK, 'cache');
-// Where the machine path keeps its mirrors: beside the working copy, so that on a file system
-// that clones (--fs xfs) the capture can clone the image.
+// Where the machine path keeps its mirrors (one directory per tool): beside the working copy, so
+// that on a file system that clones (--fs xfs) the capture can clone the image.
 let MIRRORS = path.join(WORK, 'mirrors');
 /** The XFS volume (an image file) mounted on bench/work/run by --fs xfs. */
 const XFS_VOLUME = path.join(WORK, 'xfs-volume.img');
@@ -46,9 +46,15 @@ const MACHINE_SCRIPT = path.join(ROOT, 'bench', 'machine-backup.js');
 const MACHINE_MAIN = path.join(ROOT, 'dist', 'app', 'machine-backup.js');
 const PASSWORD = 'holdfast-bench-passphrase';
 // holdfast-machine backs the disk image up through the machine path (bench/machine-backup.js);
-// it takes part in the image data set only.
-const ALL_TOOLS = ['holdfast', 'holdfast-machine', 'restic', 'borg'];
-const HOLDFAST_TOOLS = ['holdfast', 'holdfast-machine'];
+// holdfast-qemu too, with the image served by qemu-storage-daemon, whose dirty bitmaps tell the
+// capture what changed. Both take part in the image data set only.
+const ALL_TOOLS = ['holdfast', 'holdfast-machine', 'holdfast-qemu', 'restic', 'borg'];
+const HOLDFAST_TOOLS = ['holdfast', 'holdfast-machine', 'holdfast-qemu'];
+// What holdfast-qemu runs, and the Debian packages they come in.
+const QEMU_PROGRAMS = [
+  ['qemu-storage-daemon', 'qemu-system-common'],
+  ['qemu-io', 'qemu-utils'],
+];
 
 const started = Date.now();
 
@@ -125,7 +131,8 @@ function usage() {
   return `Usage: node bench/run.js [options]
 
   --tools LIST    comma-separated tools to compare (default: ${ALL_TOOLS.join(',')});
-                  holdfast-machine (the machine path) takes part in the disk image only
+                  holdfast-machine and holdfast-qemu (the machine path, the second with
+                  the image served by qemu-storage-daemon) take part in the disk image only
   --only SET      run only one data set: tree or disk (default: both)
   --quick         small data sets (200 MiB tree, 512 MiB image) for a smoke run
   --repeat N      run every data set N times and report medians (default: 1)
@@ -232,20 +239,31 @@ function parseArgs(argv) {
 // ---------------------------------------------------------------------------------------------
 // required programs
 
+/**
+ * Installs the Debian packages of missing programs when root; otherwise stops with the command
+ * to run, except for holdfast-qemu's programs: without them only that tool is unavailable.
+ */
 function ensurePrograms(tools, fsType) {
+  // [program, Debian package, whether the run can go on without it]
   const wanted = [['/usr/bin/time', 'time']];
   if (tools.includes('restic')) wanted.push(['restic', 'restic']);
   if (tools.includes('borg')) wanted.push(['borg', 'borgbackup']);
+  if (tools.includes('holdfast-qemu')) wanted.push(...QEMU_PROGRAMS.map((p) => [...p, true]));
   if (fsType === 'xfs') wanted.push(['mkfs.xfs', 'xfsprogs']);
   const present = (p) => (p.startsWith('/') ? fs.existsSync(p) : commandExists(p));
-  const missing = wanted.filter(([p]) => !present(p)).map(([, pkg]) => pkg);
+  const packages = (entries) => [...new Set(entries.map(([, pkg]) => pkg))];
+  const missing = packages(wanted.filter(([p]) => !present(p)));
   if (missing.length === 0) {
     log(`programs present: ${wanted.map(([p]) => p).join(', ')}`);
     return;
   }
   const list = missing.join(' ');
   if (typeof process.getuid === 'function' && process.getuid() !== 0) {
-    fatal(`missing Debian packages: ${list}. Install them with: sudo apt-get install ${list}`);
+    const needed = packages(wanted.filter(([p, , optional]) => !optional && !present(p)));
+    if (needed.length > 0)
+      fatal(`missing Debian packages: ${list}. Install them with: sudo apt-get install ${list}`);
+    log(`missing Debian packages: ${list}; holdfast-qemu is unavailable`);
+    return;
   }
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   log(`missing packages: ${list}; running apt-get update`);
@@ -259,7 +277,7 @@ function ensurePrograms(tools, fsType) {
   if (r.status !== 0) {
     fatal(`apt-get install ${list} failed (${r.error?.message ?? `exit ${r.status}`})`);
   }
-  const still = wanted.filter(([p]) => !present(p)).map(([, pkg]) => pkg);
+  const still = packages(wanted.filter(([p]) => !present(p)));
   if (still.length > 0) fatal(`still missing after apt-get install: ${still.join(' ')}`);
   log(`installed: ${list}`);
 }
@@ -676,22 +694,29 @@ function mutateTree(root, entries) {
   return { files: count, ...done };
 }
 
-/** The small change of the image: ~2% of its data blocks overwritten with new random data. */
-function mutateImage(file, blocks) {
+/**
+ * The small change of the image: ~2% of its data blocks, each to be overwritten with new random
+ * data ({offset, seed}; the block's bytes are fillRandom(BLOCK bytes, seed)), in offset order.
+ */
+function imageChange(blocks) {
   const rng = new Rng(0xb10c);
   const count = Math.max(1, Math.round(blocks.length * IMAGE_CHANGE_FRACTION));
   const picked = pickDistinct(blocks.length, count, rng).sort((a, b) => a - b);
+  return picked.map((i) => ({ offset: blocks[i] * BLOCK, seed: mix32(0x2ec4, blocks[i]) }));
+}
+
+/** Writes an imageChange straight into the image file. */
+function mutateImage(file, change) {
   const buf = Buffer.alloc(BLOCK);
   const fd = fs.openSync(file, 'r+');
   try {
-    for (const i of picked) {
-      fillRandom(buf, mix32(0x2ec4, blocks[i]));
-      fs.writeSync(fd, buf, 0, BLOCK, blocks[i] * BLOCK);
+    for (const { offset, seed } of change) {
+      fillRandom(buf, seed);
+      fs.writeSync(fd, buf, 0, BLOCK, offset);
     }
   } finally {
     fs.closeSync(fd);
   }
-  return { blocks: count };
 }
 
 /** Reads every file of a tree once so that all tools start from a warm page cache. */
@@ -825,6 +850,168 @@ function timed(label, cmd, args, { cwd, env }) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// the working copy served by qemu-storage-daemon (holdfast-qemu)
+
+/** The daemon's node name of the image, and the id and name of the bench's write export. */
+const QEMU_NODE = 'disk0';
+const QEMU_EXPORT = 'bench-change';
+
+/**
+ * Starts qemu-storage-daemon on the raw image `file` with two QMP monitors: `qmpSocket` for
+ * Holdfast's capture, and one of the bench's own for write(): QEMU serves one client per monitor
+ * at a time. The same way as src/workloads/qemu/storage-daemon.testkit.ts. The daemon also stops
+ * when the benchmark exits. Needs `npm run build` (the QMP client is Holdfast's).
+ */
+async function startQemuDaemon(file) {
+  const { QmpClient, QmpError } = await import('../dist/workloads/qemu/index.js');
+  // Short: a UNIX socket path has at most 107 bytes.
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'holdfast-bench-qemu-'));
+  const qmpSocket = path.join(dir, 'qmp.sock');
+  const benchSocket = path.join(dir, 'bench.sock');
+  const nbdSocket = path.join(dir, 'nbd.sock');
+  const monitor = (id, socket) => [
+    '--chardev',
+    `socket,path=${socket},server=on,wait=off,id=${id}`,
+    '--monitor',
+    `chardev=${id}`,
+  ];
+  const args = [
+    // A comma in a QEMU option value is written twice.
+    ...['--blockdev', `driver=file,node-name=file0,filename=${file.replaceAll(',', ',,')}`],
+    ...['--blockdev', `driver=raw,node-name=${QEMU_NODE},file=file0`],
+    ...monitor('qmp0', qmpSocket),
+    ...monitor('bench0', benchSocket),
+  ];
+  const logFile = path.join(LOGS, 'qemu-storage-daemon.log');
+  fs.appendFileSync(logFile, `qemu-storage-daemon ${args.map(scrub).join(' ')}\n`);
+  const outputFrom = fs.statSync(logFile).size;
+  // Output into a file, not a pipe: the event loop stands still while spawnSync runs a command.
+  const logFd = fs.openSync(logFile, 'a');
+  const child = spawn('qemu-storage-daemon', args, { stdio: ['ignore', logFd, logFd] });
+  fs.closeSync(logFd);
+  let ended = null;
+  const exited = new Promise((resolve) => {
+    child.once('error', (error) => resolve((ended = error.message)));
+    child.once('exit', (code, signal) => resolve((ended = `exit ${code ?? signal}`)));
+  });
+  const kill = () => {
+    if (ended == null) child.kill('SIGTERM');
+    rmrf(dir);
+  };
+  // First among the exit hooks: the daemon holds the image open (an XFS volume would stay busy).
+  process.prependListener('exit', kill);
+  const stop = async () => {
+    process.off('exit', kill);
+    if (ended == null) {
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(timer);
+    }
+    rmrf(dir);
+  };
+
+  const connect = () => QmpClient.connect(benchSocket, { timeoutMs: 5_000 });
+  try {
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      try {
+        await (await connect()).close();
+        break;
+      } catch (error) {
+        if (ended != null) throw new Error(`it ended (${ended})`);
+        if (Date.now() > deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
+  } catch (error) {
+    await stop();
+    const output = fs.readFileSync(logFile).subarray(outputFrom).toString('utf8').trim();
+    const tail = output.split('\n').slice(-3).join(' / ') || 'no output';
+    throw new Error(`qemu-storage-daemon did not start: ${error.message}: ${tail}`);
+  }
+  log(`  qemu-storage-daemon serves ${scrub(file)} (QMP ${qmpSocket}, pid ${child.pid})`);
+
+  /** Deletes the write export and waits until it is gone (qemu-io's disconnect may lag). */
+  const removeExport = async (qmp) => {
+    const deadline = Date.now() + 5_000;
+    for (;;) {
+      try {
+        await qmp.execute('block-export-del', { id: QEMU_EXPORT });
+      } catch (error) {
+        const gone = error instanceof QmpError && error.description.includes('not found');
+        if (!gone && Date.now() > deadline) throw error;
+      }
+      const exports = await qmp.execute('query-block-exports');
+      if (!exports.some((e) => e.id === QEMU_EXPORT)) return;
+      if (Date.now() > deadline) throw new Error(`the NBD export ${QEMU_EXPORT} stays after 5 s`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  };
+
+  return {
+    qmpSocket,
+    /** The daemon's end when it ended before stop(), else null. */
+    ended: () => ended,
+    /**
+     * Writes an imageChange through the daemon, so that its dirty bitmaps see it: a writable
+     * NBD export on a server of its own, qemu-io, then both removed again, as QEMU runs one NBD
+     * server and the capture starts its own.
+     */
+    async write(change) {
+      const qmp = await connect();
+      try {
+        await qmp.execute('nbd-server-start', {
+          addr: { type: 'unix', data: { path: nbdSocket } },
+        });
+        try {
+          const exported = { type: 'nbd', id: QEMU_EXPORT, 'node-name': QEMU_NODE };
+          await qmp.execute('block-export-add', { ...exported, name: QEMU_EXPORT, writable: true });
+          try {
+            qemuIoWrite(`nbd+unix:///${QEMU_EXPORT}?socket=${nbdSocket}`, change);
+          } finally {
+            await removeExport(qmp);
+          }
+        } finally {
+          await qmp.execute('nbd-server-stop');
+        }
+      } finally {
+        await qmp.close();
+      }
+    },
+    stop,
+  };
+}
+
+/** Writes the blocks of an imageChange into `url` with one qemu-io: `write -s <file>` each. */
+function qemuIoWrite(url, change) {
+  const dir = path.join(WORK, 'change-blocks');
+  rmrf(dir);
+  fs.mkdirSync(dir, { recursive: true });
+  try {
+    const buf = Buffer.alloc(BLOCK);
+    const commands = change.flatMap(({ offset, seed }) => {
+      const file = path.join(dir, `${offset}.bin`);
+      fillRandom(buf, seed);
+      fs.writeFileSync(file, buf);
+      return ['-c', `write -s ${file} ${offset} ${BLOCK}`];
+    });
+    const r = sh('qemu-io', ['-f', 'raw', url, ...commands], { timeout: 300_000 });
+    // qemu-io reports a failed write on stdout and may still exit 0: only the success lines
+    // prove that the bytes went in.
+    const missed = change.filter(
+      ({ offset }) => !r.stdout.includes(`wrote ${BLOCK}/${BLOCK} bytes at offset ${offset}\n`),
+    );
+    if (r.error || r.status !== 0 || missed.length > 0) {
+      const why = r.error?.message ?? `exit ${r.status}, ${missed.length} blocks not written`;
+      throw new Error(`qemu-io on ${url}: ${why}: ${`${r.stdout}${r.stderr}`.trim().slice(-300)}`);
+    }
+  } finally {
+    rmrf(dir);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // tools
 
 function baseEnv() {
@@ -839,6 +1026,47 @@ function baseEnv() {
     XDG_STATE_HOME: path.join(HOME, 'state'),
   });
   return env;
+}
+
+/** A tool's machine path mirrors: one directory each, so that no two share a block map. */
+function mirrorsOf(tool) {
+  return path.join(MIRRORS, tool);
+}
+
+/**
+ * A tool that backs the image up through the machine path (bench/machine-backup.js) into a
+ * holdfast vault: `settings`, and optionally what its version adds, why it is unavailable
+ * (beyond holdfast not being built), and the extra arguments of a backup.
+ */
+function machineTool(tool, { settings, version, unavailable, backupArgs }) {
+  return {
+    settings,
+    kinds: ['disk'],
+    version() {
+      const extra = version ? `, ${version()}` : '';
+      return `${tool}: ${TOOLS.holdfast.version()}, bench/machine-backup.js${extra}`;
+    },
+    unavailable() {
+      if (!fs.existsSync(MACHINE_MAIN)) {
+        return 'not built: dist/app/machine-backup.js is missing (run npm run build)';
+      }
+      return unavailable?.() ?? null;
+    },
+    env(vault) {
+      return TOOLS.holdfast.env(vault);
+    },
+    init(vault) {
+      return TOOLS.holdfast.init(vault);
+    },
+    backup(vault, source, context) {
+      const args = ['--vault', vault, '--image', source, '--mirrors', mirrorsOf(tool)];
+      return [process.execPath, [MACHINE_SCRIPT, ...args, ...(backupArgs?.(context) ?? [])]];
+    },
+    restore(vault, target) {
+      return TOOLS.holdfast.restore(vault, target);
+    },
+    jsonSummary: true,
+  };
 }
 
 function helpMentions(cmd, args, word) {
@@ -877,40 +1105,32 @@ const TOOLS = {
     },
     jsonSummary: true,
   },
-  'holdfast-machine': {
+  'holdfast-machine': machineTool('holdfast-machine', {
     settings:
-      'the machine path on the image: capture into a mirror in bench/work/mirrors (every 512 KiB ' +
-      'block of the source that holds data hashed, holes skipped, changed ones copied; a ' +
-      'block-hash map beside the mirror), then ' +
-      'a backup of the mirror in aligned blocks with the previous point as parent, through ' +
-      '`bench/machine-backup.js`; vault defaults as for holdfast',
-    kinds: ['disk'],
-    version() {
-      return `holdfast-machine: ${TOOLS.holdfast.version()}, bench/machine-backup.js`;
-    },
+      'the machine path on the image: capture into a mirror in bench/work/mirrors/holdfast-machine ' +
+      '(every 512 KiB block of the source that holds data hashed, holes skipped, changed ones ' +
+      'copied; a block-hash map beside the mirror), then a backup of the mirror in aligned ' +
+      'blocks with the previous point as parent, through `bench/machine-backup.js`; vault ' +
+      'defaults as for holdfast',
+  }),
+  'holdfast-qemu': machineTool('holdfast-qemu', {
+    settings:
+      'as holdfast-machine (a mirror of its own), with the image served by qemu-storage-daemon ' +
+      'for the whole image data set and `--qemu-monitor` naming its QMP socket: after the first ' +
+      "capture, each capture reads only the blocks the daemon's dirty bitmap names; the small " +
+      'change is written through the daemon',
+    version: () => firstLine('qemu-storage-daemon', ['--version']) ?? 'qemu-storage-daemon missing',
     unavailable() {
-      if (!fs.existsSync(MACHINE_MAIN)) {
-        return 'not built: dist/app/machine-backup.js is missing (run npm run build)';
-      }
-      return null;
+      const missing = QEMU_PROGRAMS.filter(([p]) => !commandExists(p));
+      if (missing.length === 0) return null;
+      const packages = missing.map(([, pkg]) => pkg).join(' ');
+      return (
+        `${missing.map(([p]) => p).join(' and ')} not installed ` +
+        `(run: sudo apt-get install --no-install-recommends ${packages})`
+      );
     },
-    env(vault) {
-      return TOOLS.holdfast.env(vault);
-    },
-    init(vault) {
-      return TOOLS.holdfast.init(vault);
-    },
-    backup(vault, source) {
-      return [
-        process.execPath,
-        [MACHINE_SCRIPT, '--vault', vault, '--image', source, '--mirrors', MIRRORS],
-      ];
-    },
-    restore(vault, target) {
-      return TOOLS.holdfast.restore(vault, target);
-    },
-    jsonSummary: true,
-  },
+    backupArgs: ({ qemuMonitor }) => ['--qemu-monitor', qemuMonitor],
+  }),
   restic: {
     get settings() {
       const sparse = this.sparseRestore()
@@ -973,7 +1193,7 @@ const TOOLS = {
     init() {
       return ['borg', ['init', '--encryption', 'repokey-blake2']];
     },
-    backup(vault, source, n) {
+    backup(vault, source, { n }) {
       return [
         'borg',
         ['create', '--stats', '--compression', 'zstd,3', `::point-${n}`, path.basename(source)],
@@ -989,7 +1209,12 @@ const TOOLS = {
 // ---------------------------------------------------------------------------------------------
 // one data set, all tools
 
-/** The tools that take part in a data set: holdfast-machine only in the image's. */
+/** A tool's vault for one data set. */
+function vaultOf(tool, kind) {
+  return path.join(VAULTS, `${tool}-${kind}`);
+}
+
+/** The tools that take part in a data set: holdfast-machine and holdfast-qemu only in the image's. */
 function toolsFor(kind, tools) {
   return tools.filter((t) => TOOLS[t].kinds?.includes(kind) ?? true);
 }
@@ -998,7 +1223,7 @@ function toolsFor(kind, tools) {
  * Runs the measured sequence for one data set. kind is 'tree' or 'disk'.
  * Returns per-tool step results plus the tar baseline.
  */
-function runDataSet(kind, data, allTools, opts) {
+async function runDataSet(kind, data, allTools, opts) {
   const tools = toolsFor(kind, allTools);
   const source = path.join(RUN, kind === 'tree' ? 'tree' : 'disk.img');
   const master = path.join(data.dir, kind === 'tree' ? 'tree' : 'disk.img');
@@ -1076,7 +1301,6 @@ function runDataSet(kind, data, allTools, opts) {
   }
 
   const state = {};
-  const vaultOf = (tool) => path.join(VAULTS, `${tool}-${kind}`);
   for (const tool of tools) {
     const t = TOOLS[tool];
     const steps = {};
@@ -1086,11 +1310,41 @@ function runDataSet(kind, data, allTools, opts) {
       log(`${tool}: ${state[tool].failed}`);
       continue;
     }
-    rmrf(vaultOf(tool));
-    fs.mkdirSync(path.dirname(vaultOf(tool)), { recursive: true });
+    rmrf(vaultOf(tool, kind));
+    fs.mkdirSync(VAULTS, { recursive: true });
   }
   // The machine path's mirrors belong with its vault: a new vault starts from no mirror.
   rmrf(MIRRORS);
+
+  // holdfast-qemu's image is served by qemu-storage-daemon from before its first backup to the
+  // end of the data set: its capture keeps a dirty bitmap in the daemon from one to the next.
+  let qemu = null;
+  if (tools.includes('holdfast-qemu') && !state['holdfast-qemu'].failed) {
+    try {
+      qemu = await startQemuDaemon(source);
+    } catch (error) {
+      state['holdfast-qemu'].failed = scrub(error.message).slice(0, 400);
+      log(`holdfast-qemu: ${state['holdfast-qemu'].failed}`);
+    }
+  }
+  try {
+    await measureTools(kind, data, tools, opts, { result, state, source, warm, verify, qemu });
+  } finally {
+    if (qemu) {
+      if (qemu.ended()) log(`  qemu-storage-daemon ended early (${qemu.ended()}): see its log`);
+      await qemu.stop();
+    }
+  }
+  return result;
+}
+
+/**
+ * The measured steps of one data set after the baseline: two backups, the small change (through
+ * `qemu`, the daemon serving the image, when there is one), a backup, restore and verification.
+ */
+async function measureTools(kind, data, tools, opts, context) {
+  const { result, state, source, warm, verify, qemu } = context;
+  const isTree = kind === 'tree';
 
   const step = (tool, name, fn) => {
     const steps = result.tools[tool];
@@ -1106,8 +1360,8 @@ function runDataSet(kind, data, allTools, opts) {
 
   const backup = (tool, n) => {
     const t = TOOLS[tool];
-    const vault = vaultOf(tool);
-    const [cmd, args] = t.backup(vault, source, n);
+    const vault = vaultOf(tool, kind);
+    const [cmd, args] = t.backup(vault, source, { n, qemuMonitor: qemu?.qmpSocket });
     const before = duBytes(vault, ['-sb']);
     const r = timed(`${tool}-${kind}-backup${n}`, cmd, args, { cwd: RUN, env: t.env(vault) });
     if (r.ok && t.jsonSummary) {
@@ -1130,7 +1384,7 @@ function runDataSet(kind, data, allTools, opts) {
     const t = TOOLS[tool];
     log(`== ${kind}: ${tool}`);
     step(tool, 'init', () => {
-      const vault = vaultOf(tool);
+      const vault = vaultOf(tool, kind);
       const [cmd, args] = t.init(vault);
       const r = timed(`${tool}-${kind}-init`, cmd, args, { cwd: RUN, env: t.env(vault) });
       delete r.stdout;
@@ -1154,9 +1408,10 @@ function runDataSet(kind, data, allTools, opts) {
         `${result.change.rewritten} rewritten in the middle, ${result.change.touched} touched)`,
     );
   } else {
-    result.change = mutateImage(source, data.image.blocks);
+    result.change = await changeImage(source, data.image.blocks, qemu, state['holdfast-qemu']);
     syncDisks();
-    log(`  overwrote ${result.change.blocks} of ${data.image.blocks.length} data blocks`);
+    const how = result.change.throughQemu ? ' through qemu-storage-daemon' : '';
+    log(`  overwrote ${result.change.blocks} of ${data.image.blocks.length} data blocks${how}`);
   }
   result.sourceAllocated = isTree ? null : duBytes(source, ['-B1']);
 
@@ -1166,7 +1421,7 @@ function runDataSet(kind, data, allTools, opts) {
     log(`== ${kind}: ${tool} after the change`);
     step(tool, 'backup3', () => backup(tool, 3));
     step(tool, 'restore', () => {
-      const vault = vaultOf(tool);
+      const vault = vaultOf(tool, kind);
       const target = path.join(RESTORES, `${tool}-${kind}`);
       rmrf(target);
       fs.mkdirSync(target, { recursive: true });
@@ -1184,7 +1439,28 @@ function runDataSet(kind, data, allTools, opts) {
       return r;
     });
   }
-  return result;
+}
+
+/**
+ * Applies the image's small change: through `qemu` when the daemon serves the image, so that its
+ * dirty bitmap sees the change, else straight into the file; the same bytes either way. When the
+ * write through QEMU fails, the change goes into the file and `qemuState` (holdfast-qemu's)
+ * records the failure, as its bitmap would miss the change.
+ */
+async function changeImage(source, blocks, qemu, qemuState) {
+  const change = imageChange(blocks);
+  if (qemu) {
+    try {
+      await qemu.write(change);
+      return { blocks: change.length, throughQemu: true };
+    } catch (error) {
+      const why = `the change through qemu-storage-daemon failed: ${error.message}`;
+      Object.assign(qemuState, { failed: scrub(why).slice(0, 400), skip: false });
+      log(`  holdfast-qemu: ${why}`);
+    }
+  }
+  mutateImage(source, change);
+  return { blocks: change.length, throughQemu: false };
 }
 
 /**
@@ -1547,12 +1823,19 @@ function render({
       out.push('');
       out.push(
         `Small change before backup 3: ${r.change.blocks} of ${data.image.blocks.length} data blocks overwritten ` +
-          `with new random data. Throughput is against the ${fmtMiB(data.image.size)} apparent size. ` +
+          'with new random data' +
+          (r.change.throughQemu
+            ? ', written through qemu-storage-daemon (a writable NBD export and qemu-io) so that its ' +
+              'dirty bitmap sees them; the same bytes for every tool'
+            : '') +
+          `. Throughput is against the ${fmtMiB(data.image.size)} apparent size. ` +
           'Bytes read: the rchar counter of /proc/self/io across the command (its reaped children ' +
           'included): every byte its read() calls returned, holes as zeros and page cache included, ' +
-          'also program files, vault, index and cache reads. For holdfast-machine the brackets split ' +
-          "it by its own counters: the capture's read of the source (every block holding data hashed " +
-          "against the block map; holes known from the extent map are not read) and the backup's read of the mirror. Newly stored: growth of the vault " +
+          'also program files, vault, index and cache reads. For holdfast-machine and holdfast-qemu ' +
+          "the brackets split it by their own counters: the capture's read of the source (every block " +
+          'holding data hashed against the block map, holes known from the extent map not read; for ' +
+          "holdfast-qemu after its first capture only the blocks the daemon's dirty bitmap names) " +
+          "and the backup's read of the mirror. Newly stored: growth of the vault " +
           'directory (`du -sb`) over the backup.',
       );
       out.push('');
@@ -1660,12 +1943,18 @@ function renderObjectStores(rows, results) {
 // ---------------------------------------------------------------------------------------------
 // main
 
-function main() {
+async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const profileName = opts.quick ? 'quick' : 'full';
   commandTimeout = opts.timeout;
+  // A signal ends the run through process.exit, so that the exit hooks run (they stop
+  // qemu-storage-daemon and unmount the XFS volume).
+  for (const [signal, number] of Object.entries({ SIGHUP: 1, SIGINT: 2, SIGTERM: 15 }))
+    process.once(signal, () => process.exit(128 + number));
   fs.mkdirSync(WORK, { recursive: true });
-  ensurePrograms(opts.tools, opts.fs);
+  const kinds = opts.only ? [opts.only] : ['tree', 'disk'];
+  const used = opts.tools.filter((t) => kinds.some((k) => toolsFor(k, [t]).length > 0));
+  ensurePrograms(used, opts.fs);
 
   // A run stopped by force may have left the XFS volume mounted.
   if (sh('mountpoint', ['-q', RUN]).status === 0) sh('umount', [RUN]);
@@ -1677,7 +1966,7 @@ function main() {
     // Also when a step ends the run early (fatal exits at once).
     process.on('exit', unmountXfs);
   }
-  runAll(opts, profileName);
+  await runAll(opts, profileName, kinds);
 }
 
 /** Makes an XFS file system with reflink in an image file and mounts it on bench/work/run. */
@@ -1705,7 +1994,7 @@ function unmountXfs() {
   else rmrf(XFS_VOLUME);
 }
 
-function runAll(opts, profileName) {
+async function runAll(opts, profileName, kinds) {
   const loadStart = os.loadavg()[0].toFixed(2);
   const facts = machineFacts();
   const versions = {};
@@ -1719,14 +2008,13 @@ function runAll(opts, profileName) {
   log(`tools: ${opts.tools.map((t) => versions[t]).join('; ')}`);
 
   const data = prepareData(profileName, opts.rebuild);
-  const kinds = opts.only ? [opts.only] : ['tree', 'disk'];
   const results = [];
   let objectStores = [];
   for (const kind of kinds) {
     const runs = [];
     for (let i = 1; i <= opts.repeat; i++) {
       if (opts.repeat > 1) log(`== ${kind}: round ${i} of ${opts.repeat}`);
-      runs.push(runDataSet(kind, data, opts.tools, opts));
+      runs.push(await runDataSet(kind, data, opts.tools, opts));
     }
     results.push(aggregate(runs));
     if (kind === 'tree' && opts.tools.includes('holdfast'))
@@ -1764,4 +2052,4 @@ function runAll(opts, profileName) {
   log(`done in ${(seconds / 60).toFixed(1)} min; results in bench/work/last-results.md`);
 }
 
-main();
+main().catch((error) => fatal(error?.stack ?? String(error)));
