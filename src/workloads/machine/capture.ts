@@ -7,7 +7,7 @@ import type { Consistency } from '../../engine/index.js';
 import type { ByteRange } from '../byte-ranges.js';
 import { cloneOrCopyMirror, finishClone, type MirrorRefresh } from './disk-mirror.js';
 import type { MachineDisk, MachineSource } from './machine-spec.js';
-import { trackQemuChanges, type DiskTracking } from './qemu-changes.js';
+import { connectQemu, trackQemuChanges, type DiskTracking } from './qemu-changes.js';
 
 /** The outcome of one hook script run, as the capture needs it. */
 export interface ScriptOutcome {
@@ -110,15 +110,19 @@ export async function captureMachine(request: CaptureRequest): Promise<CapturedM
   let refreshed: MirrorRefresh[];
   let captured = false;
   let tracking: Map<string, DiskTracking> | undefined;
+  // A running QEMU tells which blocks its guest wrote since the last capture; connecting may
+  // wait, so it happens before the freeze.
+  const qemu =
+    source.qemuMonitor !== undefined ? await connectQemu(source.qemuMonitor, notice) : undefined;
   try {
     frozen = await freeze(source, script, notice);
     time = request.now();
     // Measured on the monotonic clock: the window is a duration, not a catalog time.
     const frozenAt = performance.now();
     try {
-      // A running QEMU tells which blocks its guest wrote since the last capture.
-      if (source.qemuMonitor !== undefined)
+      if (qemu !== undefined && source.qemuMonitor !== undefined)
         tracking = await trackQemuChanges(
+          qemu,
           source.qemuMonitor,
           included.map((disk) => ({
             path: disk.path,
@@ -155,6 +159,7 @@ export async function captureMachine(request: CaptureRequest): Promise<CapturedM
     }
     captured = true;
   } finally {
+    await qemu?.close();
     if (!captured) await abandonTracking(tracking);
     if (pre?.ok === true && scripts.post !== undefined) {
       post = await script(scripts.post, 'post').catch((error: unknown) => failedRun(error));

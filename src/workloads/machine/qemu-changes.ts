@@ -55,27 +55,46 @@ const GRANULARITY = 64 * 1024;
 const UNTRACKED: DiskTracking = { settle: async () => {}, abandon: async () => {} };
 
 /**
- * Starts new bitmaps for `disks` on the QEMU behind `qmpSocket` and reads what changed since
- * the last capture. Call inside the freeze window, before the disks are read. Never throws: a
- * QEMU that cannot be reached, or any doubt, means reading the disk whole (said in a notice).
+ * Inside the freeze window each QEMU command may take this long: a QEMU that hangs must not
+ * keep the machine frozen (the disks are then read whole).
+ */
+const FROZEN_TIMEOUT_MS = 5_000;
+
+/**
+ * Connects to the machine's QEMU before the freeze: connecting may wait (QEMU serves one
+ * client per monitor), and the freeze window must stay short. Undefined, with a notice, when
+ * QEMU does not answer: the disks are then read whole.
+ */
+export async function connectQemu(
+  qmpSocket: string,
+  notice: (message: string) => void,
+): Promise<QmpClient | undefined> {
+  try {
+    return await QmpClient.connect(qmpSocket);
+  } catch (error) {
+    notice(
+      `QEMU's monitor at ${qmpSocket} did not answer (${describeError(error)}); the disks are read whole to find what changed.`,
+    );
+    return undefined;
+  }
+}
+
+/**
+ * Starts new bitmaps for `disks` on the connected QEMU and reads what changed since the last
+ * capture. Call inside the freeze window, before the disks are read; the caller closes `qmp`.
+ * Never throws: any doubt means reading the disk whole (said in a notice).
  */
 export async function trackQemuChanges(
+  qmp: QmpClient,
   qmpSocket: string,
   disks: ReadonlyArray<{ readonly path: string; readonly mirror: string }>,
   notice: (message: string) => void,
 ): Promise<Map<string, DiskTracking>> {
   const result = new Map<string, DiskTracking>(disks.map((d) => [d.path, UNTRACKED]));
-  let qmp: QmpClient;
+  const run = <T>(command: string, args?: Record<string, unknown>) =>
+    qmp.execute<T>(command, args, { timeoutMs: FROZEN_TIMEOUT_MS });
   try {
-    qmp = await QmpClient.connect(qmpSocket);
-  } catch (error) {
-    notice(
-      `QEMU's monitor at ${qmpSocket} did not answer (${describeError(error)}); the disks are read whole to find what changed.`,
-    );
-    return result;
-  }
-  try {
-    const nodes = await qmp.execute<BlockNode[]>('query-named-block-nodes', { flat: true });
+    const nodes = await run<BlockNode[]>('query-named-block-nodes', { flat: true });
     const plans: Plan[] = [];
     for (const disk of disks) {
       const plan = await planDisk(disk, nodes, notice);
@@ -83,7 +102,7 @@ export async function trackQemuChanges(
     }
     if (plans.length === 0) return result;
     // One transaction: every disk's new bitmap starts at the same instant.
-    await qmp.execute('transaction', {
+    await run('transaction', {
       actions: plans.flatMap((p) => [
         {
           type: 'block-dirty-bitmap-add',
@@ -107,8 +126,6 @@ export async function trackQemuChanges(
       `Reading changed blocks from QEMU failed (${describeError(error)}); disks without them are read whole.`,
     );
     return result;
-  } finally {
-    await qmp.close();
   }
 }
 
@@ -182,7 +199,11 @@ async function readDirtyBlocks(
 ): Promise<void> {
   const socketPath = join(tmpdir(), `holdfast-nbd-${randomBytes(6).toString('hex')}.sock`);
   try {
-    await qmp.execute('nbd-server-start', { addr: { type: 'unix', data: { path: socketPath } } });
+    await qmp.execute(
+      'nbd-server-start',
+      { addr: { type: 'unix', data: { path: socketPath } } },
+      { timeoutMs: FROZEN_TIMEOUT_MS },
+    );
   } catch (error) {
     notice(
       `QEMU could not start an NBD server to read its dirty bitmaps (${describeError(error)}); the disks are read whole.`,
@@ -192,29 +213,38 @@ async function readDirtyBlocks(
   try {
     for (const plan of plans) {
       const id = `holdfast-${plan.next}`;
-      await qmp.execute('block-export-add', {
-        type: 'nbd',
-        id,
-        'node-name': plan.node,
-        name: id,
-        writable: false,
-        bitmaps: [plan.previous],
-      });
+      await qmp.execute(
+        'block-export-add',
+        {
+          type: 'nbd',
+          id,
+          'node-name': plan.node,
+          name: id,
+          writable: false,
+          bitmaps: [plan.previous],
+        },
+        { timeoutMs: FROZEN_TIMEOUT_MS },
+      );
       try {
         const { size, ranges } = await flaggedExtents({
           socketPath,
           exportName: id,
           context: `qemu:dirty-bitmap:${plan.previous!}`,
+          timeoutMs: FROZEN_TIMEOUT_MS,
         });
         // A disk the capture finds of another size than QEMU's ignores this (disk-mirror.ts).
         const current = result.get(plan.disk.path)!;
         result.set(plan.disk.path, { ...current, unchanged: blocksUntouched(size, ranges) });
       } finally {
-        await qmp.execute('block-export-del', { id, mode: 'hard' }).catch(() => undefined);
+        await qmp
+          .execute('block-export-del', { id, mode: 'hard' }, { timeoutMs: FROZEN_TIMEOUT_MS })
+          .catch(() => undefined);
       }
     }
   } finally {
-    await qmp.execute('nbd-server-stop').catch(() => undefined);
+    await qmp
+      .execute('nbd-server-stop', {}, { timeoutMs: FROZEN_TIMEOUT_MS })
+      .catch(() => undefined);
     await rm(socketPath, { force: true });
     // Read or not, the stopped bitmaps have served: the next capture reads the new ones. An
     // export lets go of its bitmap only once QEMU has closed it, which may take a moment.
@@ -225,7 +255,11 @@ async function readDirtyBlocks(
 async function removeBitmap(qmp: QmpClient, node: string, name: string): Promise<void> {
   for (let attempt = 1; attempt <= 10; attempt += 1) {
     try {
-      await qmp.execute('block-dirty-bitmap-remove', { node, name });
+      await qmp.execute(
+        'block-dirty-bitmap-remove',
+        { node, name },
+        { timeoutMs: FROZEN_TIMEOUT_MS },
+      );
       return;
     } catch {
       await new Promise((resolve) => setTimeout(resolve, 20 * attempt));
