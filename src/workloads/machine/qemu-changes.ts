@@ -1,12 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { readFile, realpath, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describeError } from '../../core/index.js';
-import type { ByteRange } from '../byte-ranges.js';
 import { IMAGE_BLOCK } from '../image-blocks.js';
-import { flaggedExtents } from '../nbd/index.js';
 import { QmpClient } from '../qemu/index.js';
+import { readDirtyBlocks, removeBitmap } from './qemu-dirty-blocks.js';
 
 /**
  * Changed-block tracking through a running QEMU's dirty bitmaps (docs/disks.md "QEMU dirty
@@ -116,9 +113,15 @@ export async function trackQemuChanges(
     for (const plan of plans) result.set(plan.disk.path, tracking(qmpSocket, plan, notice));
     // Bitmaps of captures that failed or never settled would track writes for nothing.
     for (const plan of plans)
-      for (const orphan of plan.orphans) await removeBitmap(qmp, plan.node, orphan);
-    const readable = plans.filter((p) => p.previous !== undefined);
-    if (readable.length > 0) await readDirtyBlocks(qmp, readable, result, notice);
+      for (const orphan of plan.orphans)
+        await removeBitmap(qmp, plan.node, orphan, FROZEN_TIMEOUT_MS);
+    const reads = plans.flatMap((p) =>
+      p.previous ? [{ key: p.disk.path, node: p.node, bitmap: p.previous }] : [],
+    );
+    if (reads.length === 0) return result;
+    const untouched = await readDirtyBlocks(qmp, reads, notice, FROZEN_TIMEOUT_MS);
+    for (const [path, unchanged] of untouched)
+      result.set(path, { ...result.get(path)!, unchanged });
     return result;
   } catch (error) {
     // Disks whose changes were read keep them; the others are read whole.
@@ -188,95 +191,6 @@ async function findRawNode(
     if (file === path) return node;
   }
   return undefined;
-}
-
-/** Reads the stopped bitmaps through one NBD server, then removes them. */
-async function readDirtyBlocks(
-  qmp: QmpClient,
-  plans: readonly Plan[],
-  result: Map<string, DiskTracking>,
-  notice: (message: string) => void,
-): Promise<void> {
-  const socketPath = join(tmpdir(), `holdfast-nbd-${randomBytes(6).toString('hex')}.sock`);
-  try {
-    await qmp.execute(
-      'nbd-server-start',
-      { addr: { type: 'unix', data: { path: socketPath } } },
-      { timeoutMs: FROZEN_TIMEOUT_MS },
-    );
-  } catch (error) {
-    notice(
-      `QEMU could not start an NBD server to read its dirty bitmaps (${describeError(error)}); the disks are read whole.`,
-    );
-    return;
-  }
-  try {
-    for (const plan of plans) {
-      const id = `holdfast-${plan.next}`;
-      await qmp.execute(
-        'block-export-add',
-        {
-          type: 'nbd',
-          id,
-          'node-name': plan.node,
-          name: id,
-          writable: false,
-          bitmaps: [plan.previous],
-        },
-        { timeoutMs: FROZEN_TIMEOUT_MS },
-      );
-      try {
-        const { size, ranges } = await flaggedExtents({
-          socketPath,
-          exportName: id,
-          context: `qemu:dirty-bitmap:${plan.previous!}`,
-          timeoutMs: FROZEN_TIMEOUT_MS,
-        });
-        // A disk the capture finds of another size than QEMU's ignores this (disk-mirror.ts).
-        const current = result.get(plan.disk.path)!;
-        result.set(plan.disk.path, { ...current, unchanged: blocksUntouched(size, ranges) });
-      } finally {
-        await qmp
-          .execute('block-export-del', { id, mode: 'hard' }, { timeoutMs: FROZEN_TIMEOUT_MS })
-          .catch(() => undefined);
-      }
-    }
-  } finally {
-    await qmp
-      .execute('nbd-server-stop', {}, { timeoutMs: FROZEN_TIMEOUT_MS })
-      .catch(() => undefined);
-    await rm(socketPath, { force: true });
-    // Read or not, the stopped bitmaps have served: the next capture reads the new ones. An
-    // export lets go of its bitmap only once QEMU has closed it, which may take a moment.
-    for (const plan of plans) await removeBitmap(qmp, plan.node, plan.previous!);
-  }
-}
-
-async function removeBitmap(qmp: QmpClient, node: string, name: string): Promise<void> {
-  for (let attempt = 1; attempt <= 10; attempt += 1) {
-    try {
-      await qmp.execute(
-        'block-dirty-bitmap-remove',
-        { node, name },
-        { timeoutMs: FROZEN_TIMEOUT_MS },
-      );
-      return;
-    } catch {
-      await new Promise((resolve) => setTimeout(resolve, 20 * attempt));
-    }
-  }
-}
-
-/** Per image block: true when no dirty range touches it. */
-export function blocksUntouched(size: number, dirty: readonly ByteRange[]): boolean[] {
-  const unchanged = new Array<boolean>(Math.ceil(size / IMAGE_BLOCK)).fill(true);
-  for (const range of dirty) {
-    const first = Math.floor(range.offset / IMAGE_BLOCK);
-    const last = Math.floor((range.offset + range.length - 1) / IMAGE_BLOCK);
-    for (let block = first; block <= last && block < unchanged.length; block += 1)
-      unchanged[block] = false;
-  }
-  return unchanged;
 }
 
 function tracking(qmpSocket: string, plan: Plan, notice: (message: string) => void): DiskTracking {
