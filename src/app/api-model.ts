@@ -99,7 +99,7 @@ export const MACHINE_INPUT = z
     continueOnScriptFailure: z.boolean().optional(),
     freezeCommand: ABSOLUTE_PATH.optional(),
     fsfreeze: z.array(ABSOLUTE_PATH).max(32).optional(),
-    /** QMP socket of the QEMU running the machine (dirty bitmaps for raw disks). */
+    /** QMP socket of the QEMU running the machine (its dirty bitmaps tell what changed). */
     qemuMonitor: ABSOLUTE_PATH.optional(),
   })
   .strict();

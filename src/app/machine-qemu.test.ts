@@ -17,6 +17,7 @@ import {
   mirrorPath,
   type MachineSource,
 } from '../workloads/index.js';
+import { qemu as qemuTool, qemuRaw, qemuWrite } from '../workloads/qcow2/qemu.testkit.js';
 import { backupMachine } from './machine-backup.js';
 import { cleanUpPlanes, machinePlane } from './machine-items.testkit.js';
 
@@ -187,5 +188,46 @@ describe('changed blocks from a running QEMU (dirty bitmaps over QMP)', () => {
     await daemon.write(50 * MiB, 8192, 0x5a);
     const second = (await backUp()).disks[0]!;
     expect(second).toMatchObject({ bytesRead: IMAGE_BLOCK, changedBytes: IMAGE_BLOCK });
+  }, 120_000);
+
+  it('reads a qcow2 disk through QEMU, whose memory may hold its metadata, and only what changed', async () => {
+    const image = join(dir, 'vm1.qcow2');
+    qemuTool('qemu-img', ['create', '-q', '-f', 'qcow2', image, '32M']);
+    qemuWrite(image, [
+      { offset: 2 * MiB, length: 1 * MiB, pattern: 0x31 },
+      { offset: 20 * MiB, length: 64 * 1024, pattern: 0x32 },
+    ]);
+    const qemu = await startStorageDaemon(image, 'qcow2', dir);
+    daemon = qemu;
+    const source: MachineSource = {
+      disks: machineDisks([image], []),
+      excludeDisks: [],
+      configs: [],
+      qemuMonitor: qemu.qmpSocket,
+    };
+    const backend = new MemoryBackend();
+    const vault = await makeTestVault(backend);
+    const first = await backup(vault, source);
+    expect(first.notices).toEqual([]);
+    // Through QEMU the whole guest is read the first time (no extent map over NBD).
+    expect(first.disk.bytesRead).toBe(32 * MiB);
+    expect(first.disk.format).toBe('qcow2');
+
+    // A write into unallocated space: QEMU allocates a cluster and may keep the new mapping
+    // in memory; the capture reads the block through QEMU and nothing else.
+    await qemu.write(12 * MiB, 4096, 0x77);
+    const second = await backup(vault, source, first.point);
+    expect(second.notices).toEqual([]);
+    expect(second.disk.changed).toEqual([{ offset: 12 * MiB, length: IMAGE_BLOCK }]);
+    expect(second.disk.bytesRead).toBe(IMAGE_BLOCK);
+
+    await qemu.stop();
+    daemon = undefined;
+    const guest = qemuRaw(image);
+    const mirror = mirrorPath(join(dir, 'mirrors'), source.disks[0]!);
+    expect((await readFile(mirror)).equals(guest)).toBe(true);
+    const target = join(dir, 'restored');
+    await new Restorer(await reopenTestVault(backend), second.point, { target }).run();
+    expect((await readFile(join(target, 'disks', 'vm1.qcow2'))).equals(guest)).toBe(true);
   }, 120_000);
 });

@@ -95,7 +95,7 @@ export function registerItems(program: Command, run: Runner): void {
     )
     .option(
       '--qemu-monitor <socket>',
-      'the QMP socket of the QEMU running the machine: its dirty bitmaps tell each backup which blocks of raw disks changed, so only those are read (docs/disks.md)',
+      'the QMP socket of the QEMU running the machine: its dirty bitmaps tell each backup which blocks changed, so only those are read (docs/disks.md)',
     )
     .addHelpText(
       'after',

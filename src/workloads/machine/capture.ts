@@ -7,7 +7,7 @@ import type { Consistency } from '../../engine/index.js';
 import type { ByteRange } from '../byte-ranges.js';
 import { cloneOrCopyMirror, finishClone, type MirrorRefresh } from './disk-mirror.js';
 import type { MachineDisk, MachineSource } from './machine-spec.js';
-import { connectQemu, trackQemuChanges, type DiskTracking } from './qemu-changes.js';
+import { connectQemu, trackQemuChanges, type QemuTracking } from './qemu-changes.js';
 
 /** The outcome of one hook script run, as the capture needs it. */
 export interface ScriptOutcome {
@@ -109,7 +109,7 @@ export async function captureMachine(request: CaptureRequest): Promise<CapturedM
   let time = request.now();
   let refreshed: MirrorRefresh[];
   let captured = false;
-  let tracking: Map<string, DiskTracking> | undefined;
+  let tracking: QemuTracking | undefined;
   // A running QEMU tells which blocks its guest wrote since the last capture; connecting may
   // wait, so it happens before the freeze.
   const qemu =
@@ -134,12 +134,11 @@ export async function captureMachine(request: CaptureRequest): Promise<CapturedM
       // copy has ended before the thaw, also when one fails.
       const copies = await Promise.allSettled(
         included.map((disk) => {
-          const unchanged = tracking?.get(disk.path)?.unchanged;
-          return cloneOrCopyMirror(
-            disk.path,
-            mirrorPath(request.mirrorDir, disk),
-            unchanged ? { unchanged } : {},
-          );
+          const { unchanged, open } = tracking?.disks.get(disk.path) ?? {};
+          return cloneOrCopyMirror(disk.path, mirrorPath(request.mirrorDir, disk), {
+            ...(unchanged ? { unchanged } : {}),
+            ...(open ? { open } : {}),
+          });
         }),
       );
       refreshed = copies.map((copy, i) => {
@@ -152,6 +151,7 @@ export async function captureMachine(request: CaptureRequest): Promise<CapturedM
         );
       });
     } finally {
+      await tracking?.release();
       if (frozen) {
         await thaw(source, script, notice);
         frozenMs = Math.max(1, Math.round(performance.now() - frozenAt));
@@ -178,7 +178,7 @@ export async function captureMachine(request: CaptureRequest): Promise<CapturedM
   }
   // A hypervisor's bitmap becomes the one to read next time only once its mirror is durable.
   const durable = Promise.all(
-    disks.map((d) => d.settle().then(() => tracking?.get(d.sourcePath)?.settle())),
+    disks.map((d) => d.settle().then(() => tracking?.disks.get(d.sourcePath)?.settle())),
   ).then(
     () => true,
     async (error: unknown) => {
@@ -234,8 +234,8 @@ async function freeze(
 }
 
 /** Drops the hypervisor bitmaps a failed capture started. */
-async function abandonTracking(tracking: Map<string, DiskTracking> | undefined): Promise<void> {
-  for (const disk of tracking?.values() ?? []) await disk.abandon();
+async function abandonTracking(tracking: QemuTracking | undefined): Promise<void> {
+  for (const disk of tracking?.disks.values() ?? []) await disk.abandon();
 }
 
 /** Thaws what {@link freeze} froze; failures are noticed, never thrown (the disks are copied). */

@@ -84,12 +84,17 @@ export async function cloneOrCopyMirror(
      * length does not fit the disk, or when the mirror has no map of that refresh.
      */
     readonly unchanged?: readonly boolean[];
+    /**
+     * Opens the guest's bytes some other way than from the file (through the hypervisor, which
+     * may hold a qcow2 image's metadata in memory): the file is then never cloned or parsed.
+     */
+    readonly open?: () => Promise<OpenDisk>;
   } = {},
 ): Promise<MirrorRefresh> {
   // Seen before anything is read: a write during the refresh changes it for the next one.
   const identity = await identityOf(source);
   const format = await detectImageFormat(source);
-  const disk = await openGuest(source, format);
+  const disk = options.open ? await options.open() : await openGuest(source, format);
   try {
     const unread = { format, size: disk.size, bytesRead: 0, bytesCopied: 0 };
     if (identity && (await unchangedSinceRefresh(identity, mirror)))
@@ -100,6 +105,7 @@ export async function cloneOrCopyMirror(
       if (identity) await recordIdentity(mirror, identity);
     };
     try {
+      if (options.open) throw new Error('read through the hypervisor, not cloned');
       await copyFile(source, `${mirror}.clone`, constants.COPYFILE_FICLONE_FORCE);
       return { ...unread, changed: undefined, cloned: true, settle: recordSource };
     } catch {

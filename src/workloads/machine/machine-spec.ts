@@ -34,7 +34,7 @@ export interface MachineSource {
   readonly fsfreeze?: readonly string[];
   /**
    * The QMP socket of the QEMU running this machine: its dirty bitmaps tell each capture which
-   * blocks of raw disks changed (docs/disks.md "QEMU dirty bitmaps").
+   * blocks changed (docs/disks.md "QEMU dirty bitmaps").
    */
   readonly qemuMonitor?: string;
 }

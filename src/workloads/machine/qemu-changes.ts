@@ -3,7 +3,8 @@ import { readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { describeError } from '../../core/index.js';
 import { IMAGE_BLOCK } from '../image-blocks.js';
 import { QmpClient } from '../qemu/index.js';
-import { readDirtyBlocks, removeBitmap } from './qemu-dirty-blocks.js';
+import type { OpenDisk } from '../disk-reader.js';
+import { QemuNbdServer, removeBitmap } from './qemu-dirty-blocks.js';
 
 /**
  * Changed-block tracking through a running QEMU's dirty bitmaps (docs/disks.md "QEMU dirty
@@ -11,7 +12,9 @@ import { readDirtyBlocks, removeBitmap } from './qemu-dirty-blocks.js';
  * every tracked disk and stops the one started at the last capture; the stopped bitmap names
  * the blocks the guest wrote since then, read through a short-lived NBD export, and the capture
  * reads only those. QEMU marks a block once the write has completed, so any write that ends
- * after the transaction is in the new bitmap, and any that ended before it is in the file.
+ * after the transaction is in the new bitmap, and any that ended before it is in what the
+ * capture reads: the file of a raw disk, and QEMU's own view (over NBD) of a qcow2 disk, whose
+ * metadata QEMU may not have written to the file yet.
  */
 
 /** What the capture of one disk learns, and what it must do afterwards. */
@@ -22,6 +25,11 @@ export interface DiskTracking {
    * the disk is then read and hashed whole, as without QEMU.
    */
   readonly unchanged?: readonly boolean[];
+  /**
+   * Opens the guest's bytes through QEMU. Set for qcow2 disks: QEMU may hold their metadata in
+   * memory, so the file alone is not what the guest sees until QEMU flushes.
+   */
+  readonly open?: () => Promise<OpenDisk>;
   /** Once the mirror and its block map are durable: the new bitmap becomes the one to read. */
   settle(): Promise<void>;
   /** The capture failed: drop the new bitmap, so QEMU does not keep tracking for nothing. */
@@ -76,20 +84,32 @@ export async function connectQemu(
   }
 }
 
+/** What {@link trackQemuChanges} found, and the NBD server to stop once the disks are read. */
+export interface QemuTracking {
+  readonly disks: ReadonlyMap<string, DiskTracking>;
+  /** Stops QEMU's NBD server (after the copies). Never throws. */
+  release(): Promise<void>;
+}
+
 /**
  * Starts new bitmaps for `disks` on the connected QEMU and reads what changed since the last
- * capture. Call inside the freeze window, before the disks are read; the caller closes `qmp`.
- * Never throws: any doubt means reading the disk whole (said in a notice).
+ * capture. Call inside the freeze window, before the disks are read; call `release` once they
+ * are, and close `qmp` after. Never throws: any doubt means reading the disk whole (said in a
+ * notice); a qcow2 disk that cannot be read through QEMU is not tracked at all.
  */
 export async function trackQemuChanges(
   qmp: QmpClient,
   qmpSocket: string,
   disks: ReadonlyArray<{ readonly path: string; readonly mirror: string }>,
   notice: (message: string) => void,
-): Promise<Map<string, DiskTracking>> {
+): Promise<QemuTracking> {
   const result = new Map<string, DiskTracking>(disks.map((d) => [d.path, UNTRACKED]));
   const run = <T>(command: string, args?: Record<string, unknown>) =>
     qmp.execute<T>(command, args, { timeoutMs: FROZEN_TIMEOUT_MS });
+  let server: QemuNbdServer | undefined;
+  const release = async () => {
+    await server?.stop();
+  };
   try {
     const nodes = await run<BlockNode[]>('query-named-block-nodes', { flat: true });
     const plans: Plan[] = [];
@@ -97,44 +117,67 @@ export async function trackQemuChanges(
       const plan = await planDisk(disk, nodes, notice);
       if (plan) plans.push(plan);
     }
-    if (plans.length === 0) return result;
+    const needServer = plans.some((p) => p.previous !== undefined || p.format === 'qcow2');
+    if (needServer) {
+      try {
+        server = await QemuNbdServer.start(qmp, FROZEN_TIMEOUT_MS);
+      } catch (error) {
+        notice(
+          `QEMU could not start an NBD server to read its bitmaps and disks (${describeError(error)}); the disks are read whole.`,
+        );
+      }
+    }
+    // Without the server a qcow2 disk can only be read from its file, which bitmaps cannot
+    // vouch for: it is not tracked.
+    const tracked = plans.filter((p) => server !== undefined || p.format === 'raw');
+    if (tracked.length === 0) return { disks: result, release };
     // One transaction: every disk's new bitmap starts at the same instant.
     await run('transaction', {
-      actions: plans.flatMap((p) => [
+      actions: tracked.flatMap((p) => [
         {
           type: 'block-dirty-bitmap-add',
           data: { node: p.node, name: p.next, granularity: GRANULARITY, persistent: false },
         },
-        ...(p.previous
+        ...(p.previous && server
           ? [{ type: 'block-dirty-bitmap-disable', data: { node: p.node, name: p.previous } }]
           : []),
       ]),
     });
-    for (const plan of plans) result.set(plan.disk.path, tracking(qmpSocket, plan, notice));
+    for (const plan of tracked) {
+      const open = plan.format === 'qcow2' ? await server!.reader(plan.node) : undefined;
+      result.set(plan.disk.path, {
+        ...tracking(qmpSocket, plan, notice),
+        ...(open ? { open } : {}),
+      });
+    }
     // Bitmaps of captures that failed or never settled would track writes for nothing.
-    for (const plan of plans)
+    for (const plan of tracked)
       for (const orphan of plan.orphans)
         await removeBitmap(qmp, plan.node, orphan, FROZEN_TIMEOUT_MS);
-    const reads = plans.flatMap((p) =>
-      p.previous ? [{ key: p.disk.path, node: p.node, bitmap: p.previous }] : [],
-    );
-    if (reads.length === 0) return result;
-    const untouched = await readDirtyBlocks(qmp, reads, notice, FROZEN_TIMEOUT_MS);
-    for (const [path, unchanged] of untouched)
-      result.set(path, { ...result.get(path)!, unchanged });
-    return result;
+    for (const plan of tracked) {
+      if (plan.previous === undefined || server === undefined) continue;
+      try {
+        const unchanged = await server.untouchedBlocks(plan.node, plan.previous);
+        result.set(plan.disk.path, { ...result.get(plan.disk.path)!, unchanged });
+      } finally {
+        // Read or not, the stopped bitmap has served: the next capture reads the new one.
+        await removeBitmap(qmp, plan.node, plan.previous, FROZEN_TIMEOUT_MS);
+      }
+    }
+    return { disks: result, release };
   } catch (error) {
     // Disks whose changes were read keep them; the others are read whole.
     notice(
       `Reading changed blocks from QEMU failed (${describeError(error)}); disks without them are read whole.`,
     );
-    return result;
+    return { disks: result, release };
   }
 }
 
 interface Plan {
   readonly disk: { readonly path: string; readonly mirror: string };
   readonly node: string;
+  readonly format: 'raw' | 'qcow2';
   /** The bitmap started at the last settled capture, when QEMU still has it. */
   readonly previous?: string;
   readonly next: string;
@@ -150,14 +193,9 @@ async function planDisk(
 ): Promise<Plan | undefined> {
   const record = await takeRecord(disk.mirror);
   const path = await realpath(disk.path).catch(() => disk.path);
-  const node = await findRawNode(nodes, path);
+  const node = await findFormatNode(nodes, path);
   if (node === undefined) {
-    const qcow2 = nodes.some((n) => n.drv === 'qcow2' && n.file === path);
-    notice(
-      qcow2
-        ? `Disk ${disk.path} is qcow2: QEMU's dirty bitmaps are used for raw disks only (qcow2 metadata may still sit in QEMU's memory), so it is read whole.`
-        : `QEMU has no raw disk at ${disk.path}; it is read whole to find what changed.`,
-    );
+    notice(`QEMU has no raw or qcow2 disk at ${disk.path}; it is read whole to find what changed.`);
     return undefined;
   }
   const name = node['node-name'];
@@ -177,16 +215,26 @@ async function planDisk(
   const orphans = (node['dirty-bitmaps'] ?? [])
     .map((b) => b.name)
     .filter((b) => b.startsWith(BITMAP_PREFIX) && b !== previous);
-  return { disk, node: name, ...(previous ? { previous } : {}), next: bitmapName(), orphans };
+  return {
+    disk,
+    node: name,
+    format: node.drv === 'qcow2' ? 'qcow2' : 'raw',
+    ...(previous ? { previous } : {}),
+    next: bitmapName(),
+    orphans,
+  };
 }
 
-/** The raw format node whose image is `path` (the node the guest writes through). */
-async function findRawNode(
+/**
+ * The format node (raw or qcow2) whose image is `path`: the node the guest writes through.
+ * Backing files of a qcow2 chain have nodes too, but not as the top of a chain the guest uses.
+ */
+async function findFormatNode(
   nodes: readonly BlockNode[],
   path: string,
 ): Promise<BlockNode | undefined> {
   for (const node of nodes) {
-    if (node.drv !== 'raw') continue;
+    if (node.drv !== 'raw' && node.drv !== 'qcow2') continue;
     const file = await realpath(node.file).catch(() => node.file);
     if (file === path) return node;
   }

@@ -2,82 +2,87 @@ import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describeError } from '../../core/index.js';
 import type { ByteRange } from '../byte-ranges.js';
+import type { OpenDisk } from '../disk-reader.js';
 import { IMAGE_BLOCK } from '../image-blocks.js';
-import { flaggedExtents } from '../nbd/index.js';
+import { flaggedExtents, openNbdDisk } from '../nbd/index.js';
 import { QmpError, type QmpClient } from '../qemu/index.js';
 
-/** A stopped bitmap to read: `key` names the disk in the result. */
-export interface BitmapRead {
-  readonly key: string;
-  readonly node: string;
-  readonly bitmap: string;
-}
-
 /**
- * Reads stopped bitmaps through one short-lived NBD server (QEMU runs one at most), then removes
- * them: per `key`, the image blocks no write touched. A disk missing from the result is read
- * whole; QEMU's refusal to start the server is said in a notice.
+ * QEMU's NBD server on a private UNIX socket, started for one capture (QEMU runs one server at
+ * most, so it is stopped again as soon as the capture has read what it needs): it reads the
+ * stopped dirty bitmaps, and the guest's bytes of disks that must be read through QEMU.
  */
-export async function readDirtyBlocks(
-  qmp: QmpClient,
-  reads: readonly BitmapRead[],
-  notice: (message: string) => void,
-  timeoutMs: number,
-): Promise<Map<string, boolean[]>> {
-  const result = new Map<string, boolean[]>();
-  const socketPath = join(tmpdir(), `holdfast-nbd-${randomBytes(6).toString('hex')}.sock`);
-  try {
+export class QemuNbdServer {
+  private readonly exports: string[] = [];
+
+  private constructor(
+    private readonly qmp: QmpClient,
+    private readonly socketPath: string,
+    private readonly timeoutMs: number,
+  ) {}
+
+  /** Starts the server; throws (QmpError) when QEMU refuses, e.g. one already runs. */
+  static async start(qmp: QmpClient, timeoutMs: number): Promise<QemuNbdServer> {
+    const socketPath = join(tmpdir(), `holdfast-nbd-${randomBytes(6).toString('hex')}.sock`);
     await qmp.execute(
       'nbd-server-start',
       { addr: { type: 'unix', data: { path: socketPath } } },
-      { timeoutMs: timeoutMs },
+      { timeoutMs },
     );
-  } catch (error) {
-    notice(
-      `QEMU could not start an NBD server to read its dirty bitmaps (${describeError(error)}); the disks are read whole.`,
-    );
-    return result;
+    return new QemuNbdServer(qmp, socketPath, timeoutMs);
   }
-  try {
-    for (const read of reads) {
-      const id = `holdfast-export-${randomBytes(6).toString('hex')}`;
-      await qmp.execute(
-        'block-export-add',
-        {
-          type: 'nbd',
-          id,
-          'node-name': read.node,
-          name: id,
-          writable: false,
-          bitmaps: [read.bitmap],
-        },
-        { timeoutMs: timeoutMs },
-      );
-      try {
-        const { size, ranges } = await flaggedExtents({
-          socketPath,
-          exportName: id,
-          context: `qemu:dirty-bitmap:${read.bitmap}`,
-          timeoutMs: timeoutMs,
-        });
-        // A disk the capture finds of another size than QEMU's ignores this (disk-mirror.ts).
-        result.set(read.key, blocksUntouched(size, ranges));
-      } finally {
-        await qmp
-          .execute('block-export-del', { id, mode: 'hard' }, { timeoutMs: timeoutMs })
-          .catch(() => undefined);
-      }
+
+  /** Per image block of the node: true when the stopped `bitmap` names no write to it. */
+  async untouchedBlocks(node: string, bitmap: string): Promise<boolean[]> {
+    const name = await this.export(node, [bitmap]);
+    try {
+      const { size, ranges } = await flaggedExtents({
+        socketPath: this.socketPath,
+        exportName: name,
+        context: `qemu:dirty-bitmap:${bitmap}`,
+        timeoutMs: this.timeoutMs,
+      });
+      // A disk the capture finds of another size than QEMU's ignores this (disk-mirror.ts).
+      return blocksUntouched(size, ranges);
+    } finally {
+      await this.unexport(name);
     }
-  } finally {
-    await qmp.execute('nbd-server-stop', {}, { timeoutMs: timeoutMs }).catch(() => undefined);
-    await rm(socketPath, { force: true });
-    // Read or not, the stopped bitmaps have served: the next capture reads the new ones. An
-    // export lets go of its bitmap only once QEMU has closed it, which may take a moment.
-    for (const read of reads) await removeBitmap(qmp, read.node, read.bitmap, timeoutMs);
   }
-  return result;
+
+  /** A read-only export of `node`: opens the guest's bytes as QEMU sees them. */
+  async reader(node: string): Promise<() => Promise<OpenDisk>> {
+    const name = await this.export(node, []);
+    return () =>
+      openNbdDisk({ socketPath: this.socketPath, exportName: name, timeoutMs: this.timeoutMs });
+  }
+
+  /** Removes the exports left and stops the server. */
+  async stop(): Promise<void> {
+    for (const name of [...this.exports]) await this.unexport(name);
+    await this.qmp
+      .execute('nbd-server-stop', {}, { timeoutMs: this.timeoutMs })
+      .catch(() => undefined);
+    await rm(this.socketPath, { force: true });
+  }
+
+  private async export(node: string, bitmaps: string[]): Promise<string> {
+    const name = `holdfast-export-${randomBytes(6).toString('hex')}`;
+    await this.qmp.execute(
+      'block-export-add',
+      { type: 'nbd', id: name, 'node-name': node, name, writable: false, bitmaps },
+      { timeoutMs: this.timeoutMs },
+    );
+    this.exports.push(name);
+    return name;
+  }
+
+  private async unexport(name: string): Promise<void> {
+    this.exports.splice(this.exports.indexOf(name), 1);
+    await this.qmp
+      .execute('block-export-del', { id: name, mode: 'hard' }, { timeoutMs: this.timeoutMs })
+      .catch(() => undefined);
+  }
 }
 
 /**

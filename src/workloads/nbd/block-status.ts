@@ -1,22 +1,16 @@
 import { HoldfastError, throwIfAborted } from '../../core/index.js';
 import type { ByteRange } from '../byte-ranges.js';
 import {
-  CLIENT_FLAGS_KNOWN,
   CMD_BLOCK_STATUS,
-  HANDSHAKE_FIXED_NEWSTYLE,
-  IHAVEOPT,
-  INFO,
-  NBDMAGIC,
   OPT,
   OPT_SET_META_CONTEXT,
-  REP,
   REP_META_CONTEXT,
   REPLY_FLAG_DONE,
   REPLY_TYPE,
   SIMPLE_REPLY_MAGIC,
   STRUCTURED_REPLY_MAGIC,
 } from './protocol.js';
-import { Link, PROTOCOL_ADVICE, request } from './client-link.js';
+import { go, greet, Link, PROTOCOL_ADVICE, request, string32, uint32 } from './client-link.js';
 
 /** What {@link flaggedExtents} asks an NBD server. */
 export interface MetaContextQuery {
@@ -69,14 +63,7 @@ async function negotiate(
   link: Link,
   query: MetaContextQuery,
 ): Promise<{ size: number; contextId: number }> {
-  const greeting = await link.read(18);
-  const serverFlags = greeting.readUInt16BE(16);
-  if (greeting.readBigUInt64BE(0) !== NBDMAGIC || greeting.readBigUInt64BE(8) !== IHAVEOPT)
-    throw link.error('did not greet as an NBD server', 'Check that the path is its socket.');
-  if ((serverFlags & HANDSHAKE_FIXED_NEWSTYLE) === 0)
-    throw link.error('does not speak the fixed newstyle protocol');
-  // Only flags the server offered: setting any other makes it hang up.
-  link.socket.write(uint32(serverFlags & CLIENT_FLAGS_KNOWN));
+  await greet(link);
   link.sendOption(OPT.STRUCTURED_REPLY, Buffer.alloc(0));
   for await (const reply of link.optionReplies(OPT.STRUCTURED_REPLY, PROTOCOL_ADVICE))
     throw link.error(`answered structured replies with reply ${reply.type}`);
@@ -101,16 +88,8 @@ async function negotiate(
       `does not offer the metadata context ${query.context} on export '${query.exportName}'`,
       'For a dirty bitmap, check that the bitmap exists on the disk and that the export was started with it (qemu-nbd -B NAME, or "bitmaps" in block-export-add).',
     );
-  link.sendOption(OPT.GO, Buffer.concat([exportName, Buffer.alloc(2)]));
-  let size: bigint | undefined;
-  for await (const reply of link.optionReplies(OPT.GO, exportAdvice)) {
-    if (reply.type !== REP.INFO) throw link.error(`answered NBD_OPT_GO with reply ${reply.type}`);
-    if (reply.data.length >= 12 && reply.data.readUInt16BE(0) === INFO.EXPORT)
-      size = reply.data.readBigUInt64BE(2);
-  }
-  if (size === undefined) throw link.error('did not say the export size');
-  if (size > BigInt(Number.MAX_SAFE_INTEGER)) throw link.error(`announced a size of ${size} bytes`);
-  return { size: Number(size), contextId };
+  const size = await go(link, query.exportName, exportAdvice);
+  return { size, contextId };
 }
 
 /** Block status from 0 to `size`, each request starting where the last one's extents ended. */
@@ -223,16 +202,4 @@ function addRange(ranges: ByteRange[], offset: number, length: number): void {
   if (last && last.offset + last.length === offset)
     ranges[ranges.length - 1] = { offset: last.offset, length: last.length + length };
   else ranges.push({ offset, length });
-}
-
-function uint32(value: number): Buffer {
-  const out = Buffer.alloc(4);
-  out.writeUInt32BE(value, 0);
-  return out;
-}
-
-/** A string as the protocol sends it: its 32-bit byte length, then UTF-8. */
-function string32(text: string): Buffer {
-  const bytes = Buffer.from(text, 'utf8');
-  return Buffer.concat([uint32(bytes.length), bytes]);
 }

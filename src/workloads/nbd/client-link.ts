@@ -1,8 +1,12 @@
 import { connect, type Socket } from 'node:net';
 import { HoldfastError } from '../../core/index.js';
 import {
+  CLIENT_FLAGS_KNOWN,
   CMD,
+  HANDSHAKE_FIXED_NEWSTYLE,
   IHAVEOPT,
+  INFO,
+  NBDMAGIC,
   OPT,
   OPT_SET_META_CONTEXT,
   OPTION_REPLY_MAGIC,
@@ -154,4 +158,42 @@ export function request(type: number, cookie: number, offset: number, length = 0
   out.writeBigUInt64BE(BigInt(offset), 16);
   out.writeUInt32BE(length, 24);
   return out;
+}
+
+export function uint32(value: number): Buffer {
+  const out = Buffer.alloc(4);
+  out.writeUInt32BE(value, 0);
+  return out;
+}
+
+/** A string as the protocol sends it: its 32-bit byte length, then UTF-8. */
+export function string32(text: string): Buffer {
+  const bytes = Buffer.from(text, 'utf8');
+  return Buffer.concat([uint32(bytes.length), bytes]);
+}
+
+/** Reads the server's greeting and answers with the known flags it offered. */
+export async function greet(link: Link): Promise<void> {
+  const greeting = await link.read(18);
+  const serverFlags = greeting.readUInt16BE(16);
+  if (greeting.readBigUInt64BE(0) !== NBDMAGIC || greeting.readBigUInt64BE(8) !== IHAVEOPT)
+    throw link.error('did not greet as an NBD server', 'Check that the path is its socket.');
+  if ((serverFlags & HANDSHAKE_FIXED_NEWSTYLE) === 0)
+    throw link.error('does not speak the fixed newstyle protocol');
+  // Only flags the server offered: setting any other makes it hang up.
+  link.socket.write(uint32(serverFlags & CLIENT_FLAGS_KNOWN));
+}
+
+/** NBD_OPT_GO for `exportName`: enters transmission; returns the export's size. */
+export async function go(link: Link, exportName: string, advice: string): Promise<number> {
+  link.sendOption(OPT.GO, Buffer.concat([string32(exportName), Buffer.alloc(2)]));
+  let size: bigint | undefined;
+  for await (const reply of link.optionReplies(OPT.GO, advice)) {
+    if (reply.type !== REP.INFO) throw link.error(`answered NBD_OPT_GO with reply ${reply.type}`);
+    if (reply.data.length >= 12 && reply.data.readUInt16BE(0) === INFO.EXPORT)
+      size = reply.data.readBigUInt64BE(2);
+  }
+  if (size === undefined) throw link.error('did not say the export size');
+  if (size > BigInt(Number.MAX_SAFE_INTEGER)) throw link.error(`announced a size of ${size} bytes`);
+  return Number(size);
 }

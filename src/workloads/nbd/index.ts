@@ -6,3 +6,4 @@ export { startNbdExport, type NbdExport, type NbdExportOptions } from './nbd-exp
 export type { NbdErrorHandler } from './session.js';
 export type { NbdFailedRead } from './transmission.js';
 export { flaggedExtents, type MetaContextQuery } from './block-status.js';
+export { openNbdDisk } from './nbd-disk.js';
