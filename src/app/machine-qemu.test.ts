@@ -57,7 +57,15 @@ async function runningMachine(): Promise<{
 }> {
   const image = join(dir, 'vm1.raw');
   await rawDisk(image);
-  const qemu = await startStorageDaemon(image, 'raw', dir);
+  return { image, ...(await serve(image, 'raw')) };
+}
+
+/** Serves `image` with a QEMU (storage daemon) and names it as a machine item's source. */
+async function serve(
+  image: string,
+  format: 'raw' | 'qcow2',
+): Promise<{ source: MachineSource; qemu: StorageDaemon }> {
+  const qemu = await startStorageDaemon(image, format, dir);
   daemon = qemu;
   const source: MachineSource = {
     disks: machineDisks([image], []),
@@ -65,7 +73,7 @@ async function runningMachine(): Promise<{
     configs: [],
     qemuMonitor: qemu.qmpSocket,
   };
-  return { image, source, qemu };
+  return { source, qemu };
 }
 
 async function backup(vault: Vault, source: MachineSource, parent?: Point, notices: string[] = []) {
@@ -197,14 +205,7 @@ describe('changed blocks from a running QEMU (dirty bitmaps over QMP)', () => {
       { offset: 2 * MiB, length: 1 * MiB, pattern: 0x31 },
       { offset: 20 * MiB, length: 64 * 1024, pattern: 0x32 },
     ]);
-    const qemu = await startStorageDaemon(image, 'qcow2', dir);
-    daemon = qemu;
-    const source: MachineSource = {
-      disks: machineDisks([image], []),
-      excludeDisks: [],
-      configs: [],
-      qemuMonitor: qemu.qmpSocket,
-    };
+    const { source, qemu } = await serve(image, 'qcow2');
     const backend = new MemoryBackend();
     const vault = await makeTestVault(backend);
     const first = await backup(vault, source);
