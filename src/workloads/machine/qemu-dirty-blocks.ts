@@ -50,11 +50,27 @@ export class QemuNbdServer {
     }
   }
 
-  /** A read-only export of `node`: opens the guest's bytes as QEMU sees them. */
+  /**
+   * A read-only export of `node`: opens the guest's bytes as QEMU sees them, with QEMU's word
+   * on which of them read as zeros (`base:allocation`), so those are not read.
+   */
   async reader(node: string): Promise<() => Promise<OpenDisk>> {
     const name = await this.export(node, []);
-    return () =>
-      openNbdDisk({ socketPath: this.socketPath, exportName: name, timeoutMs: this.timeoutMs });
+    const target = { socketPath: this.socketPath, exportName: name, timeoutMs: this.timeoutMs };
+    return async () => {
+      const disk = await openNbdDisk(target);
+      return {
+        ...disk,
+        dataExtents: async () => {
+          const zeros = await flaggedExtents({
+            ...target,
+            context: 'base:allocation',
+            flags: READS_AS_ZEROS,
+          });
+          return zeros.size === disk.size ? complement(zeros.ranges, disk.size) : undefined;
+        },
+      };
+    };
   }
 
   /** Removes the exports left and stops the server. */
@@ -83,6 +99,21 @@ export class QemuNbdServer {
       .execute('block-export-del', { id: name, mode: 'hard' }, { timeoutMs: this.timeoutMs })
       .catch(() => undefined);
   }
+}
+
+/** `base:allocation` status bit: the extent reads as zeros (NBD_STATE_ZERO). */
+const READS_AS_ZEROS = 2;
+
+/** The parts of `[0, size)` outside the sorted, disjoint `ranges`. */
+function complement(ranges: readonly ByteRange[], size: number): ByteRange[] {
+  const out: ByteRange[] = [];
+  let at = 0;
+  for (const range of ranges) {
+    if (range.offset > at) out.push({ offset: at, length: range.offset - at });
+    at = Math.max(at, range.offset + range.length);
+  }
+  if (at < size) out.push({ offset: at, length: size - at });
+  return out;
 }
 
 /**

@@ -62,8 +62,8 @@ afterAll(() => servers.forEach((server) => server.kill()));
 describe('flaggedExtents against qemu-nbd', () => {
   const image = join(scratch.path, 'disk.qcow2');
   const socketPath = `${image}.sock`;
-  const ask = (context: string, exportName = 'disk') =>
-    flaggedExtents({ socketPath, exportName, context });
+  const ask = (context: string, exportName = 'disk', flags?: number) =>
+    flaggedExtents({ socketPath, exportName, context, ...(flags ? { flags } : {}) });
 
   beforeAll(async () => {
     ensureQemu();
@@ -113,21 +113,25 @@ describe('flaggedExtents against qemu-nbd', () => {
     });
   });
 
-  it('agrees with nbdinfo --map for the bitmap and for base:allocation', async () => {
-    for (const context of ['qemu:dirty-bitmap:b0', 'base:allocation']) {
+  it('agrees with nbdinfo --map for the bitmap and for base:allocation (holes, zeros)', async () => {
+    for (const [context, flags] of [
+      ['qemu:dirty-bitmap:b0', 1],
+      ['base:allocation', 1],
+      ['base:allocation', 2],
+    ] as const) {
       const uri = `nbd+unix:///disk?socket=${socketPath}`;
       const map = JSON.parse(
         execFileSync('nbdinfo', [`--map=${context}`, '--json', uri]).toString(),
       ) as Array<{ offset: number; length: number; type: number }>;
       const expected: ByteRange[] = [];
-      for (const { offset, length } of map.filter((extent) => (extent.type & 1) !== 0)) {
+      for (const { offset, length } of map.filter((extent) => (extent.type & flags) !== 0)) {
         const last = expected.at(-1);
         if (last && last.offset + last.length === offset)
           expected[expected.length - 1] = { offset: last.offset, length: last.length + length };
         else expected.push({ offset, length });
       }
       expect(expected.length, context).toBeGreaterThan(0);
-      expect((await ask(context)).ranges, context).toEqual(expected);
+      expect((await ask(context, 'disk', flags)).ranges, `${context} ${flags}`).toEqual(expected);
     }
   });
 

@@ -20,6 +20,11 @@ export interface MetaContextQuery {
   readonly exportName: string;
   /** Metadata context, e.g. `qemu:dirty-bitmap:NAME` or `base:allocation`. */
   readonly context: string;
+  /**
+   * The status bits that select an extent (any of them set); default 1, bit 0: for a dirty
+   * bitmap "dirty", for `base:allocation` "hole". Bit 1 of `base:allocation` is "reads as zeros".
+   */
+  readonly flags?: number;
   /** Gives up (SOURCE_UNREADABLE) after this long without progress; default 30 s. */
   readonly timeoutMs?: number;
   readonly signal?: AbortSignal;
@@ -37,8 +42,8 @@ const EXTENT_BATCH = 64 * 1024;
 /**
  * Connects to the NBD server at `socketPath` (QEMU's, typically), negotiates structured replies
  * and the one metadata context `context`, and asks block status over the whole export. Resolves
- * with the export's size and the merged, sorted ranges whose status has flag bit 0 set (for a
- * dirty bitmap: dirty; for `base:allocation`: a hole). Every failure is a HoldfastError
+ * with the export's size and the merged, sorted ranges whose status has one of `flags` set
+ * (default bit 0: for a dirty bitmap, dirty; for `base:allocation`, a hole). Every failure is a HoldfastError
  * (SOURCE_UNREADABLE, or CANCELLED when `signal` aborts); the socket is always closed.
  */
 export async function flaggedExtents(
@@ -48,7 +53,7 @@ export async function flaggedExtents(
   const link = new Link(query);
   try {
     const { size, contextId } = await negotiate(link, query);
-    const ranges = await walk(link, size, contextId);
+    const ranges = await walk(link, size, contextId, query.flags ?? 1);
     await link.disconnect();
     return { size, ranges };
   } catch (error) {
@@ -93,7 +98,12 @@ async function negotiate(
 }
 
 /** Block status from 0 to `size`, each request starting where the last one's extents ended. */
-async function walk(link: Link, size: number, contextId: number): Promise<ByteRange[]> {
+async function walk(
+  link: Link,
+  size: number,
+  contextId: number,
+  flags: number,
+): Promise<ByteRange[]> {
   const ranges: ByteRange[] = [];
   let cookie = 0;
   for (let offset = 0; offset < size;) {
@@ -101,7 +111,8 @@ async function walk(link: Link, size: number, contextId: number): Promise<ByteRa
     cookie += 1;
     const length = Math.min(size - offset, MAX_REQUEST);
     link.socket.write(request(CMD_BLOCK_STATUS, cookie, offset, length));
-    const end = await blockStatusReply(link, { cookie, contextId, offset, size }, ranges);
+    const asked = { cookie, contextId, offset, size, flags };
+    const end = await blockStatusReply(link, asked, ranges);
     // Zero-length extents would have the client ask the same question forever.
     if (end <= offset) throw link.error(`described no bytes at offset ${offset}`);
     offset = end;
@@ -114,6 +125,8 @@ interface Asked {
   readonly contextId: number;
   readonly offset: number;
   readonly size: number;
+  /** The status bits that select an extent. */
+  readonly flags: number;
 }
 
 /** Reads one reply's chunks, adding flagged extents to `ranges`; returns where they end. */
@@ -169,7 +182,8 @@ async function readExtents(
         throw link.error(
           `described bytes up to ${at + extent}, past the export's end at ${asked.size}`,
         );
-      if ((batch.readUInt32BE(i + 4) & 1) !== 0 && extent > 0) addRange(ranges, at, extent);
+      if ((batch.readUInt32BE(i + 4) & asked.flags) !== 0 && extent > 0)
+        addRange(ranges, at, extent);
       at += extent;
     }
   }
