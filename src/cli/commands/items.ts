@@ -104,6 +104,8 @@ export function registerItems(program: Command, run: Runner): void {
         '  holdfast protect --machine --disk /var/lib/libvirt/images/db01.qcow2 --disk data=/dev/vg0/db01-data \\\n' +
         '      --config /etc/libvirt/qemu/db01.xml --pre-script /etc/holdfast/db01-pre --post-script /etc/holdfast/db01-post \\\n' +
         '      --vault main --policy nightly --name db01\n' +
+        '  holdfast protect --machine --disk /srv/vm/app01.qcow2 --qemu-monitor /run/holdfast/app01.qmp \\\n' +
+        '      --vault main --policy nightly --name app01   # only blocks QEMU saw written are read\n' +
         "  holdfast protect /srv/www --vault main --policy hourly --name www --exclude '*.tmp' --exclude cache\n" +
         '  holdfast backup-now www --wait\n' +
         '  holdfast protect --agent --vault main --policy nightly --name web02   # then, on web02:\n' +
