@@ -108,7 +108,6 @@ async function backUpCaptured(
 ): Promise<Point> {
   return underBackupLock(vault, request, async (parent, sealer) => {
     // Mirrors hold the guest's view, raw, whatever the source's format.
-    const formats = captured.disks.map((d) => d.format);
     const disks = await Promise.all(
       captured.disks.map(async (d) => {
         const disk = await openDisk(d.mirror);
@@ -119,7 +118,7 @@ async function backUpCaptured(
       }),
     );
     try {
-      const description = describeMachine(request.name, captured, formats, disks);
+      const description = describeMachine(request.name, captured, disks);
       const archiver = new ImageArchiver(vault, {
         disks: captured.disks.map((d, i) => ({
           name: d.name,
@@ -163,7 +162,6 @@ async function backUpCaptured(
 function describeMachine(
   name: string,
   captured: CapturedMachine,
-  formats: ReadonlyArray<'raw' | 'qcow2'>,
   disks: ReadonlyArray<{ readonly size: number }>,
 ): MachineDescription {
   const scripts: Record<string, MachineDescription['scripts'][string]> = {};
@@ -184,7 +182,7 @@ function describeMachine(
     disks: captured.disks.map((d, i) => ({
       name: d.name,
       source: d.sourcePath,
-      format: formats[i]!,
+      format: d.format,
       size: disks[i]!.size,
       bytesRead: d.bytesRead,
       changedBytes: d.changed ? d.changed.reduce((n, r) => n + r.length, 0) : null,

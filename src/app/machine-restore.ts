@@ -117,7 +117,7 @@ export function reidentifyConfig(
   out = out.replace(/<disk\b[^>]*>[\s\S]*?<\/disk>/g, (element) => {
     const source = /<source (file|dev)=(['"])([^'"]+)\2/.exec(element);
     const restored = source ? disks.get(source[3]!) : undefined;
-    if (source === undefined || source === null || restored === undefined) return element;
+    if (source === null || restored === undefined) return element;
     changes.push(`disk ${source[3]} → ${restored}`);
     let disk = element.replace(
       source[0],

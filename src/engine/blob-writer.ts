@@ -72,7 +72,6 @@ export class BlobWriter {
 
   /** Hashes and, when new, queues one blob. Resolves once queued, not once stored. */
   async save(type: BlobType, data: Uint8Array): Promise<SavedBlob> {
-    this.rethrow();
     return this.saveHashed(type, blobIdOf(this.vault.keys.id, data), data);
   }
 

@@ -32,10 +32,10 @@ export async function fileDataExtents(
   expected?: FileIdentity,
 ): Promise<ByteRange[] | undefined> {
   const stats = await stat(path).catch(() => undefined);
-  if (!stats?.isFile()) return undefined;
+  if (!stats?.isFile() || !sameFile(stats, expected)) return undefined;
   // A file with as many blocks allocated as its length needs has no holes worth asking about.
   if (stats.blocks * 512 >= stats.size) return undefined;
-  const extents = await fileExtents(path, expected);
+  const extents = await extentsOf(path, stats.size, expected);
   return extents && mergeRanges(extents);
 }
 
@@ -64,14 +64,29 @@ export async function fileExtents(
   path: string,
   expected?: FileIdentity,
 ): Promise<FileExtent[] | undefined> {
-  const same = (s: { dev: number; ino: number } | undefined) =>
-    expected === undefined || (s?.dev === expected.dev && s.ino === expected.ino);
   const stats = await stat(path).catch(() => undefined);
-  if (!stats?.isFile() || !same(stats)) return undefined;
-  const extents = await readExtents(path, stats.size);
-  return extents !== undefined && same(await stat(path).catch(() => undefined))
+  if (!stats?.isFile() || !sameFile(stats, expected)) return undefined;
+  return extentsOf(path, stats.size, expected);
+}
+
+/** The extent map of `path` (a regular file of `size` bytes, already checked), still that file after. */
+async function extentsOf(
+  path: string,
+  size: number,
+  expected: FileIdentity | undefined,
+): Promise<FileExtent[] | undefined> {
+  const extents = await readExtents(path, size);
+  return extents !== undefined && sameFile(await stat(path).catch(() => undefined), expected)
     ? extents
     : undefined;
+}
+
+/** The stats are of the file `expected` names (any file when nothing is expected). */
+function sameFile(
+  stats: { dev: number; ino: number } | undefined,
+  expected: FileIdentity | undefined,
+): boolean {
+  return expected === undefined || (stats?.dev === expected.dev && stats.ino === expected.ino);
 }
 
 async function readExtents(path: string, size: number): Promise<FileExtent[] | undefined> {
@@ -95,9 +110,9 @@ export function parseFilefrag(output: string, size: number): ByteRange[] | undef
 /**
  * Parses `filefrag -e` output: a header naming the block size, then one row per extent —
  * logical range `start.. end:` and physical range in blocks (both ends included), length, an
- * optional expected block, flags. Undefined unless every part is as expected. Exported for tests.
+ * optional expected block, flags. Undefined unless every part is as expected.
  */
-export function parseFilefragExtents(output: string, size: number): FileExtent[] | undefined {
+function parseFilefragExtents(output: string, size: number): FileExtent[] | undefined {
   // FIBMAP, the fallback without FIEMAP, cannot see unwritten or delayed extents: not trusted.
   if (/FIBMAP/i.test(output)) return undefined;
   const header = /\((\d+) blocks? of (\d+) bytes\)/.exec(output);
@@ -123,6 +138,14 @@ export function parseFilefragExtents(output: string, size: number): FileExtent[]
       extents.push({ offset, length: end - offset, physical: Number(row[3]) * blockSize, flags });
   }
   return extents;
+}
+
+/** Appends `[offset, offset + length)` to sorted ranges, extending the last one when they touch. */
+export function appendRange(ranges: ByteRange[], offset: number, length: number): void {
+  const last = ranges[ranges.length - 1];
+  if (last && last.offset + last.length === offset)
+    ranges[ranges.length - 1] = { offset: last.offset, length: last.length + length };
+  else ranges.push({ offset, length });
 }
 
 /** Sorts ranges and merges those that touch or overlap. */

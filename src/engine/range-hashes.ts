@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { createHash, createHmac } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import { HoldfastError } from '../core/index.js';
+import { ownedBytes } from './blob-opener.js';
 import type { ByteRange } from './file-extents.js';
 
 /** Bytes of one SHA-256 or HMAC-SHA-256. */
@@ -96,10 +97,7 @@ class WorkerRangeHasher implements RangeHasher {
     const worker = this.workers[seq % this.workers.length]!;
     // Only a buffer that owns its memory alone can be transferred; a view into a shared one
     // (Node's pool, a larger buffer) is copied first.
-    const own =
-      data.byteOffset === 0 && data.buffer.byteLength === data.byteLength
-        ? data
-        : Buffer.from(data);
+    const own = ownedBytes(data);
     const flat = flatten(ranges);
     return new Promise<{ data: Buffer; hashes: Uint8Array }>((resolve, reject) => {
       this.pending.set(seq, { resolve, reject });

@@ -40,7 +40,8 @@ export async function writeDiskInPlace(
         'USAGE_INVALID',
         `${target} holds ${current.size} bytes, less than the ${from.size} of the disk to restore onto it; give the device at least that size, or restore --as disks.`,
       );
-    const handle = await open(target, options.compareOnly ? 'r' : 'r+');
+    // Comparing only writes nothing: the target is opened for writing only when written.
+    const handle = options.compareOnly ? undefined : await open(target, 'r+');
     let bytesWritten = 0;
     let bytesCompared = 0;
     try {
@@ -54,7 +55,7 @@ export async function writeDiskInPlace(
         for (let b = 0; b < length; b += IMAGE_BLOCK) {
           const end = Math.min(b + IMAGE_BLOCK, length);
           if (wanted.subarray(b, end).equals(present.subarray(b, end))) continue;
-          if (options.compareOnly) {
+          if (handle === undefined) {
             bytesWritten += end - b;
             continue;
           }
@@ -66,9 +67,9 @@ export async function writeDiskInPlace(
         bytesCompared += length;
         options.onBytes?.(bytesCompared);
       }
-      if (!options.compareOnly) await handle.sync();
+      await handle?.sync();
     } finally {
-      await handle.close();
+      await handle?.close();
     }
     return { bytesCompared, bytesWritten };
   } finally {

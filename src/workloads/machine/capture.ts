@@ -151,11 +151,12 @@ export async function captureMachine(request: CaptureRequest): Promise<CapturedM
         );
       });
     } finally {
-      await tracking?.release();
       if (frozen) {
         await thaw(source, script, notice);
         frozenMs = Math.max(1, Math.round(performance.now() - frozenAt));
       }
+      // Cleanup in QEMU, outside the freeze window.
+      await tracking?.release();
     }
     captured = true;
   } finally {

@@ -15,7 +15,7 @@ import { IMAGE_BLOCK } from '../image-blocks.js';
 import { availableParallelism } from 'node:os';
 import { openDisk, readRanges, type OpenDisk } from '../disk-reader.js';
 import { detectImageFormat, openQcow2, type ImageFormat } from '../qcow2/index.js';
-import { createRangeHasher, fileExtents, mergeRanges } from '../../engine/index.js';
+import { appendRange, createRangeHasher, fileExtents, mergeRanges } from '../../engine/index.js';
 import { isAllZero } from '../../core/index.js';
 import { blockRanges } from '../data-extents.js';
 import { unchangedBlocks } from './shared-blocks.js';
@@ -114,8 +114,8 @@ export async function cloneOrCopyMirror(
         options.unchanged?.length === Math.ceil(disk.size / IMAGE_BLOCK)
           ? options.unchanged
           : undefined;
-      const refreshed = await copyChangedBlocks(disk, format, mirror, unchanged);
-      return { ...refreshed, settle: () => refreshed.settle().then(recordSource) };
+      const refreshed = await copyChangedBlocks(disk, mirror, unchanged);
+      return { ...refreshed, format, settle: () => refreshed.settle().then(recordSource) };
     }
   } finally {
     await disk.close();
@@ -135,7 +135,7 @@ export async function finishClone(mirror: string, cloned: MirrorRefresh): Promis
   let refreshed: MirrorRefresh;
   try {
     if (format === 'qcow2') {
-      refreshed = { ...(await copyChangedBlocks(disk, format, mirror)), cloned: true };
+      refreshed = { ...(await copyChangedBlocks(disk, mirror)), format, cloned: true };
     } else {
       // The clone shares its unchanged blocks with the mirror, the last clone: those need no
       // reading.
@@ -144,15 +144,14 @@ export async function finishClone(mirror: string, cloned: MirrorRefresh): Promis
         before && after && (await stat(mirror)).size === disk.size
           ? unchangedBlocks(before, after, disk.size, IMAGE_BLOCK)
           : undefined;
-      const { map, ...result } = await hashAgainstMap(
-        disk,
-        format,
-        mirror,
-        undefined,
-        false,
-        unchanged,
-      );
-      refreshed = { ...result, cloned: true, settle: () => settleMirror(mirror, map) };
+      // The clone's data extents are in the map just read: no second filefrag for them.
+      const sparse = after !== undefined && (await stat(clone)).blocks * 512 < disk.size;
+      const clonedDisk = {
+        ...disk,
+        dataExtents: async () => (sparse ? mergeRanges(after) : undefined),
+      };
+      const result = await hashAgainstMap(clonedDisk, mirror, undefined, false, unchanged);
+      refreshed = { ...result, format, cloned: true };
     }
   } finally {
     await disk.close();
@@ -169,7 +168,8 @@ function nonZeroBlocks(map: BlockMap): ByteRange[] {
   const ranges: ByteRange[] = [];
   for (let at = 0; at < map.size; at += map.blockSize) {
     const length = Math.min(map.blockSize, map.size - at);
-    if (!blockHash(map, at / map.blockSize).equals(zeroHash(length))) addRange(ranges, at, length);
+    if (!blockHash(map, at / map.blockSize).equals(zeroHash(length)))
+      appendRange(ranges, at, length);
   }
   return ranges;
 }
@@ -191,10 +191,9 @@ async function settleMirror(mirror: string, map: BlockMap): Promise<void> {
  */
 async function copyChangedBlocks(
   disk: OpenDisk,
-  format: ImageFormat,
   mirror: string,
   unchanged?: readonly boolean[],
-): Promise<MirrorRefresh> {
+): Promise<Omit<MirrorRefresh, 'format'>> {
   const exists = await stat(mirror).then(
     (s) => s.size === disk.size,
     () => false,
@@ -207,15 +206,7 @@ async function copyChangedBlocks(
   }
   const handle = await open(mirror, 'r+');
   try {
-    const { map, ...result } = await hashAgainstMap(
-      disk,
-      format,
-      mirror,
-      handle,
-      !exists,
-      unchanged,
-    );
-    return { ...result, cloned: false, settle: () => settleMirror(mirror, map) };
+    return { ...(await hashAgainstMap(disk, mirror, handle, !exists, unchanged)), cloned: false };
   } finally {
     await handle.close();
   }
@@ -223,18 +214,16 @@ async function copyChangedBlocks(
 
 /**
  * Reads `disk` block by block, compares each block's hash with the map of `mirror`, writes
- * changed blocks through `target` when given, and returns the new map (saved by the refresh's
- * settle). Blocks the file system reports as holes are zeros without being read (docs/disks.md
+ * changed blocks through `target` when given; the refresh's settle saves the new map. Blocks the file system reports as holes are zeros without being read (docs/disks.md
  * "Holes"); blocks flagged in `unchanged` keep their hash from the map without being read.
  */
 async function hashAgainstMap(
   disk: OpenDisk,
-  format: ImageFormat,
   mirror: string,
   target: FileHandle | undefined,
   fresh = false,
   unchanged?: readonly boolean[],
-): Promise<Omit<MirrorRefresh, 'cloned' | 'settle'> & { map: BlockMap }> {
+): Promise<Omit<MirrorRefresh, 'cloned' | 'format'>> {
   const mapPath = `${mirror}.map`;
   const size = disk.size;
   const previous = fresh ? undefined : await loadBlockMap(mapPath, size, IMAGE_BLOCK);
@@ -254,7 +243,7 @@ async function hashAgainstMap(
     const length = typeof block === 'number' ? block : block.length;
     map.hashes.set(hash, index * 32);
     if (previous && blockHash(previous, index).equals(hash)) return;
-    addRange(changed, offset, length);
+    appendRange(changed, offset, length);
     // A fresh mirror is sparse: zeros are never written into it.
     if (target && !(fresh && zeroHash(length).equals(hash))) {
       const data = typeof block === 'number' ? zeroBuffer(length) : block;
@@ -271,7 +260,7 @@ async function hashAgainstMap(
       if (previous && unchanged?.[index] === true)
         map.hashes.set(blockHash(previous, index), index * 32);
       else if (!range.data) await onBlock(at, zeroHash(length), length);
-      else addRange(data, at, length);
+      else appendRange(data, at, length);
     }
   }
   const hasher = createRangeHasher({ bytes: data.reduce((n, r) => n + r.length, 0) });
@@ -305,22 +294,13 @@ async function hashAgainstMap(
     await hasher.close();
   }
   return {
-    map,
-    format,
     size,
     changed: previous ? mergeRanges(changed) : undefined,
     dataBlocks: nonZeroBlocks(map),
     bytesRead,
     bytesCopied,
+    settle: () => settleMirror(mirror, map),
   };
-}
-
-/** Appends `[offset, offset + length)`, extending the last range when adjacent. */
-function addRange(ranges: ByteRange[], offset: number, length: number): void {
-  const last = ranges[ranges.length - 1];
-  if (last && last.offset + last.length === offset)
-    ranges[ranges.length - 1] = { offset: last.offset, length: last.length + length };
-  else ranges.push({ offset, length });
 }
 
 /** Opens a disk as its guest sees it: a qcow2 image through its structure, else raw bytes. */

@@ -84,17 +84,20 @@ export async function connectQemu(
   }
 }
 
-/** What {@link trackQemuChanges} found, and the NBD server to stop once the disks are read. */
+/** What {@link trackQemuChanges} found, and what to clean up once the disks are read. */
 export interface QemuTracking {
   readonly disks: ReadonlyMap<string, DiskTracking>;
-  /** Stops QEMU's NBD server (after the copies). Never throws. */
+  /**
+   * Stops QEMU's NBD server and removes the bitmaps that have served (the stopped ones, and
+   * those of failed captures). Cleanup only: call it after the thaw. Never throws.
+   */
   release(): Promise<void>;
 }
 
 /**
  * Starts new bitmaps for `disks` on the connected QEMU and reads what changed since the last
  * capture. Call inside the freeze window, before the disks are read; call `release` once they
- * are, and close `qmp` after. Never throws: any doubt means reading the disk whole (said in a
+ * are and the machine has thawed, and close `qmp` after. Never throws: any doubt means reading the disk whole (said in a
  * notice); a qcow2 disk that cannot be read through QEMU is not tracked at all.
  */
 export async function trackQemuChanges(
@@ -107,8 +110,10 @@ export async function trackQemuChanges(
   const run = <T>(command: string, args?: Record<string, unknown>) =>
     qmp.execute<T>(command, args, { timeoutMs: FROZEN_TIMEOUT_MS });
   let server: QemuNbdServer | undefined;
+  const served: Array<{ node: string; name: string }> = [];
   const release = async () => {
     await server?.stop();
+    for (const { node, name } of served) await removeBitmap(qmp, node, name, FROZEN_TIMEOUT_MS);
   };
   try {
     const nodes = await run<BlockNode[]>('query-named-block-nodes', { flat: true });
@@ -150,19 +155,15 @@ export async function trackQemuChanges(
         ...(open ? { open } : {}),
       });
     }
-    // Bitmaps of captures that failed or never settled would track writes for nothing.
+    // Read or not, the stopped bitmaps have served: the next capture reads the new ones. And
+    // bitmaps of captures that failed or never settled would track writes for nothing.
     for (const plan of tracked)
-      for (const orphan of plan.orphans)
-        await removeBitmap(qmp, plan.node, orphan, FROZEN_TIMEOUT_MS);
+      for (const name of [...plan.orphans, ...(plan.previous ? [plan.previous] : [])])
+        served.push({ node: plan.node, name });
     for (const plan of tracked) {
       if (plan.previous === undefined || server === undefined) continue;
-      try {
-        const unchanged = await server.untouchedBlocks(plan.node, plan.previous);
-        result.set(plan.disk.path, { ...result.get(plan.disk.path)!, unchanged });
-      } finally {
-        // Read or not, the stopped bitmap has served: the next capture reads the new one.
-        await removeBitmap(qmp, plan.node, plan.previous, FROZEN_TIMEOUT_MS);
-      }
+      const unchanged = await server.untouchedBlocks(plan.node, plan.previous);
+      result.set(plan.disk.path, { ...result.get(plan.disk.path)!, unchanged });
     }
     return { disks: result, release };
   } catch (error) {

@@ -1,4 +1,5 @@
 import { HoldfastError, throwIfAborted } from '../../core/index.js';
+import { appendRange } from '../../engine/index.js';
 import type { ByteRange } from '../byte-ranges.js';
 import {
   CMD_BLOCK_STATUS,
@@ -183,7 +184,7 @@ async function readExtents(
           `described bytes up to ${at + extent}, past the export's end at ${asked.size}`,
         );
       if ((batch.readUInt32BE(i + 4) & asked.flags) !== 0 && extent > 0)
-        addRange(ranges, at, extent);
+        appendRange(ranges, at, extent);
       at += extent;
     }
   }
@@ -208,12 +209,4 @@ async function chunkError(
     `failed block status from ${offset}${where} (error ${payload.readUInt32BE(0)}${message ? `: ${message}` : ''})`,
     'Check its log; the disk or bitmap may be damaged or gone.',
   );
-}
-
-/** Appends `[offset, +length)`, merged into the last range when they touch. */
-function addRange(ranges: ByteRange[], offset: number, length: number): void {
-  const last = ranges[ranges.length - 1];
-  if (last && last.offset + last.length === offset)
-    ranges[ranges.length - 1] = { offset: last.offset, length: last.length + length };
-  else ranges.push({ offset, length });
 }
