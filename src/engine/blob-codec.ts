@@ -1,5 +1,5 @@
 import { seal, unseal, type RandomSource, secureRandom } from './crypto.js';
-import { framePayload, unframePayload, type CompressionSettings } from './codec.js';
+import { framePayloadParts, unframePayload, type CompressionSettings } from './codec.js';
 import { releaseBuffer } from './release-buffer.js';
 
 /** Kinds of blob stored in packs. */
@@ -32,11 +32,8 @@ export function sealBlob(
   compression: CompressionSettings | null,
   random: RandomSource = secureRandom,
 ): Buffer {
-  const framed = framePayload(plaintext, compression);
-  const sealed = seal(key, framed, blobAad(type, id), random);
-  // The framed copy is this function's own and dead once encrypted (never free the caller's).
-  if (framed.buffer !== plaintext.buffer) releaseBuffer(framed);
-  return sealed;
+  // Type byte and payload are encrypted as they are, without framing them into one copy first.
+  return seal(key, framePayloadParts(plaintext, compression), blobAad(type, id), random);
 }
 
 /** Decrypts, authenticates and decompresses one blob read from a pack. */

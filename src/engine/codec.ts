@@ -88,16 +88,29 @@ function worthCompressing(data: Uint8Array): boolean {
  * Frames `data` as `type byte ‖ payload`, compressing with zstd when that saves at least 3%.
  */
 export function framePayload(data: Uint8Array, settings: CompressionSettings | null): Buffer {
+  return Buffer.concat(framePayloadParts(data, settings));
+}
+
+/**
+ * {@link framePayload} as its two parts, uncopied: the payload is `data` itself or a view of this
+ * thread's compression scratch, valid until the next compression on the thread. For callers
+ * that consume both at once (encryption), which spares a copy of every blob.
+ */
+export function framePayloadParts(
+  data: Uint8Array,
+  settings: CompressionSettings | null,
+): [Buffer, Uint8Array] {
   if (settings !== null && data.byteLength >= MIN_COMPRESS) {
     if (worthCompressing(data)) {
       const packed = compress(data, settings.level);
-      if (packed.byteLength < data.byteLength * 0.97) {
-        return Buffer.concat([Buffer.of(PAYLOAD_ZSTD), packed]);
-      }
+      if (packed.byteLength < data.byteLength * 0.97) return [TYPE_ZSTD, packed];
     }
   }
-  return Buffer.concat([Buffer.of(PAYLOAD_RAW), data]);
+  return [TYPE_RAW, data];
 }
+
+const TYPE_RAW = Buffer.of(PAYLOAD_RAW);
+const TYPE_ZSTD = Buffer.of(PAYLOAD_ZSTD);
 
 /** Reverses {@link framePayload}. */
 export function unframePayload(framed: Buffer, what: string): Buffer {

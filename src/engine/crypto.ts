@@ -37,24 +37,27 @@ export function deriveVaultKeys(masterKey: Uint8Array, vaultId: string): VaultKe
 }
 
 /**
- * Encrypts `plaintext` with AES-256-GCM: `nonce(12) ‖ ciphertext ‖ tag(16)`.
+ * Encrypts `plaintext` (or its parts, in order, as one plaintext) with AES-256-GCM:
+ * `nonce(12) ‖ ciphertext ‖ tag(16)`.
  * `aad` binds the object to its role, so one sealed object cannot be swapped for another kind.
  */
 export function seal(
   key: Buffer,
-  plaintext: Uint8Array,
+  plaintext: Uint8Array | readonly Uint8Array[],
   aad: Uint8Array,
   random: RandomSource = secureRandom,
 ): Buffer {
   const nonce = random(NONCE_SIZE);
   const cipher = createCipheriv('aes-256-gcm', key, nonce);
   cipher.setAAD(aad);
-  const body = cipher.update(plaintext);
+  const bodies = (plaintext instanceof Uint8Array ? [plaintext] : plaintext).map((part) =>
+    cipher.update(part),
+  );
   const final = cipher.final();
-  const sealed = Buffer.concat([nonce, body, final, cipher.getAuthTag()]);
-  // The cipher's output buffer is dead once copied; freeing it now keeps sealing threads from
-  // piling up a blob's worth of garbage per blob until the next collection.
-  releaseBuffer(body);
+  const sealed = Buffer.concat([nonce, ...bodies, final, cipher.getAuthTag()]);
+  // The cipher's output buffers are dead once copied; freeing them now keeps sealing threads
+  // from piling up a blob's worth of garbage per blob until the next collection.
+  for (const body of bodies) releaseBuffer(body);
   return sealed;
 }
 
