@@ -4,14 +4,21 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryBackend } from '../backends/index.js';
 import { ensureCommand } from '../core/os-tools.testkit.js';
-import { BlobReader, fileDataExtents, loadTree, Restorer, type Point } from '../engine/index.js';
+import {
+  BlobReader,
+  fileDataExtents,
+  IMAGE_BLOCK,
+  loadTree,
+  Restorer,
+  type Point,
+} from '../engine/index.js';
 import {
   makeTestVault,
   randomBytesSeeded,
   reopenTestVault,
   tempDir,
 } from '../engine/engine.testkit.js';
-import { blockRanges, IMAGE_BLOCK, machineDisks, type MachineSource } from '../workloads/index.js';
+import { blockRanges, machineDisks, type MachineSource } from '../workloads/index.js';
 import { backupMachine, type MachineDescription } from './machine-backup.js';
 
 let dir: { path: string; cleanup(): Promise<void> };

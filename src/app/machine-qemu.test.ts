@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryBackend } from '../backends/index.js';
 import { makeTestVault, randomBytesSeeded, reopenTestVault } from '../engine/engine.testkit.js';
-import { Restorer, type Point, type Vault } from '../engine/index.js';
+import { IMAGE_BLOCK, Restorer, type Point, type Vault } from '../engine/index.js';
 import {
   ensureStorageDaemon,
   startStorageDaemon,
@@ -12,7 +12,6 @@ import {
 } from '../workloads/qemu/storage-daemon.testkit.js';
 import {
   forgetQemuTracking,
-  IMAGE_BLOCK,
   machineDisks,
   mirrorPath,
   type MachineSource,

@@ -3,12 +3,15 @@ import { open } from 'node:fs/promises';
 import { HoldfastError } from '../core/index.js';
 import { fileDataExtents, type ByteRange } from './file-extents.js';
 import type { Chunker } from './chunker.js';
+import { cutsAsDiskImage, chunkImageFile } from './image-file.js';
 import { cutWindow, type ChunkingState, type ChunkSink, type ChunkWindow } from './chunk-window.js';
 import type { ContentPiece } from './tree.js';
 import { releaseBuffer } from './release-buffer.js';
 import { MIN_ZERO_RUN, ZERO_BLOCK } from './zero-runs.js';
 
 export type { ChunkSink } from './chunk-window.js';
+export type { ChunkJob, FileContent, ReadAt } from './chunk-job.js';
+import type { ChunkJob, FileContent, ReadAt } from './chunk-job.js';
 
 /**
  * Files up to this size are read with synchronous calls: for the many small files of a typical
@@ -24,25 +27,11 @@ export function isLargeFile(size: number): boolean {
   return size >= SMALL_FILE;
 }
 
-/** Reads up to `length` bytes at file offset `position` into `buffer[offset…]`; 0 at the end. */
-export type ReadAt = (
-  buffer: Buffer,
-  offset: number,
-  length: number,
-  position: number,
-) => number | Promise<number>;
-
-/** The outcome of chunking one file. */
-export interface FileContent {
-  readonly content: ContentPiece[];
-  /** Bytes actually read (the file may have changed size since it was listed). */
-  readonly size: number;
-}
-
 /**
  * Reads one file, cuts it into chunks and zero runs and saves each chunk through the sink.
  * `onBytes` reports progress. Small files are read synchronously in one window; large ones
- * with a read always in flight while the previous one is chunked.
+ * with a read always in flight while the previous one is chunked, and those that look like disk
+ * images (see {@link cutsAsDiskImage}) in aligned blocks instead of by content.
  */
 export async function saveFileContent(
   path: Buffer,
@@ -68,9 +57,12 @@ export async function saveFileContent(
     const opened = await handle.stat();
     const data = Buffer.from(name).equals(path) ? await fileDataExtents(name, opened) : undefined;
     const read: ReadAt = async (b, o, l, p) => (await handle.read(b, o, l, p)).bytesRead;
-    if (data === undefined) return await chunkFileAhead(read, job);
     const size = opened.size;
-    const content = await chunkFileAhead(skippingHoles(read, data, size), job);
+    // A map with holes makes the file a disk image; the other files have no holes to skip.
+    if (!cutsAsDiskImage(path, size, data)) return await chunkFileAhead(read, job);
+    const reader = data === undefined ? read : skippingHoles(read, data, size);
+    const content = await chunkImageFile(reader, size, data, job);
+    if (data === undefined) return content;
     // Zeros stood in for holes up to the size seen at the start: a file that shrank meanwhile
     // would otherwise gain zeros it no longer has.
     const now = (await handle.stat()).size;
@@ -114,17 +106,6 @@ export function skippingHoles(read: ReadAt, data: readonly ByteRange[], size: nu
     }
     return end - position;
   };
-}
-
-/** How to chunk a file and where its chunks go. */
-export interface ChunkJob {
-  readonly chunker: Chunker;
-  /** The chunker's largest chunk. */
-  readonly maxChunk: number;
-  readonly sink: ChunkSink;
-  /** Progress: bytes read. */
-  readonly onBytes: (n: number) => void;
-  readonly signal?: AbortSignal;
 }
 
 /**

@@ -31,3 +31,5 @@ export * from './pack-recovery.js';
 export * from './object-locks.js';
 export * from './range-hashes.js';
 export * from './file-extents.js';
+export * from './image-blocks.js';
+export * from './image-file.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { writeDiskInPlace } from './disk-in-place.js';
 import { memoryDisk, patternBytes } from './disk-images.testkit.js';
-import { IMAGE_BLOCK } from './image-blocks.js';
+import { IMAGE_BLOCK } from '../engine/index.js';
 
 let dir: string;
 beforeEach(async () => {

@@ -1,7 +1,7 @@
 import { open } from 'node:fs/promises';
 import { HoldfastError } from '../core/index.js';
 import { openDisk } from './disk-reader.js';
-import { IMAGE_BLOCK } from './image-blocks.js';
+import { IMAGE_BLOCK } from '../engine/index.js';
 import type { DiskReader } from './partition-table.js';
 
 /** Bytes compared per step: whole blocks. */

@@ -3,9 +3,12 @@ import { forEachLimit } from '../core/index.js';
 import {
   BlobReader,
   BlobWriter,
+  appendPiece,
   createRangeHasher,
+  cutImageBlock,
   decodeTree,
   encodeTree,
+  IMAGE_BLOCK,
   type BlobSealer,
   type Consistency,
   type ContentPiece,
@@ -14,7 +17,7 @@ import {
   type TreeNode,
   type Vault,
 } from '../engine/index.js';
-import { appendPiece, cutImageBlock, IMAGE_BLOCK, sliceContent } from './image-blocks.js';
+import { sliceContent } from './slice-content.js';
 import { blockSegments, type ByteRange } from './byte-ranges.js';
 import { blockRanges, clipRanges } from './data-extents.js';
 import { readRanges } from './disk-reader.js';

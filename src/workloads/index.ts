@@ -4,7 +4,7 @@ export * from './disk-reader.js';
 export * from './disk-in-place.js';
 export { blockRanges, type BlockRange } from './data-extents.js';
 export * from './byte-ranges.js';
-export * from './image-blocks.js';
+export * from './slice-content.js';
 export * from './image-archiver.js';
 export * from './machine/machine-spec.js';
 export * from './machine/capture.js';

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ensureCommand, mountXfs } from '../../core/os-tools.testkit.js';
 import { patternBytes } from '../disk-images.testkit.js';
-import { IMAGE_BLOCK } from '../image-blocks.js';
+import { IMAGE_BLOCK } from '../../engine/index.js';
 import { cloneOrCopyMirror, finishClone } from './disk-mirror.js';
 
 const SIZE = 256 * IMAGE_BLOCK; // 128 MiB, enough to hash on worker threads when built

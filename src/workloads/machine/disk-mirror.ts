@@ -11,7 +11,7 @@ import {
   type FileHandle,
 } from 'node:fs/promises';
 import type { ByteRange } from '../byte-ranges.js';
-import { IMAGE_BLOCK } from '../image-blocks.js';
+import { IMAGE_BLOCK } from '../../engine/index.js';
 import { availableParallelism } from 'node:os';
 import { openDisk, readRanges, type OpenDisk } from '../disk-reader.js';
 import { detectImageFormat, openQcow2, type ImageFormat } from '../qcow2/index.js';

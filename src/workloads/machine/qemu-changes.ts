@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { describeError } from '../../core/index.js';
-import { IMAGE_BLOCK } from '../image-blocks.js';
+import { IMAGE_BLOCK } from '../../engine/index.js';
 import { QmpClient } from '../qemu/index.js';
 import type { OpenDisk } from '../disk-reader.js';
 import { QemuNbdServer, removeBitmap } from './qemu-dirty-blocks.js';

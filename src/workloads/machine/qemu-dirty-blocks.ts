@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ByteRange } from '../byte-ranges.js';
 import type { OpenDisk } from '../disk-reader.js';
-import { IMAGE_BLOCK } from '../image-blocks.js';
+import { IMAGE_BLOCK } from '../../engine/index.js';
 import { flaggedExtents, openNbdDisk } from '../nbd/index.js';
 import { QmpError, type QmpClient } from '../qemu/index.js';
 

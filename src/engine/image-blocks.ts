@@ -1,10 +1,12 @@
 import { isAllZero } from '../core/index.js';
-import type { ContentPiece } from '../engine/index.js';
+import type { ContentPiece } from './tree.js';
 
 /**
  * Disk images are cut into fixed blocks aligned to the disk's offsets, not by content: a disk
  * changes in place, never by insertion, so aligned blocks find every unchanged byte again,
  * cost no cut-point search, and let changed-block tracking swap single blocks (docs/disks.md).
+ * Machine backups and file backups of disk image files (`image-file.ts`) cut alike, so the
+ * same disk backed up either way shares its blocks.
  */
 export const IMAGE_BLOCK = 512 * 1024;
 /** Zero stretches are found in pages of this size... */
@@ -56,36 +58,4 @@ export function appendPiece(content: ContentPiece[], piece: ContentPiece): void 
   if (typeof piece === 'number' && typeof last === 'number')
     content[content.length - 1] = last + piece;
   else if (piece !== 0) content.push(piece);
-}
-
-/**
- * The pieces of `content` that cover `[from, to)`, where both are block boundaries of an
- * image's content (no chunk crosses them; holes may and are split). `sizes` gives each
- * chunk's length. Returns undefined when a chunk does cross a boundary (content not cut in
- * image blocks): the caller then reads the range instead.
- */
-export function sliceContent(
-  content: readonly ContentPiece[],
-  sizeOf: (id: string) => number | undefined,
-  from: number,
-  to: number,
-): ContentPiece[] | undefined {
-  const out: ContentPiece[] = [];
-  let offset = 0;
-  for (const piece of content) {
-    if (offset >= to) break;
-    const length = typeof piece === 'number' ? piece : sizeOf(piece);
-    if (length === undefined) return undefined;
-    const end = offset + length;
-    if (end > from) {
-      if (typeof piece === 'number') {
-        appendPiece(out, Math.min(end, to) - Math.max(offset, from));
-      } else {
-        if (offset < from || end > to) return undefined;
-        out.push(piece);
-      }
-    }
-    offset = end;
-  }
-  return offset >= to ? out : undefined;
 }
