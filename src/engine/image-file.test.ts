@@ -1,14 +1,17 @@
 import { createHash } from 'node:crypto';
-import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MemoryBackend } from '../backends/index.js';
 import { FastCdcChunker } from './chunker.js';
+import { backupPaths, makeTestVault, reopenTestVault } from './engine.testkit.js';
 import type { ByteRange } from './file-extents.js';
 import { saveFileContent, skippingHoles, type ChunkSink, type ReadAt } from './file-reader.js';
 import { appendPiece, cutImageBlock, IMAGE_BLOCK } from './image-blocks.js';
 import { chunkImageFile, cutsAsDiskImage } from './image-file.js';
+import { Restorer } from './restorer.js';
 import type { ContentPiece } from './tree.js';
 
 const KiB = 1024;
@@ -245,5 +248,38 @@ describe('backing up files by content or in blocks', () => {
     const named = join(dir, 'plain.img');
     await writeFile(named, bytes);
     expect((await backUp(named, bytes.length)).lengths).toEqual(Array(6).fill(IMAGE_BLOCK));
+  });
+
+  it('stores one block again after a write into a disk image, and restores it sparse', async () => {
+    const src = join(dir, 'src');
+    await mkdir(src);
+    const image = join(src, 'vm.img');
+    const handle = await open(image, 'w');
+    await handle.truncate(64 * MiB);
+    await handle.write(noise(6 * MiB, 11), 0, 6 * MiB, 20 * MiB + 4096);
+    await handle.close();
+    const backend = new MemoryBackend();
+    const vault = await makeTestVault(backend);
+    const first = await backupPaths(vault, [src]);
+    expect(first.stats.newBytes).toBeGreaterThan(6 * MiB);
+    expect(first.stats.newBytes).toBeLessThan(6 * MiB + 2 * IMAGE_BLOCK);
+
+    // 4 KiB rewritten in place: content-defined chunks of 16 KiB would also find it, but the
+    // block rule stores exactly the one 512 KiB block around it (compressed, random: whole).
+    const writer = await open(image, 'r+');
+    await writer.write(noise(4096, 12), 0, 4096, 23 * MiB + 100_000);
+    await writer.close();
+    const second = await backupPaths(vault, [src], { parent: first });
+    expect(second.stats.filesRead).toBe(1);
+    // The block, and the few hundred bytes of the new directory trees above it.
+    expect(second.stats.newBytes).toBeGreaterThanOrEqual(IMAGE_BLOCK);
+    expect(second.stats.newBytes).toBeLessThan(IMAGE_BLOCK + 8 * KiB);
+
+    const target = join(dir, 'restored');
+    await new Restorer(await reopenTestVault(backend), second, { target }).run();
+    const restored = join(target, src.slice(1), 'vm.img');
+    expect((await readFile(restored)).equals(await readFile(image))).toBe(true);
+    // Restored sparse: about the 6 MiB of data allocated, not 64 MiB.
+    expect((await stat(restored)).blocks * 512).toBeLessThan(8 * MiB);
   });
 });
