@@ -47,14 +47,25 @@ export async function chunkImageFile(
   const { sink, onBytes, signal } = job;
   const isHole = (from: number, to: number): boolean =>
     data !== undefined && to <= size && !overlapsData(data, from, to);
+  // Fills a window at file offset `at`; returns its length, short only at the end of the file.
+  // Blocks known to be holes are neither read nor zeroed: cutting skips them. Runs of other
+  // blocks are read with one request each.
   const fill = async (buffer: Buffer, at: number): Promise<number> => {
     signal?.throwIfAborted();
-    if (isHole(at, at + READ_SIZE)) return READ_SIZE;
     let n = 0;
     while (n < READ_SIZE) {
-      const got = await read(buffer, n, READ_SIZE - n, at + n);
-      if (got === 0) break;
-      n += got;
+      if (isHole(at + n, at + n + IMAGE_BLOCK)) {
+        n += IMAGE_BLOCK;
+        continue;
+      }
+      let runEnd = n + IMAGE_BLOCK;
+      while (runEnd < READ_SIZE && !isHole(at + runEnd, at + runEnd + IMAGE_BLOCK))
+        runEnd += IMAGE_BLOCK;
+      while (n < runEnd) {
+        const got = await read(buffer, n, runEnd - n, at + n);
+        if (got === 0) return n;
+        n += got;
+      }
     }
     return n;
   };
