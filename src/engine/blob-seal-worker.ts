@@ -1,4 +1,5 @@
 /** Worker thread body of {@link WorkerBlobSealer}: compress and encrypt blobs off the main thread. */
+import { createHash } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
 import { sealBlob, type BlobType } from './blob-codec.js';
 import { releaseBuffer } from './release-buffer.js';
@@ -14,7 +15,24 @@ interface Request {
   data: Uint8Array;
 }
 
-parentPort?.on('message', (message: { batch: Request[] }) => {
+/** A pack to hash: the whole buffer moved here, hashed over its `[byteOffset, +byteLength)`. */
+interface DigestRequest {
+  seq: number;
+  buffer: ArrayBuffer;
+  byteOffset: number;
+  byteLength: number;
+}
+
+function digest({ seq, buffer, byteOffset, byteLength }: DigestRequest): void {
+  const hex = createHash('sha256')
+    .update(new Uint8Array(buffer, byteOffset, byteLength))
+    .digest('hex');
+  // The buffer goes back to its owner whole.
+  parentPort?.postMessage({ digest: { seq, hex, buffer } }, [buffer]);
+}
+
+parentPort?.on('message', (message: { batch: Request[] } | { digest: DigestRequest }) => {
+  if ('digest' in message) return digest(message.digest);
   const results = message.batch.map((request) => {
     try {
       return {

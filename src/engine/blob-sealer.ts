@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -13,9 +14,33 @@ export interface BlobSealer {
    * buffer MUST be the caller's alone (it may be released once copied into a pack).
    */
   seal(type: BlobType, id: string, data: Uint8Array): Promise<Buffer>;
+  /**
+   * SHA-256 (hex) of `bytes`, which the caller gives up until the promise settles: they may move
+   * to another thread and back. Resolves with the digest and the same bytes, possibly in a new
+   * view; the caller MUST use that one, never `bytes` again. When `bytes` are a view of a
+   * larger buffer, the whole buffer moves with them (and comes back as `bytes.buffer`).
+   */
+  digest(bytes: Buffer): Promise<Digested>;
   /** Stops any threads. */
   close(): Promise<void>;
 }
+
+/** What {@link BlobSealer.digest} resolves to. */
+export interface Digested {
+  readonly digest: string;
+  readonly bytes: Buffer;
+}
+
+/** Hashes on the calling thread. */
+function digestHere(bytes: Buffer): Promise<Digested> {
+  return Promise.resolve({ digest: createHash('sha256').update(bytes).digest('hex'), bytes });
+}
+
+/**
+ * Smallest buffer whose hashing moves to a thread; a smaller one may be a view of Node's shared
+ * pool, which must never be transferred (and moving it would cost more than hashing it).
+ */
+const DIGEST_ON_THREAD = 64 * 1024;
 
 /** Seals on the calling thread; for tests and tiny jobs. */
 export class InlineBlobSealer implements BlobSealer {
@@ -26,6 +51,10 @@ export class InlineBlobSealer implements BlobSealer {
 
   seal(type: BlobType, id: string, data: Uint8Array): Promise<Buffer> {
     return Promise.resolve(sealBlob(this.key, type, id, data, this.compression));
+  }
+
+  digest(bytes: Buffer): Promise<Digested> {
+    return digestHere(bytes);
   }
 
   async close(): Promise<void> {}
@@ -43,9 +72,20 @@ interface SealRequest {
   readonly data: Uint8Array;
 }
 
+interface DigestWaiter {
+  resolve(result: { hex: string; buffer: ArrayBuffer }): void;
+  reject(error: unknown): void;
+}
+
+/** A message from a sealing thread: sealed blobs, or a digest with the buffer it hashed. */
+type SealReply =
+  | { results: Array<{ seq: number; sealed?: Uint8Array; error?: string }> }
+  | { digest: { seq: number; hex: string; buffer: ArrayBuffer } };
+
 interface SealWorker {
   readonly worker: Worker;
   readonly pending: Map<number, Pending>;
+  readonly digests: Map<number, DigestWaiter>;
   queue: SealRequest[];
   queuedBytes: number;
 }
@@ -88,36 +128,39 @@ export class WorkerBlobSealer implements BlobSealer {
         workerData: { key: new Uint8Array(key), level: compression?.level ?? null },
         resourceLimits: CODEC_THREAD_LIMITS,
       });
-      const entry: SealWorker = { worker, pending: new Map(), queue: [], queuedBytes: 0 };
-      worker.on(
-        'message',
-        (message: { results: Array<{ seq: number; sealed?: Uint8Array; error?: string }> }) => {
-          for (const result of message.results) {
-            const waiter = entry.pending.get(result.seq);
-            entry.pending.delete(result.seq);
-            if (!waiter) continue;
-            if (result.sealed) {
-              waiter.resolve(
-                Buffer.from(
-                  result.sealed.buffer,
-                  result.sealed.byteOffset,
-                  result.sealed.byteLength,
-                ),
-              );
-            } else {
-              waiter.reject(
-                new HoldfastError(
-                  'INTERNAL',
-                  `Sealing a blob failed: ${result.error ?? 'unknown'}`,
-                ),
-              );
-            }
+      const entry: SealWorker = {
+        worker,
+        pending: new Map(),
+        digests: new Map(),
+        queue: [],
+        queuedBytes: 0,
+      };
+      worker.on('message', (message: SealReply) => {
+        if ('digest' in message) {
+          const waiter = entry.digests.get(message.digest.seq);
+          entry.digests.delete(message.digest.seq);
+          waiter?.resolve(message.digest);
+          return;
+        }
+        for (const result of message.results) {
+          const waiter = entry.pending.get(result.seq);
+          entry.pending.delete(result.seq);
+          if (!waiter) continue;
+          if (result.sealed) {
+            const { buffer, byteOffset, byteLength } = result.sealed;
+            waiter.resolve(Buffer.from(buffer, byteOffset, byteLength));
+          } else {
+            waiter.reject(
+              new HoldfastError('INTERNAL', `Sealing a blob failed: ${result.error ?? 'unknown'}`),
+            );
           }
-        },
-      );
+        }
+      });
       worker.on('error', (error) => {
-        for (const waiter of entry.pending.values()) waiter.reject(error);
+        for (const waiter of [...entry.pending.values(), ...entry.digests.values()])
+          waiter.reject(error);
         entry.pending.clear();
+        entry.digests.clear();
       });
       this.workers.push(entry);
     }
@@ -138,6 +181,28 @@ export class WorkerBlobSealer implements BlobSealer {
       if (target.queuedBytes >= BATCH_BYTES || target.queue.length >= BATCH_COUNT)
         this.post(target);
       else this.scheduleFlush();
+    });
+  }
+
+  /**
+   * Hashes a pack on the least busy sealing thread, moving its buffer there and back instead of
+   * copying it: the main thread, which reads, chunks and hashes chunks, is a backup's bottleneck.
+   */
+  digest(bytes: Buffer): Promise<Digested> {
+    const buffer = bytes.buffer;
+    if (bytes.byteLength < DIGEST_ON_THREAD || !(buffer instanceof ArrayBuffer))
+      return digestHere(bytes);
+    if (this.workers.length === 0) this.start();
+    const target = this.workers.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
+    const seq = (this.sequence += 1);
+    const { byteOffset, byteLength } = bytes;
+    return new Promise((resolve, reject) => {
+      target.digests.set(seq, {
+        resolve: ({ hex, buffer: back }) =>
+          resolve({ digest: hex, bytes: Buffer.from(back, byteOffset, byteLength) }),
+        reject,
+      });
+      target.worker.postMessage({ digest: { seq, buffer, byteOffset, byteLength } }, [buffer]);
     });
   }
 

@@ -174,16 +174,18 @@ export class BlobWriter {
     await this.uploads
       .run(async () => {
         throwIfAborted(this.options.signal);
-        const pack = builder.finish(this.vault.keys.encryption, this.vault.random);
+        const closed = builder.close(this.vault.keys.encryption, this.vault.random);
+        // Hashed on a sealing thread; the pack's buffer moves there and back.
+        const { digest: id, bytes } = await this.options.sealer.digest(closed.bytes);
         const signal = this.options.signal;
-        await this.vault.backend.put(packObjectName(pack.id), pack.bytes, signal ? { signal } : {});
-        this.stats.storedBytes += pack.bytes.byteLength;
+        await this.vault.backend.put(packObjectName(id), bytes, signal ? { signal } : {});
+        this.stats.storedBytes += bytes.byteLength;
         this.stats.packs += 1;
-        this.vault.index.addPack(pack.id, pack.blobs);
-        this.unindexed.push({ id: pack.id, blobs: pack.blobs });
-        if (this.spareBuffers.length < SPARE_PACK_BUFFERS)
-          this.spareBuffers.push(builder.takeBuffer());
-        else releaseBuffer(builder.takeBuffer());
+        this.vault.index.addPack(id, closed.blobs);
+        this.unindexed.push({ id, blobs: closed.blobs });
+        const whole = Buffer.from(bytes.buffer, 0, bytes.buffer.byteLength);
+        if (this.spareBuffers.length < SPARE_PACK_BUFFERS) this.spareBuffers.push(whole);
+        else releaseBuffer(whole);
       })
       .finally(() => this.releaseQueued(size));
     if (this.unindexed.length >= (this.options.packsPerIndex ?? 4)) await this.writeIndex();

@@ -65,6 +65,15 @@ export class PackBuilder {
    * bytes are a view of this builder's buffer: valid until {@link takeBuffer} hands it on.
    */
   finish(key: Buffer, random?: RandomSource): { id: string; bytes: Buffer; blobs: PackedBlob[] } {
+    const { bytes, blobs } = this.close(key, random);
+    return { id: createHash('sha256').update(bytes).digest('hex'), bytes, blobs };
+  }
+
+  /**
+   * {@link finish} without naming the pack, for callers that hash it elsewhere: the pack's id
+   * MUST be the SHA-256 of `bytes`. The builder MUST NOT be used after.
+   */
+  close(key: Buffer, random?: RandomSource): { bytes: Buffer; blobs: PackedBlob[] } {
     const header = sealObject(
       key,
       'pack-header',
@@ -82,9 +91,7 @@ export class PackBuilder {
     PACK_MAGIC.copy(trailer, 4);
     this.append(header);
     this.append(trailer);
-    const bytes = this.buffer.subarray(0, this.size);
-    const id = createHash('sha256').update(bytes).digest('hex');
-    return { id, bytes, blobs: [...this.entries] };
+    return { bytes: this.buffer.subarray(0, this.size), blobs: [...this.entries] };
   }
 
   /** Gives up this builder's buffer, for another builder; this one MUST NOT be used after. */

@@ -1,0 +1,66 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { unsealBlob } from './blob-codec.js';
+import { WorkerBlobSealer } from './blob-sealer.js';
+
+// The threads run the compiled worker script: `npm test` builds it first (`tsc -b`).
+const SCRIPT = new URL('../../dist/engine/blob-seal-worker.js', import.meta.url);
+const sha256 = (bytes: Uint8Array): string => createHash('sha256').update(bytes).digest('hex');
+
+describe('sealing threads', () => {
+  let sealer: WorkerBlobSealer | undefined;
+  afterEach(async () => {
+    await sealer?.close();
+    sealer = undefined;
+  });
+
+  function start(key = randomBytes(32)): WorkerBlobSealer {
+    if (!existsSync(fileURLToPath(SCRIPT)))
+      throw new Error(`${fileURLToPath(SCRIPT)} is missing: run \`npm run build\` first.`);
+    sealer = new WorkerBlobSealer(key, { level: 3 }, 2, SCRIPT);
+    return sealer;
+  }
+
+  it('seal blobs that open again with the key', async () => {
+    const key = randomBytes(32);
+    const s = start(key);
+    const blobs = [Buffer.alloc(300_000, 'text '), randomBytes(200_000), Buffer.from('tiny')];
+    const sealed = await Promise.all(blobs.map((b) => s.seal('data', sha256(b), b)));
+    sealed.forEach((s, i) => {
+      expect(unsealBlob(key, 'data', sha256(blobs[i]!), s).equals(blobs[i]!)).toBe(true);
+    });
+    // Compressible text was compressed, random bytes were not.
+    expect(sealed[0]!.byteLength).toBeLessThan(10_000);
+    expect(sealed[1]!.byteLength).toBeGreaterThan(200_000);
+  });
+
+  it('hash packs on a thread, handing the whole buffer back, and match each answer to its pack', async () => {
+    const s = start();
+    const packs = Array.from({ length: 6 }, (_, i) => {
+      const whole = Buffer.from(randomBytes(3 * 1024 * 1024 + i));
+      // A pack is a view of a larger buffer: the bytes collected so far.
+      return { whole: whole.byteLength, bytes: whole.subarray(0, 2 * 1024 * 1024 + i) };
+    });
+    const expected = packs.map((p) => ({ digest: sha256(p.bytes), copy: Buffer.from(p.bytes) }));
+    const results = await Promise.all(packs.map((p) => s.digest(p.bytes)));
+    results.forEach((r, i) => {
+      expect(r.digest).toBe(expected[i]!.digest);
+      expect(r.bytes.equals(expected[i]!.copy)).toBe(true);
+      expect(r.bytes.byteOffset).toBe(0);
+      expect(r.bytes.buffer.byteLength).toBe(packs[i]!.whole);
+      // The buffer moved to the thread and back: the view handed over is empty now.
+      expect(packs[i]!.bytes.byteLength).toBe(0);
+    });
+  });
+
+  it('hash small buffers where they are, never moving a shared pool', async () => {
+    const s = start();
+    const small = Buffer.from('a small pack header');
+    const result = await s.digest(small);
+    expect(result.digest).toBe(sha256(Buffer.from('a small pack header')));
+    expect(result.bytes).toBe(small);
+    expect(small.byteLength).toBe(19);
+  });
+});
