@@ -1,10 +1,12 @@
 /** Helpers for engine tests: small fast vaults on the in-memory backend, seeded data. */
+import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MemoryBackend, type Backend } from '../backends/index.js';
 import { Archiver, type BackupOptions } from './archiver.js';
 import { InlineBlobSealer } from './blob-sealer.js';
+import type { ChunkSink } from './chunk-window.js';
 import type { Point } from './point.js';
 import { Vault, type VaultConfig } from './vault.js';
 
@@ -87,4 +89,17 @@ export async function writeTree(
     await mkdir(join(full, '..'), { recursive: true });
     await writeFile(full, content);
   }
+}
+
+/** A chunk sink that keeps every chunk in memory under its SHA-256. */
+export function memoryChunkSink(): ChunkSink & { chunks: Map<string, Buffer> } {
+  const chunks = new Map<string, Buffer>();
+  return {
+    chunks,
+    save(_type, data) {
+      const id = createHash('sha256').update(data).digest('hex');
+      chunks.set(id, Buffer.from(data));
+      return Promise.resolve({ id });
+    },
+  };
 }

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { memoryChunkSink as memorySink } from './engine.testkit.js';
 import { FastCdcChunker, type ChunkerParams } from './chunker.js';
 import { chunkFile, chunkFileAhead, type ChunkSink, type ReadAt } from './file-reader.js';
 import type { ContentPiece } from './tree.js';
@@ -8,19 +9,6 @@ import { MIN_ZERO_RUN, ZERO_BLOCK } from './zero-runs.js';
 
 const SMALL: ChunkerParams = { minSize: 2 * 1024, avgSize: 8 * 1024, maxSize: 64 * 1024 };
 const chunker = new FastCdcChunker(SMALL, Buffer.alloc(32, 7));
-
-/** A sink that keeps every chunk by its SHA-256. */
-function memorySink(): ChunkSink & { chunks: Map<string, Buffer> } {
-  const chunks = new Map<string, Buffer>();
-  return {
-    chunks,
-    save(_type, data) {
-      const id = createHash('sha256').update(data).digest('hex');
-      chunks.set(id, Buffer.from(data));
-      return Promise.resolve({ id });
-    },
-  };
-}
 
 function job(sink: ChunkSink) {
   return { chunker, maxChunk: SMALL.maxSize, sink, onBytes: () => undefined };

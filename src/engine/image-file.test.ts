@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryBackend } from '../backends/index.js';
+import { memoryChunkSink as memorySink } from './engine.testkit.js';
 import { FastCdcChunker } from './chunker.js';
 import { backupPaths, makeTestVault, reopenTestVault } from './engine.testkit.js';
 import type { ByteRange } from './file-extents.js';
@@ -16,18 +17,6 @@ import type { ContentPiece } from './tree.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
-
-function memorySink(): ChunkSink & { chunks: Map<string, Buffer> } {
-  const chunks = new Map<string, Buffer>();
-  return {
-    chunks,
-    save(_type, data) {
-      const id = createHash('sha256').update(data).digest('hex');
-      chunks.set(id, Buffer.from(data));
-      return Promise.resolve({ id });
-    },
-  };
-}
 
 /** The reference cut: each aligned block of the whole buffer through cutImageBlock. */
 function expectedContent(data: Buffer): ContentPiece[] {
