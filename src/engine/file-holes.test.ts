@@ -110,4 +110,40 @@ describe('backing up a sparse file', () => {
     expect(viaRead.content).toEqual(viaHoles.content);
     expect(Buffer.concat(fullStored).equals(Buffer.concat(stored))).toBe(true);
   });
+
+  it('skips the holes of a file whose name is not UTF-8', async () => {
+    // 0xff 0xfe are not UTF-8: the name cannot be handed to filefrag as a string argument.
+    const path = Buffer.concat([
+      Buffer.from(`${dir}/`),
+      Buffer.from([0xff, 0xfe]),
+      Buffer.from('.bin'),
+    ]);
+    const handle = await open(path, 'w');
+    await handle.truncate(64 * MiB);
+    await handle.write(Buffer.alloc(200_000, 9), 0, 200_000, 30 * MiB);
+    await handle.close();
+    const chunker = new FastCdcChunker(
+      { minSize: 64 * 1024, avgSize: 256 * 1024, maxSize: MiB },
+      Buffer.alloc(32, 7),
+    );
+    const stored: Buffer[] = [];
+    const readBefore = bytesReadByThisProcess();
+    const result = await saveFileContent(
+      path,
+      64 * MiB,
+      chunker,
+      MiB,
+      {
+        save(_type, data) {
+          stored.push(Buffer.from(data));
+          return Promise.resolve({ id: createHash('sha256').update(data).digest('hex') });
+        },
+      },
+      () => undefined,
+    );
+    expect(result.size).toBe(64 * MiB);
+    expect(bytesReadByThisProcess() - readBefore).toBeLessThan(MiB);
+    // Cut in blocks as a sparse file is: the data's 49 pages, holes around them.
+    expect(stored.map((b) => b.length)).toEqual([49 * 4096]);
+  });
 });

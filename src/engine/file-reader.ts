@@ -1,4 +1,4 @@
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { HoldfastError } from '../core/index.js';
 import { fileDataExtents, type ByteRange } from './file-extents.js';
@@ -52,10 +52,9 @@ export async function saveFileContent(
   const handle = await open(path, 'r');
   try {
     // A sparse file's holes are zeros the file system need not be asked for (vault-format §3).
-    // Names that are not UTF-8 cannot be handed to filefrag: such a file is read whole.
-    const name = path.toString();
     const opened = await handle.stat();
-    const data = Buffer.from(name).equals(path) ? await fileDataExtents(name, opened) : undefined;
+    const mapped = mappablePath(path, handle.fd);
+    const data = mapped === undefined ? undefined : await fileDataExtents(mapped, opened);
     const read: ReadAt = async (b, o, l, p) => (await handle.read(b, o, l, p)).bytesRead;
     const size = opened.size;
     // A map with holes makes the file a disk image; the other files have no holes to skip.
@@ -75,6 +74,19 @@ export async function saveFileContent(
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * A path under which `filefrag` (another process) can open the file we hold open as `fd`: the
+ * descriptor's entry in /proc, which names this very file whatever its name's bytes and
+ * wherever it was renamed since. Without /proc, the file's own name when it is UTF-8 (command
+ * arguments are strings); otherwise undefined, and the file is read whole.
+ */
+function mappablePath(path: Buffer, fd: number): string | undefined {
+  const viaProc = `/proc/${process.pid}/fd/${fd}`;
+  if (existsSync(viaProc)) return viaProc;
+  const name = path.toString();
+  return Buffer.from(name).equals(path) ? name : undefined;
 }
 
 /**
