@@ -63,4 +63,19 @@ describe('sealing threads', () => {
     expect(result.bytes).toBe(small);
     expect(small.byteLength).toBe(19);
   });
+
+  it('fail what is still pending when the threads stop, instead of leaving it waiting', async () => {
+    const s = start();
+    const pending = [
+      s.digest(Buffer.from(randomBytes(8 * 1024 * 1024))),
+      s.seal('data', '00'.repeat(32), randomBytes(4 * 1024 * 1024)),
+    ];
+    await s.close();
+    sealer = undefined;
+    // Each settles: answered before the stop, or failed by it; none hangs the test.
+    const settled = await Promise.allSettled(pending);
+    for (const result of settled)
+      if (result.status === 'rejected')
+        expect(String(result.reason)).toMatch(/sealing thread stopped/);
+  });
 });

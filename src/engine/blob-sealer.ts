@@ -156,12 +156,18 @@ export class WorkerBlobSealer implements BlobSealer {
           }
         }
       });
-      worker.on('error', (error) => {
+      const failAll = (error: unknown): void => {
         for (const waiter of [...entry.pending.values(), ...entry.digests.values()])
           waiter.reject(error);
         entry.pending.clear();
         entry.digests.clear();
-      });
+      };
+      worker.on('error', failAll);
+      // A thread that ends (closed, or gone for any reason) answers nothing more: whoever still
+      // waits on it must hear so rather than wait forever.
+      worker.on('exit', () =>
+        failAll(new HoldfastError('INTERNAL', 'A sealing thread stopped before it answered.')),
+      );
       this.workers.push(entry);
     }
   }
