@@ -34,7 +34,7 @@ export type ImageChunkJob = Pick<ChunkJob, 'sink' | 'onBytes' | 'signal'>;
  * Reads a file in windows of whole {@link IMAGE_BLOCK}s (one read in flight while the last is
  * cut) and cuts each block as {@link cutImageBlock} does, so the blobs are those a machine
  * backup of the same disk stores. `data`, when known, lists where the file's first `size` bytes
- * may hold data: windows and blocks wholly outside it are holes without a read or a compare
+ * may hold data: blocks wholly outside it are holes without a read, a zero fill or a compare
  * (`read` SHOULD then be a {@link skippingHoles} reader, which fills the rest of the holes).
  * Past `size` everything is read, since the file may have grown. Exported for tests.
  */
