@@ -175,8 +175,15 @@ describe.each(STORE_KINDS)('backups killed at random moments (vault: %s)', (kind
     const next = prng(SEED);
     const plan = schedule(next, MOMENTS[kind]);
     let expected: TreeSnapshot = snapshotTree(src);
-    /** Point id → the source as that run saw it. */
-    const sourceOf = new Map<string, TreeSnapshot>();
+    /**
+     * Each run's start and the source as it saw it. A point is the run's whose start last
+     * precedes the point's own time (the moment its backup began): listing the points after a
+     * run would not do, as an upload a killed run had fully sent can still complete on an object
+     * store's server after the kill (whole, since uploads are atomic there) and appear later.
+     */
+    const runs: Array<{ startedAt: number; source: TreeSnapshot }> = [];
+    const sourceOf = (point: { time: string }): TreeSnapshot | undefined =>
+      runs.findLast((run) => run.startedAt <= Date.parse(point.time))?.source;
     const log: string[] = [];
     let killedRuns = 0;
     let lastDurationMs = FIRST_DURATION_MS[kind];
@@ -186,13 +193,12 @@ describe.each(STORE_KINDS)('backups killed at random moments (vault: %s)', (kind
       writeSeededFile(join(src, 'churn', `c${i % CHURN_FILES}.bin`), CHURN_SIZE, `churn-${i}`);
       expected = snapshotTree(src);
       const force = next() < 0.3;
-      const before = new Set(await sb.pointFiles());
+      runs.push({ startedAt: Date.now(), source: expected });
       const { result, killed } = await killedBackup(trigger, force, lastDurationMs);
       const args = ['backup', src];
       if (!killed) expect(result.code, describeRun(args, result)).toBe(0);
       killedRuns += killed ? 1 : 0;
       if (!killed) lastDurationMs = result.durationMs;
-      for (const id of await sb.pointFiles()) if (!before.has(id)) sourceOf.set(id, expected);
       log.push(
         `run ${i}: ${describeTrigger(trigger)}${force ? ' --force' : ''} → ${killed ? 'killed' : 'completed'} after ${result.durationMs} ms`,
       );
@@ -205,8 +211,8 @@ describe.each(STORE_KINDS)('backups killed at random moments (vault: %s)', (kind
     // Moments after the index or the point often come too late: the run has completed.
     expect(killedRuns, log.join('\n')).toBeGreaterThanOrEqual(plan.length / 2);
 
+    runs.push({ startedAt: Date.now(), source: expected });
     const final = await sb.backup([src]);
-    sourceOf.set(final.id, expected);
     log.push(`final: newBytes ${final.newBytes} of ${treeBytes}`);
     // Data the killed runs uploaded and indexed is not stored again.
     expect(final.newBytes, log.join('\n')).toBeLessThan(treeBytes / 2);
@@ -219,7 +225,7 @@ describe.each(STORE_KINDS)('backups killed at random moments (vault: %s)', (kind
     const points = await sb.points();
     expect(points.length).toBeGreaterThan(0);
     for (const point of points) {
-      const source = sourceOf.get(point.id);
+      const source = sourceOf(point);
       expect(source, `point ${point.id} was not made by any run`).toBeDefined();
       const target = sb.path(`restore-${point.id.slice(0, 12)}`);
       const restore = await sb.cli(['restore', point.id, '--target', target]);
