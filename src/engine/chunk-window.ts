@@ -1,5 +1,6 @@
 import { isAllZero } from '../core/index.js';
 import type { Chunker } from './chunker.js';
+import { appendPiece } from './image-blocks.js';
 import type { ContentPiece } from './tree.js';
 import { scanZeroRun, ZERO_BLOCK } from './zero-runs.js';
 
@@ -43,7 +44,7 @@ export async function cutWindow(
     const start = window.start;
     const ahead = scanZeroRun(buffer, start, end, base, eof, maxChunk, state.runOpen);
     if (ahead.kind === 'run' && ahead.at === start) {
-      addHole(state.content, ahead.length);
+      appendPiece(state.content, ahead.length);
       window.start += ahead.length;
       // A run that reaches the window's end goes on in the next one, however short.
       state.runOpen = !eof && end - window.start < ZERO_BLOCK;
@@ -59,15 +60,8 @@ export async function cutWindow(
         : chunker.nextCut(buffer, start, ahead.knownEnd, eof && ahead.knownEnd === end);
     if (length <= 0) return;
     const chunk = buffer.subarray(start, start + length);
-    if (isAllZero(chunk)) addHole(state.content, length);
+    if (isAllZero(chunk)) appendPiece(state.content, length);
     else state.content.push((await sink.save('data', chunk)).id);
     window.start += length;
   }
-}
-
-/** Records `length` bytes of hole, merged with a hole just before it. */
-function addHole(content: ContentPiece[], length: number): void {
-  const last = content[content.length - 1];
-  if (typeof last === 'number') content[content.length - 1] = last + length;
-  else content.push(length);
 }

@@ -1,5 +1,6 @@
 import { isAllZero } from '../core/index.js';
 import type { ContentPiece } from './tree.js';
+import { isZeroRange, MIN_ZERO_RUN, ZERO_BLOCK } from './zero-runs.js';
 
 /**
  * Disk images are cut into fixed blocks aligned to the disk's offsets, not by content: a disk
@@ -9,18 +10,15 @@ import type { ContentPiece } from './tree.js';
  * same disk backed up either way shares its blocks.
  */
 export const IMAGE_BLOCK = 512 * 1024;
-/** Zero stretches are found in pages of this size... */
-export const ZERO_PAGE = 4096;
-/** ...and recorded as holes from this length on; shorter ones stay inside the chunk. */
-export const MIN_IMAGE_HOLE = 64 * 1024;
 
 /** One piece of a block: stored data, or a hole. */
 export type BlockPiece = { readonly data: Buffer } | { readonly hole: number };
 
 /**
  * Splits one block (at most {@link IMAGE_BLOCK} bytes, starting at a block boundary) into data
- * and holes. Only the block's own bytes decide, so a block read alone (changed-block tracking)
- * is cut exactly as it is in a full read.
+ * and holes: zero runs as files have them (whole {@link ZERO_BLOCK}s, at least
+ * {@link MIN_ZERO_RUN} long), counted within the block. Only the block's own bytes decide, so a
+ * block read alone (changed-block tracking) is cut exactly as it is in a full read.
  */
 export function cutImageBlock(block: Buffer): BlockPiece[] {
   if (isAllZero(block)) return block.length === 0 ? [] : [{ hole: block.length }];
@@ -29,13 +27,13 @@ export function cutImageBlock(block: Buffer): BlockPiece[] {
   let page = 0;
   while (page < block.length) {
     if (!isZeroPage(block, page)) {
-      page += ZERO_PAGE;
+      page += ZERO_BLOCK;
       continue;
     }
-    let runEnd = page + ZERO_PAGE;
-    while (runEnd < block.length && isZeroPage(block, runEnd)) runEnd += ZERO_PAGE;
+    let runEnd = page + ZERO_BLOCK;
+    while (runEnd < block.length && isZeroPage(block, runEnd)) runEnd += ZERO_BLOCK;
     runEnd = Math.min(runEnd, block.length);
-    if (runEnd - page >= MIN_IMAGE_HOLE) {
+    if (runEnd - page >= MIN_ZERO_RUN) {
       if (page > dataStart) pieces.push({ data: block.subarray(dataStart, page) });
       pieces.push({ hole: runEnd - page });
       dataStart = runEnd;
@@ -47,9 +45,7 @@ export function cutImageBlock(block: Buffer): BlockPiece[] {
 }
 
 function isZeroPage(block: Buffer, at: number): boolean {
-  const end = Math.min(at + ZERO_PAGE, block.length);
-  if (block[at] !== 0 || block[end - 1] !== 0) return false;
-  return isAllZero(block.subarray(at, end));
+  return isZeroRange(block, at, Math.min(ZERO_BLOCK, block.length - at));
 }
 
 /** Appends a piece to content, merging a hole into a hole just before it. */

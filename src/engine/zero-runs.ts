@@ -48,12 +48,12 @@ export function scanZeroRun(
     to - at >= MIN_ZERO_RUN || (continuing && at === from && to > at);
   while (p + ZERO_BLOCK <= end) {
     if (runStart < 0 && p >= stopAt) return { kind: 'data', knownEnd: end };
-    if (runStart >= 0 && p + MIN_ZERO_RUN <= end && isZero(window, p, MIN_ZERO_RUN)) {
+    if (runStart >= 0 && p + MIN_ZERO_RUN <= end && isZeroRange(window, p, MIN_ZERO_RUN)) {
       // Inside a run, whole 64 KiB steps: holes of a disk image are gigabytes long.
       p += MIN_ZERO_RUN;
       continue;
     }
-    if (isZero(window, p, ZERO_BLOCK)) {
+    if (isZeroRange(window, p, ZERO_BLOCK)) {
       if (runStart < 0) runStart = p;
     } else {
       if (runStart >= 0 && long(runStart, p)) {
@@ -71,7 +71,8 @@ export function scanZeroRun(
   return { kind: 'data', knownEnd: eof ? end : Math.min(p, end) };
 }
 
-function isZero(window: Buffer, at: number, length: number): boolean {
+/** True when `window[at, at + length)` is all zero bytes; `length` at most {@link MIN_ZERO_RUN}. */
+export function isZeroRange(window: Buffer, at: number, length: number): boolean {
   // First and last byte first: nearly every data block fails there, without a compare call.
   if (window[at] !== 0 || window[at + length - 1] !== 0) return false;
   return ZEROS.compare(window, at, at + length, 0, length) === 0;
