@@ -70,10 +70,12 @@ describe('sealing threads', () => {
       s.digest(Buffer.from(randomBytes(8 * 1024 * 1024))),
       s.seal('data', '00'.repeat(32), randomBytes(4 * 1024 * 1024)),
     ];
+    // Watched before the stop: a rejection that lands while close() runs is then handled.
+    const settling = Promise.allSettled(pending);
     await s.close();
     sealer = undefined;
     // Each settles: answered before the stop, or failed by it; none hangs the test.
-    const settled = await Promise.allSettled(pending);
+    const settled = await settling;
     for (const result of settled)
       if (result.status === 'rejected')
         expect(String(result.reason)).toMatch(/sealing thread stopped/);
