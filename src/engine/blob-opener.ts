@@ -1,10 +1,10 @@
-import { existsSync } from 'node:fs';
+import { existsSync, writeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { HoldfastError, isHoldfastError, type ErrorCode } from '../core/index.js';
 import { unsealBlob, type BlobType } from './blob-codec.js';
 import { CODEC_THREAD_LIMITS, defaultSealThreads } from './blob-sealer.js';
-import { isWholeBuffer } from './release-buffer.js';
+import { isWholeBuffer, releaseBuffer } from './release-buffer.js';
 
 /** One blob inside a span of pack bytes. */
 export interface SpanBlob {
@@ -20,6 +20,31 @@ export interface SpanBlob {
 /** Result for one blob: its plaintext, or why it could not be opened. */
 export type OpenedBlob = { readonly data: Buffer } | { readonly error: HoldfastError };
 
+/** Where one opened blob goes: a file descriptor of this process and a position in it. */
+export interface SpanWrite {
+  readonly fd: number;
+  readonly position: number;
+}
+
+/** A blob inside a span, with every place its plaintext is to be written. */
+export interface SpanBlobWrites extends SpanBlob {
+  readonly writes: readonly SpanWrite[];
+}
+
+/** Why one write of an opened blob failed: the system error's code and message. */
+export interface WriteFailure {
+  readonly code?: string;
+  readonly message: string;
+}
+
+/**
+ * Result for one blob to be written: why it could not be opened, or per write (in the order of
+ * its `writes`) undefined when every byte is written, else the failure.
+ */
+export type WrittenBlob =
+  | { readonly error: HoldfastError }
+  | { readonly failures: ReadonlyArray<WriteFailure | undefined> };
+
 /** Decrypts, authenticates and decompresses blobs, possibly on other threads. */
 export interface BlobOpener {
   /**
@@ -27,6 +52,13 @@ export interface BlobOpener {
    * ownership of `span`: it may be handed to another thread, leaving it empty here.
    */
   openSpan(span: Buffer, blobs: readonly SpanBlob[]): Promise<OpenedBlob[]>;
+  /**
+   * Opens every blob of a span and writes its plaintext where it goes, on the thread that
+   * opened it, so the plaintext never crosses threads; results in the order of `blobs`. Takes
+   * ownership of `span` as {@link openSpan} does. The caller MUST keep every descriptor open
+   * until the returned promise settles.
+   */
+  writeSpan(span: Buffer, blobs: readonly SpanBlobWrites[]): Promise<WrittenBlob[]>;
   /** Stops any threads. */
   close(): Promise<void>;
 }
@@ -62,6 +94,40 @@ export function openSpanInline(
   });
 }
 
+/** Opens every blob of a span on the calling thread and writes it where it goes. */
+export function writeSpanInline(
+  key: Buffer,
+  span: Buffer,
+  blobs: readonly SpanBlobWrites[],
+): WrittenBlob[] {
+  const opened = openSpanInline(key, span, blobs);
+  return blobs.map((blob, i) => {
+    const result = opened[i];
+    if (!result || 'error' in result) {
+      return { error: result?.error ?? new HoldfastError('INTERNAL', 'blob was not opened') };
+    }
+    const failures = blob.writes.map((w) => writeAll(w.fd, result.data, w.position));
+    // Written everywhere it belongs: free it now rather than at the next collection.
+    releaseBuffer(result.data);
+    return { failures };
+  });
+}
+
+function writeAll(fd: number, data: Buffer, position: number): WriteFailure | undefined {
+  try {
+    let written = 0;
+    while (written < data.byteLength) {
+      written += writeSync(fd, data, written, data.byteLength - written, position + written);
+    }
+    return undefined;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return code === undefined
+      ? { message: String(error) }
+      : { code, message: (error as Error).message };
+  }
+}
+
 /** Opens blobs on the calling thread. */
 export class InlineBlobOpener implements BlobOpener {
   constructor(private readonly key: Buffer) {}
@@ -70,19 +136,39 @@ export class InlineBlobOpener implements BlobOpener {
     return Promise.resolve(openSpanInline(this.key, span, blobs));
   }
 
+  writeSpan(span: Buffer, blobs: readonly SpanBlobWrites[]): Promise<WrittenBlob[]> {
+    return Promise.resolve(writeSpanInline(this.key, span, blobs));
+  }
+
   async close(): Promise<void> {}
 }
 
-type WireResult = { data: Uint8Array } | { error: string; code: ErrorCode };
+type WireError = { error: string; code: ErrorCode };
+type WireOpened = { data: Uint8Array } | WireError;
+type WireWritten = { failures: Array<WriteFailure | undefined> } | WireError;
+
+/** What a worker is asked: open a span's blobs and send them back, or write them itself. */
+export interface OpenRequest {
+  readonly seq: number;
+  readonly kind: 'open' | 'write';
+  readonly span: Uint8Array;
+  readonly blobs: readonly SpanBlob[] | readonly SpanBlobWrites[];
+}
+
+function wireError(r: WireError | undefined): { error: HoldfastError } {
+  return {
+    error: new HoldfastError(r?.code ?? 'INTERNAL', r?.error ?? 'blob could not be opened'),
+  };
+}
 
 /**
  * Opens blobs on worker threads, one message per pack span each way, so decompression uses
- * every core while the main thread writes files.
+ * every core while the main thread creates files.
  */
 export class WorkerBlobOpener implements BlobOpener {
   private readonly workers: Array<{
     worker: Worker;
-    pending: Map<number, (results: WireResult[]) => void>;
+    pending: Map<number, (results: unknown[]) => void>;
   }> = [];
   private sequence = 0;
 
@@ -92,14 +178,15 @@ export class WorkerBlobOpener implements BlobOpener {
         workerData: { key: new Uint8Array(key) },
         resourceLimits: CODEC_THREAD_LIMITS,
       });
-      const entry = { worker, pending: new Map<number, (results: WireResult[]) => void>() };
-      worker.on('message', (message: { seq: number; results: WireResult[] }) => {
+      const entry = { worker, pending: new Map<number, (results: unknown[]) => void>() };
+      worker.on('message', (message: { seq: number; results: unknown[] }) => {
         const done = entry.pending.get(message.seq);
         entry.pending.delete(message.seq);
         done?.(message.results);
       });
       worker.on('error', (error) => {
-        const failure: WireResult = { error: String(error), code: 'INTERNAL' };
+        // One result stands for every blob of each span the thread had.
+        const failure: WireError = { error: String(error), code: 'INTERNAL' };
         for (const done of entry.pending.values()) done([failure]);
         entry.pending.clear();
       });
@@ -108,20 +195,36 @@ export class WorkerBlobOpener implements BlobOpener {
   }
 
   async openSpan(span: Buffer, blobs: readonly SpanBlob[]): Promise<OpenedBlob[]> {
-    const target = this.workers.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
-    const seq = (this.sequence += 1);
-    const sent = ownedBytes(span);
-    const results = await new Promise<WireResult[]>((resolve) => {
-      target.pending.set(seq, resolve);
-      target.worker.postMessage({ seq, span: sent, blobs }, [sent.buffer as ArrayBuffer]);
-    });
+    const results = (await this.post('open', span, blobs)) as WireOpened[];
     return blobs.map((_, i) => {
       const r = results[i] ?? results[0];
       if (r && 'data' in r)
         return { data: Buffer.from(r.data.buffer, r.data.byteOffset, r.data.byteLength) };
-      return {
-        error: new HoldfastError(r?.code ?? 'INTERNAL', r?.error ?? 'blob could not be opened'),
-      };
+      return wireError(r);
+    });
+  }
+
+  async writeSpan(span: Buffer, blobs: readonly SpanBlobWrites[]): Promise<WrittenBlob[]> {
+    const results = (await this.post('write', span, blobs)) as WireWritten[];
+    return blobs.map((_, i) => {
+      const r = results[i] ?? results[0];
+      return r && 'failures' in r ? { failures: r.failures } : wireError(r);
+    });
+  }
+
+  /** Sends a span to the least busy thread; resolves with its results, one per blob. */
+  private post(
+    kind: OpenRequest['kind'],
+    span: Buffer,
+    blobs: OpenRequest['blobs'],
+  ): Promise<unknown[]> {
+    const target = this.workers.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
+    const seq = (this.sequence += 1);
+    const sent = ownedBytes(span);
+    const request: OpenRequest = { seq, kind, span: sent, blobs };
+    return new Promise<unknown[]>((resolve) => {
+      target.pending.set(seq, resolve);
+      target.worker.postMessage(request, [sent.buffer as ArrayBuffer]);
     });
   }
 

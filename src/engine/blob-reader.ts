@@ -1,6 +1,12 @@
 import { HoldfastError } from '../core/index.js';
 import { unsealBlob, type BlobType } from './blob-codec.js';
-import { InlineBlobOpener, type BlobOpener } from './blob-opener.js';
+import {
+  InlineBlobOpener,
+  type BlobOpener,
+  type SpanBlob,
+  type SpanWrite,
+  type WriteFailure,
+} from './blob-opener.js';
 import { packObjectName } from './pack.js';
 import type { BlobLocation } from './vault-index.js';
 import type { Vault } from './vault.js';
@@ -87,10 +93,59 @@ export class BlobReader {
     opener: BlobOpener,
     signal?: AbortSignal,
   ): Promise<Array<{ id: string; data?: Buffer; error?: unknown }>> {
+    if (blobs.length === 0) return [];
+    const read = await this.readSpan(pack, blobs, signal);
+    if ('cause' in read) return read.sorted.map((b) => ({ id: b.id, error: read.cause }));
+    const opened = await opener.openSpan(read.span, read.spanBlobs);
+    return read.sorted.map((b, i) => {
+      const result = opened[i];
+      return result && 'data' in result
+        ? { id: b.id, data: result.data }
+        : { id: b.id, error: result?.error };
+    });
+  }
+
+  /**
+   * As {@link openPackBlobs}, but each blob's plaintext is written by the opener to the places
+   * `writesOf` names for it (see {@link BlobOpener.writeSpan}). Returns per blob the error that
+   * kept it from being opened, or the failure of each of its writes (undefined: written).
+   */
+  async writePackBlobs<T extends { id: string; location: BlobLocation }>(
+    pack: string,
+    blobs: readonly T[],
+    writesOf: (blob: T) => readonly SpanWrite[],
+    opener: BlobOpener,
+    signal?: AbortSignal,
+  ): Promise<
+    Array<{ blob: T; error?: unknown; failures?: ReadonlyArray<WriteFailure | undefined> }>
+  > {
+    if (blobs.length === 0) return [];
+    const read = await this.readSpan(pack, blobs, signal);
+    if ('cause' in read) return read.sorted.map((blob) => ({ blob, error: read.cause }));
+    const written = await opener.writeSpan(
+      read.span,
+      read.spanBlobs.map((b, i) => ({ ...b, writes: writesOf(read.sorted[i] as T) })),
+    );
+    return read.sorted.map((blob, i) => {
+      const result = written[i];
+      return result && 'failures' in result
+        ? { blob, failures: result.failures }
+        : { blob, error: result?.error };
+    });
+  }
+
+  /** The span of `pack` that holds `blobs` (sorted by offset), or why it could not be read. */
+  private async readSpan<T extends { id: string; location: BlobLocation }>(
+    pack: string,
+    blobs: readonly T[],
+    signal?: AbortSignal,
+  ): Promise<
+    { sorted: T[]; span: Buffer; spanBlobs: SpanBlob[] } | { sorted: T[]; cause: unknown }
+  > {
     const sorted = [...blobs].sort((a, b) => a.location.offset - b.location.offset);
     const first = sorted[0];
     const last = sorted[sorted.length - 1];
-    if (!first || !last) return [];
+    if (!first || !last) return { sorted, span: Buffer.alloc(0), spanBlobs: [] };
     const start = first.location.offset;
     const end = last.location.offset + last.location.length;
     let span: Buffer;
@@ -101,25 +156,17 @@ export class BlobReader {
         end - start,
         signal ? { signal } : {},
       );
-    } catch (error) {
-      return sorted.map((b) => ({ id: b.id, error }));
+    } catch (cause) {
+      return { sorted, cause };
     }
-    const opened = await opener.openSpan(
-      span,
-      sorted.map((b) => ({
-        id: b.id,
-        type: b.location.type,
-        offset: b.location.offset - start,
-        length: b.location.length,
-        rawLength: b.location.rawLength,
-      })),
-    );
-    return sorted.map((b, i) => {
-      const result = opened[i];
-      return result && 'data' in result
-        ? { id: b.id, data: result.data }
-        : { id: b.id, error: result?.error };
-    });
+    const spanBlobs = sorted.map((b) => ({
+      id: b.id,
+      type: b.location.type,
+      offset: b.location.offset - start,
+      length: b.location.length,
+      rawLength: b.location.rawLength,
+    }));
+    return { sorted, span, spanBlobs };
   }
 
   /**

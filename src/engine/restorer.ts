@@ -1,9 +1,8 @@
-import { closeSync, ftruncateSync, linkSync, openSync, writeSync, type BigIntStats } from 'node:fs';
+import { closeSync, ftruncateSync, linkSync, openSync, type BigIntStats } from 'node:fs';
 import { describeError, forEachLimit, HoldfastError } from '../core/index.js';
 import { InlineBlobOpener, type BlobOpener } from './blob-opener.js';
 import { BlobReader, packReads } from './blob-reader.js';
 import type { Point } from './point.js';
-import { releaseBuffer } from './release-buffer.js';
 import {
   planRestore,
   unsafeEntryError,
@@ -81,9 +80,9 @@ const READS_IN_FLIGHT = 4;
 /** Every ranged read a batch needs, pack by pack, in pack order within each pack. */
 function* packReadsOf(
   byPack: ReadonlyMap<string, ReadonlyMap<string, WantedBlob>>,
-): Generator<{ pack: string; blobs: ReadonlyMap<string, WantedBlob>; run: WantedBlob[] }> {
+): Generator<{ pack: string; run: WantedBlob[] }> {
   for (const [pack, blobs] of byPack) {
-    for (const run of packReads([...blobs.values()])) yield { pack, blobs, run };
+    for (const run of packReads([...blobs.values()])) yield { pack, run };
   }
 }
 
@@ -282,52 +281,77 @@ export class Restorer {
     }
     // Files with no stored data (empty, or only holes) are complete once created.
     for (const job of jobs) if (!job.failed && job.remaining === 0) this.finishFile(job);
-    // A few reads of at most PACK_READ_BYTES in flight: one being read, some being opened on the
-    // worker threads, one being written, so reading, decompression and writing overlap while
-    // memory stays a few MiB per read whatever the pack size.
-    await forEachLimit(packReadsOf(byPack), READS_IN_FLIGHT, async ({ pack, blobs, run }) => {
-      for (const result of await this.reader.openPackBlobs(
+    // A few reads of at most PACK_READ_BYTES in flight: one being read, some being opened and
+    // written on the opener's threads, so reading, decompression and writing overlap while
+    // memory stays a few MiB per read whatever the pack size. The plaintext is written by the
+    // thread that opened it; this thread only creates and finishes files.
+    await forEachLimit(packReadsOf(byPack), READS_IN_FLIGHT, async ({ pack, run }) => {
+      const sent = new Map<WantedBlob, BlobTarget[]>();
+      for (const blob of run)
+        sent.set(
+          blob,
+          blob.targets.filter((t) => this.readyToWrite(t.job)),
+        );
+      const results = await this.reader.writePackBlobs(
         pack,
         run,
+        (blob) => (sent.get(blob) ?? []).map((t) => ({ fd: t.job.fd ?? -1, position: t.offset })),
         this.opener,
         this.options.signal,
-      )) {
-        const targets = blobs.get(result.id)?.targets ?? [];
-        for (const t of targets) this.writeBlob(t, result.data, result.error);
-        // Written everywhere it belongs: free it now rather than at the next collection, so
-        // memory stays at what the reads in flight hold.
-        if (result.data) releaseBuffer(result.data);
+      );
+      for (const { blob, error, failures } of results) {
+        (sent.get(blob) ?? []).forEach((target, i) => {
+          const failure = failures ? failures[i] : (error ?? new Error('blob was not opened'));
+          this.recordWrite(target.job, blob.location.rawLength, failure && asError(failure));
+        });
       }
     });
-    // Jobs that failed mid-way still hold open handles.
+    // Jobs that failed mid-way still hold open handles; no write to them is in flight any more.
     for (const job of jobs) if (job.failed && job.fd !== undefined) closeSync(job.fd);
   }
 
-  private writeBlob(target: BlobTarget, data: Buffer | undefined, error: unknown): void {
-    const job = target.job;
-    if (job.failed) return;
+  /** Opens a file before data for it is sent to be written; false when it cannot take any. */
+  private readyToWrite(job: FileJob): boolean {
+    if (job.failed) return false;
     try {
-      if (!data) throw error;
-      const fd = this.openJob(job);
-      let written = 0;
-      while (written < data.byteLength) {
-        written += writeSync(fd, data, written, data.byteLength - written, target.offset + written);
-      }
-      this.progress.bytes += data.byteLength;
-      job.remaining -= 1;
-      if (job.remaining === 0) this.finishFile(job);
+      this.openJob(job);
+      return true;
     } catch (failure) {
-      job.failed = true;
-      if (failure instanceof HoldfastError && failure.code === 'BACKEND_NO_SPACE') throw failure;
-      if ((failure as NodeJS.ErrnoException).code === 'ENOSPC') {
-        throw new HoldfastError(
-          'RESTORE_WRITE_FAILED',
-          `The restore target is full while writing ${job.target.toString()}. Free space and run the restore again; finished files are skipped.`,
-          { cause: failure },
-        );
-      }
-      this.fail(job.target.toString(), failure);
+      this.failJob(job, failure);
+      return false;
     }
+  }
+
+  /** Counts one written blob of a file, or fails the file; finishes it after its last blob. */
+  private recordWrite(job: FileJob, bytes: number, failure: unknown): void {
+    if (job.failed) return;
+    if (failure !== undefined) {
+      this.failJob(job, failure);
+      return;
+    }
+    this.progress.bytes += bytes;
+    job.remaining -= 1;
+    if (job.remaining === 0) {
+      try {
+        this.finishFile(job);
+      } catch (error) {
+        this.failJob(job, error);
+      }
+    }
+  }
+
+  /** Marks a file failed; a full target stops the whole restore, since every later write fails too. */
+  private failJob(job: FileJob, failure: unknown): void {
+    job.failed = true;
+    if (failure instanceof HoldfastError && failure.code === 'BACKEND_NO_SPACE') throw failure;
+    if ((failure as NodeJS.ErrnoException).code === 'ENOSPC') {
+      throw new HoldfastError(
+        'RESTORE_WRITE_FAILED',
+        `The restore target is full while writing ${job.target.toString()}. Free space and run the restore again; finished files are skipped.`,
+        { cause: failure },
+      );
+    }
+    this.fail(job.target.toString(), failure);
   }
 
   private openJob(job: FileJob): number {
@@ -363,3 +387,10 @@ export class Restorer {
 }
 
 const SLASH = Buffer.from('/');
+
+/** A write failure reported by another thread, as the error it was there (code and message). */
+function asError(failure: unknown): unknown {
+  if (failure instanceof Error || typeof failure !== 'object' || failure === null) return failure;
+  const { code, message } = failure as { code?: string; message?: string };
+  return Object.assign(new Error(message ?? 'write failed'), code === undefined ? {} : { code });
+}
