@@ -2,7 +2,6 @@
 import { createHash } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
 import { sealBlob, type BlobType } from './blob-codec.js';
-import { releaseBuffer } from './release-buffer.js';
 
 const { key, level } = workerData as { key: Uint8Array; level: number | null };
 const encryptionKey = Buffer.from(key);
@@ -34,18 +33,22 @@ function digest({ seq, buffer, byteOffset, byteLength }: DigestRequest): void {
 parentPort?.on('message', (message: { batch: Request[] } | { digest: DigestRequest }) => {
   if ('digest' in message) return digest(message.digest);
   const results = message.batch.map((request) => {
+    // The plaintext's buffer was transferred here for this request alone: it goes back with the
+    // answer, to carry a later blob.
+    const spare = request.data.buffer as ArrayBuffer;
     try {
       return {
         seq: request.seq,
         sealed: sealBlob(encryptionKey, request.type, request.id, request.data, compression),
+        spare,
       };
     } catch (error) {
-      return { seq: request.seq, error: error instanceof Error ? error.message : String(error) };
-    } finally {
-      // The plaintext was transferred here for this request alone.
-      releaseBuffer(request.data);
+      const reason = error instanceof Error ? error.message : String(error);
+      return { seq: request.seq, error: reason, spare };
     }
   });
-  const transfer = results.flatMap((r) => (r.sealed ? [r.sealed.buffer as ArrayBuffer] : []));
+  const transfer = results.flatMap((r) =>
+    r.sealed ? [r.sealed.buffer as ArrayBuffer, r.spare] : [r.spare],
+  );
   parentPort?.postMessage({ results }, transfer);
 });

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { unsealBlob } from './blob-codec.js';
-import { WorkerBlobSealer } from './blob-sealer.js';
+import { SpareBuffers, WorkerBlobSealer } from './blob-sealer.js';
 
 // The threads run the compiled worker script: `npm test` builds it first (`tsc -b`).
 const SCRIPT = new URL('../../dist/engine/blob-seal-worker.js', import.meta.url);
@@ -79,5 +79,30 @@ describe('sealing threads', () => {
     for (const result of settled)
       if (result.status === 'rejected')
         expect(String(result.reason)).toMatch(/sealing thread stopped/);
+  });
+});
+
+describe('spare buffers for plaintext on its way to a sealing thread', () => {
+  it('reuse a returned buffer that fits, and never one more than twice too large', () => {
+    const spares = new SpareBuffers(1024 * 1024);
+    const first = spares.take(300_000);
+    expect(first.byteLength).toBe(300_000);
+    spares.give(first.buffer as ArrayBuffer);
+    expect(spares.take(200_000).buffer).toBe(first.buffer);
+    spares.give(first.buffer as ArrayBuffer);
+    // Too small for 400 KB, too large for 100 KB: a buffer of its own each time.
+    expect(spares.take(400_000).buffer).not.toBe(first.buffer);
+    expect(spares.take(100_000).buffer).not.toBe(first.buffer);
+    expect(spares.take(300_000).buffer).toBe(first.buffer);
+  });
+
+  it('keep no more idle bytes than the bound', () => {
+    const spares = new SpareBuffers(500_000);
+    const a = spares.take(300_000).buffer as ArrayBuffer;
+    const b = spares.take(300_000).buffer as ArrayBuffer;
+    spares.give(a);
+    spares.give(b);
+    expect(spares.take(300_000).buffer).toBe(a);
+    expect(spares.take(300_000).buffer).not.toBe(b);
   });
 });

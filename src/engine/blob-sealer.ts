@@ -77,9 +77,12 @@ interface DigestWaiter {
   reject(error: unknown): void;
 }
 
-/** A message from a sealing thread: sealed blobs, or a digest with the buffer it hashed. */
+/**
+ * A message from a sealing thread: sealed blobs (each with the buffer its plaintext came in,
+ * handed back for reuse), or a digest with the buffer it hashed.
+ */
 type SealReply =
-  | { results: Array<{ seq: number; sealed?: Uint8Array; error?: string }> }
+  | { results: Array<{ seq: number; sealed?: Uint8Array; error?: string; spare: ArrayBuffer }> }
   | { digest: { seq: number; hex: string; buffer: ArrayBuffer } };
 
 interface SealWorker {
@@ -107,6 +110,7 @@ const BATCH_COUNT = 256;
  */
 export class WorkerBlobSealer implements BlobSealer {
   private readonly workers: SealWorker[] = [];
+  private readonly spares = new SpareBuffers(SPARE_BYTES);
   private sequence = 0;
   private flushScheduled = false;
 
@@ -143,6 +147,7 @@ export class WorkerBlobSealer implements BlobSealer {
           return;
         }
         for (const result of message.results) {
+          this.spares.give(result.spare);
           const waiter = entry.pending.get(result.seq);
           entry.pending.delete(result.seq);
           if (!waiter) continue;
@@ -179,8 +184,9 @@ export class WorkerBlobSealer implements BlobSealer {
     return new Promise((resolve, reject) => {
       target.pending.set(seq, { resolve, reject });
       // Posting a view clones its whole underlying buffer (a 16 MiB read window, or Node's shared
-      // pool); an exact copy is transferred instead, which costs one memcpy and no clone.
-      const copy = new Uint8Array(data.byteLength);
+      // pool); a copy in a buffer of its own is transferred instead, which costs one memcpy and
+      // no clone. The buffer comes back with the sealed blob and carries a later blob.
+      const copy = this.spares.take(data.byteLength);
       copy.set(data);
       target.queue.push({ seq, type, id, data: copy });
       target.queuedBytes += copy.byteLength;
@@ -233,6 +239,47 @@ export class WorkerBlobSealer implements BlobSealer {
       this.flushScheduled = false;
       for (const w of this.workers) this.post(w);
     });
+  }
+}
+
+/** Most bytes of idle plaintext buffers kept for reuse. */
+const SPARE_BYTES = 32 * 1024 * 1024;
+
+/**
+ * Buffers for plaintext on its way to a sealing thread, reused once they come back: a fresh
+ * buffer per blob costs the kernel a page fault per 4 KiB written into it and the allocator an
+ * mmap and munmap, for every byte a backup stores.
+ */
+export class SpareBuffers {
+  private readonly free: ArrayBuffer[] = [];
+  private freeBytes = 0;
+
+  constructor(private readonly maxBytes: number) {}
+
+  /** A view of exactly `size` bytes over a buffer of its own (at most twice as large). */
+  take(size: number): Uint8Array {
+    let best = -1;
+    for (let i = 0; i < this.free.length; i += 1) {
+      const length = this.free[i]!.byteLength;
+      if (
+        length >= size &&
+        length <= 2 * size &&
+        (best < 0 || length < this.free[best]!.byteLength)
+      )
+        best = i;
+    }
+    if (best < 0) return new Uint8Array(Buffer.allocUnsafeSlow(size).buffer, 0, size);
+    const [buffer] = this.free.splice(best, 1) as [ArrayBuffer];
+    this.freeBytes -= buffer.byteLength;
+    return new Uint8Array(buffer, 0, size);
+  }
+
+  /** Keeps `buffer` for a later {@link take}, unless the idle ones already fill the bound. */
+  give(buffer: ArrayBuffer | undefined): void {
+    if (!buffer || buffer.byteLength === 0 || this.freeBytes + buffer.byteLength > this.maxBytes)
+      return;
+    this.free.push(buffer);
+    this.freeBytes += buffer.byteLength;
   }
 }
 
