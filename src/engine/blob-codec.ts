@@ -1,4 +1,4 @@
-import { seal, unseal, type RandomSource, secureRandom } from './crypto.js';
+import { seal, sealParts, unseal, type RandomSource, secureRandom } from './crypto.js';
 import { framePayloadParts, unframePayload, type CompressionSettings } from './codec.js';
 import { releaseBuffer } from './release-buffer.js';
 
@@ -34,6 +34,18 @@ export function sealBlob(
 ): Buffer {
   // Type byte and payload are encrypted as they are, without framing them into one copy first.
   return seal(key, framePayloadParts(plaintext, compression), blobAad(type, id), random);
+}
+
+/** {@link sealBlob} as the pieces of the sealed blob, in order and uncopied (see `sealParts`). */
+export function sealBlobParts(
+  key: Buffer,
+  type: BlobType,
+  id: string,
+  plaintext: Uint8Array,
+  compression: CompressionSettings | null,
+  random: RandomSource = secureRandom,
+): Buffer[] {
+  return sealParts(key, framePayloadParts(plaintext, compression), blobAad(type, id), random);
 }
 
 /** Decrypts, authenticates and decompresses one blob read from a pack. */

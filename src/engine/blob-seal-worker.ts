@@ -1,7 +1,8 @@
 /** Worker thread body of {@link WorkerBlobSealer}: compress and encrypt blobs off the main thread. */
 import { createHash } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
-import { sealBlob, type BlobType } from './blob-codec.js';
+import { sealBlobParts, type BlobType } from './blob-codec.js';
+import { postableParts } from './blob-sealer.js';
 
 const { key, level } = workerData as { key: Uint8Array; level: number | null };
 const encryptionKey = Buffer.from(key);
@@ -32,23 +33,22 @@ function digest({ seq, buffer, byteOffset, byteLength }: DigestRequest): void {
 
 parentPort?.on('message', (message: { batch: Request[] } | { digest: DigestRequest }) => {
   if ('digest' in message) return digest(message.digest);
+  const transfer: ArrayBuffer[] = [];
   const results = message.batch.map((request) => {
     // The plaintext's buffer was transferred here for this request alone: it goes back with the
     // answer, to carry a later blob.
     const spare = request.data.buffer as ArrayBuffer;
+    transfer.push(spare);
     try {
-      return {
-        seq: request.seq,
-        sealed: sealBlob(encryptionKey, request.type, request.id, request.data, compression),
-        spare,
-      };
+      const sealed = postableParts(
+        sealBlobParts(encryptionKey, request.type, request.id, request.data, compression),
+      );
+      transfer.push(...sealed.transfer);
+      return { seq: request.seq, sealed: sealed.parts, spare };
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
       return { seq: request.seq, error: reason, spare };
     }
   });
-  const transfer = results.flatMap((r) =>
-    r.sealed ? [r.sealed.buffer as ArrayBuffer, r.spare] : [r.spare],
-  );
   parentPort?.postMessage({ results }, transfer);
 });

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { unsealBlob } from './blob-codec.js';
-import { SpareBuffers, WorkerBlobSealer } from './blob-sealer.js';
+import { postableParts, SpareBuffers, WorkerBlobSealer } from './blob-sealer.js';
 
 // The threads run the compiled worker script: `npm test` builds it first (`tsc -b`).
 const SCRIPT = new URL('../../dist/engine/blob-seal-worker.js', import.meta.url);
@@ -27,7 +27,10 @@ describe('sealing threads', () => {
     const key = randomBytes(32);
     const s = start(key);
     const blobs = [Buffer.alloc(300_000, 'text '), randomBytes(200_000), Buffer.from('tiny')];
-    const sealed = await Promise.all(blobs.map((b) => s.seal('data', sha256(b), b)));
+    // Each blob comes back as the pieces to append to a pack, which together are the blob.
+    const sealed = (await Promise.all(blobs.map((b) => s.seal('data', sha256(b), b)))).map((p) =>
+      Buffer.concat(p),
+    );
     sealed.forEach((s, i) => {
       expect(unsealBlob(key, 'data', sha256(blobs[i]!), s).equals(blobs[i]!)).toBe(true);
     });
@@ -79,6 +82,24 @@ describe('sealing threads', () => {
     for (const result of settled)
       if (result.status === 'rejected')
         expect(String(result.reason)).toMatch(/sealing thread stopped/);
+  });
+});
+
+describe('pieces of a sealed blob posted by a sealing thread', () => {
+  it('move large buffers of their own, and join small pieces into copies in order', () => {
+    const nonce = Buffer.from('nonce-twelve');
+    const body = Buffer.from(Buffer.allocUnsafeSlow(200_000).fill(7));
+    const tag = Buffer.from('sixteen-byte-tag');
+    const { parts, transfer } = postableParts([nonce, Buffer.of(1), body, tag]);
+    expect(parts.map((p) => p.byteLength)).toEqual([13, 200_000, 16]);
+    expect(parts[1]).toBe(body);
+    expect(transfer).toEqual([body.buffer]);
+    expect(Buffer.concat(parts).equals(Buffer.concat([nonce, Buffer.of(1), body, tag]))).toBe(true);
+    // A large view of a larger buffer is copied, never moved with the rest of its buffer.
+    const view = Buffer.allocUnsafeSlow(1_000_000).subarray(0, 100_000);
+    const copied = postableParts([view]);
+    expect(copied.transfer).toEqual([]);
+    expect(copied.parts[0]!.buffer).not.toBe(view.buffer);
   });
 });
 

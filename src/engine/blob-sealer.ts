@@ -4,16 +4,23 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { HoldfastError } from '../core/index.js';
-import { sealBlob, type BlobType } from './blob-codec.js';
+import { sealBlobParts, type BlobType } from './blob-codec.js';
 import type { CompressionSettings } from './codec.js';
+import { isWholeBuffer } from './release-buffer.js';
+
+/**
+ * A sealed blob as the pieces that make it up, in order: appending them one after the other
+ * writes the sealed blob, without first copying it into one buffer.
+ */
+export type SealedBlob = readonly Uint8Array[];
 
 /** Compresses and encrypts blobs, possibly on other threads. */
 export interface BlobSealer {
   /**
-   * Seals one blob. The caller MUST NOT change `data` until the promise settles. The sealed
-   * buffer MUST be the caller's alone (it may be released once copied into a pack).
+   * Seals one blob. The caller MUST NOT change `data` until the promise settles. The pieces
+   * MUST be the caller's alone (they may be released once copied into a pack).
    */
-  seal(type: BlobType, id: string, data: Uint8Array): Promise<Buffer>;
+  seal(type: BlobType, id: string, data: Uint8Array): Promise<SealedBlob>;
   /**
    * SHA-256 (hex) of `bytes`, which the caller gives up until the promise settles: they may move
    * to another thread and back. Resolves with the digest and the same bytes, possibly in a new
@@ -49,8 +56,8 @@ export class InlineBlobSealer implements BlobSealer {
     private readonly compression: CompressionSettings | null,
   ) {}
 
-  seal(type: BlobType, id: string, data: Uint8Array): Promise<Buffer> {
-    return Promise.resolve(sealBlob(this.key, type, id, data, this.compression));
+  seal(type: BlobType, id: string, data: Uint8Array): Promise<SealedBlob> {
+    return Promise.resolve(sealBlobParts(this.key, type, id, data, this.compression));
   }
 
   digest(bytes: Buffer): Promise<Digested> {
@@ -61,7 +68,7 @@ export class InlineBlobSealer implements BlobSealer {
 }
 
 interface Pending {
-  resolve(sealed: Buffer): void;
+  resolve(sealed: SealedBlob): void;
   reject(error: unknown): void;
 }
 
@@ -82,7 +89,7 @@ interface DigestWaiter {
  * handed back for reuse), or a digest with the buffer it hashed.
  */
 type SealReply =
-  | { results: Array<{ seq: number; sealed?: Uint8Array; error?: string; spare: ArrayBuffer }> }
+  | { results: Array<{ seq: number; sealed?: Uint8Array[]; error?: string; spare: ArrayBuffer }> }
   | { digest: { seq: number; hex: string; buffer: ArrayBuffer } };
 
 interface SealWorker {
@@ -152,8 +159,7 @@ export class WorkerBlobSealer implements BlobSealer {
           entry.pending.delete(result.seq);
           if (!waiter) continue;
           if (result.sealed) {
-            const { buffer, byteOffset, byteLength } = result.sealed;
-            waiter.resolve(Buffer.from(buffer, byteOffset, byteLength));
+            waiter.resolve(result.sealed);
           } else {
             waiter.reject(
               new HoldfastError('INTERNAL', `Sealing a blob failed: ${result.error ?? 'unknown'}`),
@@ -177,7 +183,7 @@ export class WorkerBlobSealer implements BlobSealer {
     }
   }
 
-  seal(type: BlobType, id: string, data: Uint8Array): Promise<Buffer> {
+  seal(type: BlobType, id: string, data: Uint8Array): Promise<SealedBlob> {
     if (this.workers.length === 0) this.start();
     const target = this.workers.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
     const seq = (this.sequence += 1);
@@ -240,6 +246,46 @@ export class WorkerBlobSealer implements BlobSealer {
       for (const w of this.workers) this.post(w);
     });
   }
+}
+
+/** Below this, a piece of a sealed blob is copied into a message rather than moved. */
+const MOVE_MIN = 64 * 1024;
+
+/**
+ * The pieces of a sealed blob as a sealing thread sends them: large pieces that are buffers of
+ * their own move as they are (listed in `transfer`); runs of small ones (nonce, type byte, tag,
+ * small blobs whole) are joined into one small copy each, as a view of a shared buffer would
+ * be posted with all of that buffer.
+ */
+export function postableParts(parts: readonly Uint8Array[]): {
+  parts: Uint8Array[];
+  transfer: ArrayBuffer[];
+} {
+  const out: Uint8Array[] = [];
+  const transfer: ArrayBuffer[] = [];
+  let small: Uint8Array[] = [];
+  const join = (): void => {
+    if (small.length === 0) return;
+    const joined = new Uint8Array(small.reduce((n, p) => n + p.byteLength, 0));
+    let at = 0;
+    for (const p of small) {
+      joined.set(p, at);
+      at += p.byteLength;
+    }
+    out.push(joined);
+    small = [];
+  };
+  for (const part of parts) {
+    if (part.byteLength >= MOVE_MIN && isWholeBuffer(part)) {
+      join();
+      out.push(part);
+      transfer.push(part.buffer as ArrayBuffer);
+    } else {
+      small.push(part);
+    }
+  }
+  join();
+  return { parts: out, transfer };
 }
 
 /** Most bytes of idle plaintext buffers kept for reuse. */

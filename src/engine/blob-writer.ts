@@ -1,7 +1,7 @@
 import { HoldfastError, Semaphore, throwIfAborted } from '../core/index.js';
 import type { BlobType } from './blob-codec.js';
 import { blobIdOf } from './crypto.js';
-import type { BlobSealer } from './blob-sealer.js';
+import type { BlobSealer, SealedBlob } from './blob-sealer.js';
 import { PackBuilder, packObjectName, type PackedBlob } from './pack.js';
 import { releaseBuffer } from './release-buffer.js';
 import { encodeIndexFile } from './vault-index.js';
@@ -150,7 +150,7 @@ export class BlobWriter {
     for (const wake of this.waiters.splice(0)) wake();
   }
 
-  private addToPack(type: BlobType, id: string, sealed: Buffer, rawLength: number): void {
+  private addToPack(type: BlobType, id: string, sealed: SealedBlob, rawLength: number): void {
     let builder = this.builders.get(type);
     if (!builder) {
       // Data packs fill up one after another: each takes the buffer of a pack already stored.
@@ -159,9 +159,9 @@ export class BlobWriter {
       this.builders.set(type, builder);
     }
     builder.add(type, id, sealed, rawLength);
-    // The sealed copy in the pack is the one that counts; this one came from a sealer thread
-    // and is this writer's alone.
-    releaseBuffer(sealed);
+    // The sealed copy in the pack is the one that counts; these pieces came from a sealer
+    // thread and are this writer's alone.
+    for (const piece of sealed) releaseBuffer(piece);
     if (builder.byteLength >= this.vault.config.packSize) {
       this.builders.delete(type);
       this.track(this.upload(builder));

@@ -47,6 +47,25 @@ export function seal(
   aad: Uint8Array,
   random: RandomSource = secureRandom,
 ): Buffer {
+  const parts = sealParts(key, plaintext, aad, random);
+  const sealed = Buffer.concat(parts);
+  // The cipher's output buffers are dead once copied; freeing them now keeps sealing threads
+  // from piling up a blob's worth of garbage per blob until the next collection.
+  for (const part of parts) releaseBuffer(part);
+  return sealed;
+}
+
+/**
+ * {@link seal} as the pieces that, in order, make up the sealed object, uncopied: the nonce,
+ * the cipher's output buffers (each a buffer of its own), the tag. For callers that copy the
+ * object somewhere anyway, such as into a pack.
+ */
+export function sealParts(
+  key: Buffer,
+  plaintext: Uint8Array | readonly Uint8Array[],
+  aad: Uint8Array,
+  random: RandomSource = secureRandom,
+): Buffer[] {
   const nonce = random(NONCE_SIZE);
   const cipher = createCipheriv('aes-256-gcm', key, nonce);
   cipher.setAAD(aad);
@@ -54,11 +73,7 @@ export function seal(
     cipher.update(part),
   );
   const final = cipher.final();
-  const sealed = Buffer.concat([nonce, ...bodies, final, cipher.getAuthTag()]);
-  // The cipher's output buffers are dead once copied; freeing them now keeps sealing threads
-  // from piling up a blob's worth of garbage per blob until the next collection.
-  for (const body of bodies) releaseBuffer(body);
-  return sealed;
+  return [nonce, ...bodies, final, cipher.getAuthTag()].filter((part) => part.byteLength > 0);
 }
 
 /**

@@ -54,10 +54,17 @@ export class PackBuilder {
     return this.entries.length;
   }
 
-  /** Appends (copies) one sealed blob. */
-  add(type: BlobType, id: string, sealed: Uint8Array, rawLength: number): void {
-    this.entries.push({ type, id, offset: this.size, length: sealed.byteLength, rawLength });
-    this.append(sealed);
+  /** Appends (copies) one sealed blob, given whole or as its pieces in order. */
+  add(
+    type: BlobType,
+    id: string,
+    sealed: Uint8Array | readonly Uint8Array[],
+    rawLength: number,
+  ): void {
+    const pieces = sealed instanceof Uint8Array ? [sealed] : sealed;
+    const length = pieces.reduce((n, p) => n + p.byteLength, 0);
+    this.entries.push({ type, id, offset: this.size, length, rawLength });
+    for (const piece of pieces) this.append(piece);
   }
 
   /**
