@@ -6,7 +6,7 @@ import { Worker } from 'node:worker_threads';
 import { HoldfastError } from '../core/index.js';
 import { sealBlobParts, type BlobType } from './blob-codec.js';
 import type { CompressionSettings } from './codec.js';
-import { isWholeBuffer } from './release-buffer.js';
+import { isWholeBuffer, releaseBuffer } from './release-buffer.js';
 
 /**
  * A sealed blob as the pieces that make it up, in order: appending them one after the other
@@ -288,31 +288,36 @@ export function postableParts(parts: readonly Uint8Array[]): {
   return { parts: out, transfer };
 }
 
-/** Most bytes of idle plaintext buffers kept for reuse. */
-const SPARE_BYTES = 32 * 1024 * 1024;
+/** Most bytes, and most buffers, of idle plaintext buffers kept for reuse. */
+const SPARE_BYTES = 16 * 1024 * 1024;
+const SPARE_COUNT = 32;
+/** Smaller buffers come from the allocator's free lists, without page faults: not kept. */
+const SPARE_MIN = 64 * 1024;
 
 /**
  * Buffers for plaintext on its way to a sealing thread, reused once they come back: a fresh
- * buffer per blob costs the kernel a page fault per 4 KiB written into it and the allocator an
- * mmap and munmap, for every byte a backup stores.
+ * large buffer per blob costs the kernel a page fault per 4 KiB written into it and the
+ * allocator an mmap and munmap, for every byte a backup stores. Only large buffers are kept,
+ * the oldest idle ones going first when the bounds are reached.
  */
 export class SpareBuffers {
   private readonly free: ArrayBuffer[] = [];
   private freeBytes = 0;
 
-  constructor(private readonly maxBytes: number) {}
+  constructor(
+    private readonly maxBytes: number,
+    private readonly maxCount = SPARE_COUNT,
+  ) {}
 
   /** A view of exactly `size` bytes over a buffer of its own (at most twice as large). */
   take(size: number): Uint8Array {
     let best = -1;
-    for (let i = 0; i < this.free.length; i += 1) {
-      const length = this.free[i]!.byteLength;
-      if (
-        length >= size &&
-        length <= 2 * size &&
-        (best < 0 || length < this.free[best]!.byteLength)
-      )
-        best = i;
+    if (size >= SPARE_MIN) {
+      for (let i = 0; i < this.free.length; i += 1) {
+        const length = this.free[i]!.byteLength;
+        const fits = length >= size && length <= 2 * size;
+        if (fits && (best < 0 || length < this.free[best]!.byteLength)) best = i;
+      }
     }
     if (best < 0) return new Uint8Array(Buffer.allocUnsafeSlow(size).buffer, 0, size);
     const [buffer] = this.free.splice(best, 1) as [ArrayBuffer];
@@ -320,12 +325,16 @@ export class SpareBuffers {
     return new Uint8Array(buffer, 0, size);
   }
 
-  /** Keeps `buffer` for a later {@link take}, unless the idle ones already fill the bound. */
+  /** Keeps `buffer` for a later {@link take}; the oldest idle ones go beyond the bounds. */
   give(buffer: ArrayBuffer | undefined): void {
-    if (!buffer || buffer.byteLength === 0 || this.freeBytes + buffer.byteLength > this.maxBytes)
-      return;
+    if (!buffer || buffer.byteLength < SPARE_MIN || buffer.byteLength > this.maxBytes) return;
     this.free.push(buffer);
     this.freeBytes += buffer.byteLength;
+    while (this.freeBytes > this.maxBytes || this.free.length > this.maxCount) {
+      const oldest = this.free.shift() as ArrayBuffer;
+      this.freeBytes -= oldest.byteLength;
+      releaseBuffer(new Uint8Array(oldest));
+    }
   }
 }
 
