@@ -289,7 +289,7 @@ export function postableParts(parts: readonly Uint8Array[]): {
 }
 
 /** Most bytes, and most buffers, of idle plaintext buffers kept for reuse. */
-const SPARE_BYTES = 16 * 1024 * 1024;
+const SPARE_BYTES = 8 * 1024 * 1024;
 const SPARE_COUNT = 32;
 /** Smaller buffers come from the allocator's free lists, without page faults: not kept. */
 const SPARE_MIN = 64 * 1024;
@@ -325,9 +325,17 @@ export class SpareBuffers {
     return new Uint8Array(buffer, 0, size);
   }
 
-  /** Keeps `buffer` for a later {@link take}; the oldest idle ones go beyond the bounds. */
+  /**
+   * Keeps `buffer` for a later {@link take}; the oldest idle ones go beyond the bounds. A large
+   * buffer not kept is freed at once: left to the collector, dead plaintext piles up by the
+   * tens of MiB before the next collection.
+   */
   give(buffer: ArrayBuffer | undefined): void {
-    if (!buffer || buffer.byteLength < SPARE_MIN || buffer.byteLength > this.maxBytes) return;
+    if (!buffer || buffer.byteLength < SPARE_MIN) return;
+    if (buffer.byteLength > this.maxBytes) {
+      releaseBuffer(new Uint8Array(buffer));
+      return;
+    }
     this.free.push(buffer);
     this.freeBytes += buffer.byteLength;
     while (this.freeBytes > this.maxBytes || this.free.length > this.maxCount) {
