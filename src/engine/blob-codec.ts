@@ -1,4 +1,4 @@
-import { seal, sealParts, unseal, type RandomSource, secureRandom } from './crypto.js';
+import { sealParts, unseal, type RandomSource, secureRandom } from './crypto.js';
 import { framePayloadParts, unframePayload, type CompressionSettings } from './codec.js';
 import { releaseBuffer } from './release-buffer.js';
 
@@ -23,20 +23,12 @@ function blobAad(type: BlobType, id: string): Buffer {
   return Buffer.concat([Buffer.from(`holdfast v1 blob ${type} `), Buffer.from(id, 'hex')]);
 }
 
-/** Compresses (when worthwhile) and encrypts one blob for a pack. */
-export function sealBlob(
-  key: Buffer,
-  type: BlobType,
-  id: string,
-  plaintext: Uint8Array,
-  compression: CompressionSettings | null,
-  random: RandomSource = secureRandom,
-): Buffer {
-  // Type byte and payload are encrypted as they are, without framing them into one copy first.
-  return seal(key, framePayloadParts(plaintext, compression), blobAad(type, id), random);
-}
-
-/** {@link sealBlob} as the pieces of the sealed blob, in order and uncopied (see `sealParts`). */
+/**
+ * Compresses (when worthwhile) and encrypts one blob for a pack, as the pieces that make up the
+ * sealed blob in order, uncopied (see `sealParts`): a pack builder appends them one after the
+ * other. The type byte and payload are encrypted as they are, without framing them into one
+ * copy first.
+ */
 export function sealBlobParts(
   key: Buffer,
   type: BlobType,
@@ -46,6 +38,11 @@ export function sealBlobParts(
   random: RandomSource = secureRandom,
 ): Buffer[] {
   return sealParts(key, framePayloadParts(plaintext, compression), blobAad(type, id), random);
+}
+
+/** {@link sealBlobParts} joined into one buffer: the sealed blob as a pack holds it. */
+export function sealBlob(...args: Parameters<typeof sealBlobParts>): Buffer {
+  return Buffer.concat(sealBlobParts(...args));
 }
 
 /** Decrypts, authenticates and decompresses one blob read from a pack. */
