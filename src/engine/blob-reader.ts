@@ -107,8 +107,9 @@ export class BlobReader {
 
   /**
    * As {@link openPackBlobs}, but each blob's plaintext is written by the opener to the places
-   * `writesOf` names for it (see {@link BlobOpener.writeSpan}). Returns per blob the error that
-   * kept it from being opened, or the failure of each of its writes (undefined: written).
+   * `writesOf` names for it (see {@link BlobOpener.writeSpan}); `writesOf` is called only once
+   * the span has been read. Returns per blob the error that kept it from being read or opened,
+   * or the failure of each of its writes (undefined: written).
    */
   async writePackBlobs<T extends { id: string; location: BlobLocation }>(
     pack: string,

@@ -286,21 +286,22 @@ export class Restorer {
     // memory stays a few MiB per read whatever the pack size. The plaintext is written by the
     // thread that opened it; this thread only creates and finishes files.
     await forEachLimit(packReadsOf(byPack), READS_IN_FLIGHT, async ({ pack, run }) => {
+      // Files are opened once their span has been read, so data that cannot be read leaves no
+      // empty file behind; a span that could not be read fails every file it was for.
       const sent = new Map<WantedBlob, BlobTarget[]>();
-      for (const blob of run)
-        sent.set(
-          blob,
-          blob.targets.filter((t) => this.readyToWrite(t.job)),
-        );
       const results = await this.reader.writePackBlobs(
         pack,
         run,
-        (blob) => (sent.get(blob) ?? []).map((t) => ({ fd: t.job.fd ?? -1, position: t.offset })),
+        (blob) => {
+          const targets = blob.targets.filter((t) => this.readyToWrite(t.job));
+          sent.set(blob, targets);
+          return targets.map((t) => ({ fd: t.job.fd ?? -1, position: t.offset }));
+        },
         this.opener,
         this.options.signal,
       );
       for (const { blob, error, failures } of results) {
-        (sent.get(blob) ?? []).forEach((target, i) => {
+        (sent.get(blob) ?? blob.targets).forEach((target, i) => {
           const failure = failures ? failures[i] : (error ?? new Error('blob was not opened'));
           this.recordWrite(target.job, blob.location.rawLength, failure && asError(failure));
         });

@@ -4,7 +4,7 @@
  * and never hand back damaged bytes as if they were good. The vault is on local disk, in Azure
  * Blob (Azurite) and in S3 (s3rver); the damage is done to its files or objects directly.
  */
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -226,6 +226,9 @@ describe.each(STORE_KINDS)('damaged vaults (vault: %s)', (kind) => {
 
     const { failed } = await restoreAndCompare(env, 'latest', target, asSecond, 3);
     expect(failed).toEqual(bFiles);
+    // None of their data could be read: none is left behind as an empty file.
+    const out = restoredPath(target, src);
+    for (const rel of bFiles) expect(existsSync(join(out, rel)), `${rel} left behind`).toBe(false);
     await restoreAndCompare(env, firstPoint, `${target}-first`, asFirst, 0);
   }, 120_000);
 
