@@ -3,6 +3,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import {
   openSpanInline,
   ownedBytes,
+  toWire,
   writeSpanInline,
   type OpenRequest,
   type SpanBlob,
@@ -19,7 +20,9 @@ parentPort?.on('message', (message: OpenRequest) => {
     const written = writeSpanInline(key, span, message.blobs as readonly SpanBlobWrites[]);
     releaseBuffer(span);
     const results = written.map((r) =>
-      'error' in r ? { error: r.error.message, code: r.error.code } : r,
+      'error' in r
+        ? { error: r.error.message, code: r.error.code }
+        : { failures: r.failures.map(toWire) },
     );
     parentPort?.postMessage({ seq: message.seq, results });
     return;

@@ -31,19 +31,14 @@ export interface SpanBlobWrites extends SpanBlob {
   readonly writes: readonly SpanWrite[];
 }
 
-/** Why one write of an opened blob failed: the system error's code and message. */
-export interface WriteFailure {
-  readonly code?: string;
-  readonly message: string;
-}
-
 /**
  * Result for one blob to be written: why it could not be opened, or per write (in the order of
- * its `writes`) undefined when every byte is written, else the failure.
+ * its `writes`) undefined when every byte is written, else the error the write failed with (its
+ * `code` kept, also when it failed on another thread).
  */
 export type WrittenBlob =
   | { readonly error: HoldfastError }
-  | { readonly failures: ReadonlyArray<WriteFailure | undefined> };
+  | { readonly failures: ReadonlyArray<NodeJS.ErrnoException | undefined> };
 
 /** Decrypts, authenticates and decompresses blobs, possibly on other threads. */
 export interface BlobOpener {
@@ -113,7 +108,7 @@ export function writeSpanInline(
   });
 }
 
-function writeAll(fd: number, data: Buffer, position: number): WriteFailure | undefined {
+function writeAll(fd: number, data: Buffer, position: number): NodeJS.ErrnoException | undefined {
   try {
     let written = 0;
     while (written < data.byteLength) {
@@ -121,10 +116,7 @@ function writeAll(fd: number, data: Buffer, position: number): WriteFailure | un
     }
     return undefined;
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    return code === undefined
-      ? { message: String(error) }
-      : { code, message: (error as Error).message };
+    return error instanceof Error ? error : new Error(String(error));
   }
 }
 
@@ -145,7 +137,24 @@ export class InlineBlobOpener implements BlobOpener {
 
 type WireError = { error: string; code: ErrorCode };
 type WireOpened = { data: Uint8Array } | WireError;
-type WireWritten = { failures: Array<WriteFailure | undefined> } | WireError;
+/** A failed write as it crosses threads: the error's code and message. */
+export type WireWriteFailure = { code?: string; message: string };
+type WireWritten = { failures: Array<WireWriteFailure | undefined> } | WireError;
+
+/** A failed write for sending to another thread, which {@link fromWire} turns back into one. */
+export function toWire(failure: NodeJS.ErrnoException | undefined): WireWriteFailure | undefined {
+  if (!failure) return undefined;
+  return failure.code === undefined
+    ? { message: failure.message }
+    : { code: failure.code, message: failure.message };
+}
+
+function fromWire(failure: WireWriteFailure | undefined): NodeJS.ErrnoException | undefined {
+  if (!failure) return undefined;
+  const error: NodeJS.ErrnoException = new Error(failure.message);
+  if (failure.code !== undefined) error.code = failure.code;
+  return error;
+}
 
 /** What a worker is asked: open a span's blobs and send them back, or write them itself. */
 export interface OpenRequest {
@@ -208,7 +217,7 @@ export class WorkerBlobOpener implements BlobOpener {
     const results = (await this.post('write', span, blobs)) as WireWritten[];
     return blobs.map((_, i) => {
       const r = results[i] ?? results[0];
-      return r && 'failures' in r ? { failures: r.failures } : wireError(r);
+      return r && 'failures' in r ? { failures: r.failures.map(fromWire) } : wireError(r);
     });
   }
 

@@ -1,12 +1,6 @@
 import { HoldfastError } from '../core/index.js';
 import { unsealBlob, type BlobType } from './blob-codec.js';
-import {
-  InlineBlobOpener,
-  type BlobOpener,
-  type SpanBlob,
-  type SpanWrite,
-  type WriteFailure,
-} from './blob-opener.js';
+import { InlineBlobOpener, type BlobOpener, type SpanBlob, type SpanWrite } from './blob-opener.js';
 import { packObjectName } from './pack.js';
 import type { BlobLocation } from './vault-index.js';
 import type { Vault } from './vault.js';
@@ -118,7 +112,7 @@ export class BlobReader {
     opener: BlobOpener,
     signal?: AbortSignal,
   ): Promise<
-    Array<{ blob: T; error?: unknown; failures?: ReadonlyArray<WriteFailure | undefined> }>
+    Array<{ blob: T; error?: unknown; failures?: ReadonlyArray<NodeJS.ErrnoException | undefined> }>
   > {
     if (blobs.length === 0) return [];
     const read = await this.readSpan(pack, blobs, signal);

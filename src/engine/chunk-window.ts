@@ -1,7 +1,6 @@
 import { isAllZero } from '../core/index.js';
 import type { Chunker } from './chunker.js';
-import { appendPiece } from './image-blocks.js';
-import type { ContentPiece } from './tree.js';
+import { appendPiece, type ContentPiece } from './tree.js';
 import { scanZeroRun, ZERO_BLOCK } from './zero-runs.js';
 
 /** What {@link cutWindow} needs of a blob writer: hash, store if new, return the id. */

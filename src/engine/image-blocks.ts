@@ -1,5 +1,4 @@
 import { isAllZero } from '../core/index.js';
-import type { ContentPiece } from './tree.js';
 import { isZeroRange, MIN_ZERO_RUN, ZERO_BLOCK } from './zero-runs.js';
 
 /**
@@ -46,12 +45,4 @@ export function cutImageBlock(block: Buffer): BlockPiece[] {
 
 function isZeroPage(block: Buffer, at: number): boolean {
   return isZeroRange(block, at, Math.min(ZERO_BLOCK, block.length - at));
-}
-
-/** Appends a piece to content, merging a hole into a hole just before it. */
-export function appendPiece(content: ContentPiece[], piece: ContentPiece): void {
-  const last = content[content.length - 1];
-  if (typeof piece === 'number' && typeof last === 'number')
-    content[content.length - 1] = last + piece;
-  else if (piece !== 0) content.push(piece);
 }

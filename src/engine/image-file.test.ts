@@ -10,10 +10,10 @@ import { FastCdcChunker } from './chunker.js';
 import { backupPaths, makeTestVault, reopenTestVault } from './engine.testkit.js';
 import type { ByteRange } from './file-extents.js';
 import { saveFileContent, skippingHoles, type ChunkSink, type ReadAt } from './file-reader.js';
-import { appendPiece, cutImageBlock, IMAGE_BLOCK } from './image-blocks.js';
+import { cutImageBlock, IMAGE_BLOCK } from './image-blocks.js';
 import { chunkImageFile, cutsAsDiskImage } from './image-file.js';
 import { Restorer } from './restorer.js';
-import type { ContentPiece } from './tree.js';
+import { appendPiece, type ContentPiece } from './tree.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;

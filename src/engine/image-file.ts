@@ -1,8 +1,8 @@
 import type { ByteRange } from './file-extents.js';
 import type { ChunkJob, FileContent, ReadAt } from './chunk-job.js';
-import { appendPiece, cutImageBlock, IMAGE_BLOCK } from './image-blocks.js';
+import { cutImageBlock, IMAGE_BLOCK } from './image-blocks.js';
 import { releaseBuffer } from './release-buffer.js';
-import type { ContentPiece } from './tree.js';
+import { appendPiece, type ContentPiece } from './tree.js';
 
 /** Names disk image files go by: raw, qcow2, VMware, VirtualBox and Hyper-V images. */
 const DISK_IMAGE_NAME = /\.(?:img|raw|qcow2?|vmdk|vdi|vhdx?)$/i;

@@ -303,7 +303,7 @@ export class Restorer {
       for (const { blob, error, failures } of results) {
         (sent.get(blob) ?? blob.targets).forEach((target, i) => {
           const failure = failures ? failures[i] : (error ?? new Error('blob was not opened'));
-          this.recordWrite(target.job, blob.location.rawLength, failure && asError(failure));
+          this.recordWrite(target.job, blob.location.rawLength, failure);
         });
       }
     });
@@ -388,10 +388,3 @@ export class Restorer {
 }
 
 const SLASH = Buffer.from('/');
-
-/** A write failure reported by another thread, as the error it was there (code and message). */
-function asError(failure: unknown): unknown {
-  if (failure instanceof Error || typeof failure !== 'object' || failure === null) return failure;
-  const { code, message } = failure as { code?: string; message?: string };
-  return Object.assign(new Error(message ?? 'write failed'), code === undefined ? {} : { code });
-}

@@ -23,6 +23,14 @@ export type Timestamp = readonly [number, number];
  */
 export type ContentPiece = string | number;
 
+/** Appends a piece to content, merging a hole into a hole just before it. */
+export function appendPiece(content: ContentPiece[], piece: ContentPiece): void {
+  const last = content[content.length - 1];
+  if (typeof piece === 'number' && typeof last === 'number')
+    content[content.length - 1] = last + piece;
+  else if (piece !== 0) content.push(piece);
+}
+
 /** One entry of a directory. Names and link targets are raw bytes: non-UTF-8 names survive. */
 export interface TreeNode {
   readonly name: Buffer;
