@@ -1,5 +1,5 @@
-import { createHash } from 'node:crypto';
-import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, open, rm, stat, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -109,6 +109,44 @@ describe('backing up a sparse file', () => {
     );
     expect(viaRead.content).toEqual(viaHoles.content);
     expect(Buffer.concat(fullStored).equals(Buffer.concat(stored))).toBe(true);
+  });
+
+  it('reads a file with few holes whole and cuts it by content, as if it had none', async () => {
+    // 8 MiB of data with a 1 MiB hole in the middle: not worth a child process to map.
+    const sparse = join(dir, 'few-holes.bin');
+    const bytes = randomBytes(8 * MiB).fill(0, 3 * MiB, 4 * MiB);
+    const handle = await open(sparse, 'w');
+    await handle.write(bytes, 0, 3 * MiB, 0);
+    await handle.write(bytes, 4 * MiB, 4 * MiB, 4 * MiB);
+    await handle.close();
+    expect((await stat(sparse)).blocks * 512).toBeLessThan(8 * MiB);
+    const dense = join(dir, 'no-holes.bin');
+    await writeFile(dense, bytes);
+    const chunker = new FastCdcChunker(
+      { minSize: 64 * 1024, avgSize: 256 * 1024, maxSize: MiB },
+      Buffer.alloc(32, 7),
+    );
+    const lengths = async (path: string): Promise<number[]> => {
+      const stored: number[] = [];
+      await saveFileContent(
+        Buffer.from(path),
+        8 * MiB,
+        chunker,
+        MiB,
+        {
+          save(_type, data) {
+            stored.push(data.byteLength);
+            return Promise.resolve({ id: createHash('sha256').update(data).digest('hex') });
+          },
+        },
+        () => undefined,
+      );
+      return stored;
+    };
+    const viaSparse = await lengths(sparse);
+    expect(viaSparse).toEqual(await lengths(dense));
+    // Cut by content: not the 512 KiB blocks a disk image (or a mapped sparse file) gets.
+    expect(viaSparse.some((n) => n !== 512 * 1024)).toBe(true);
   });
 
   it('skips the holes of a file whose name is not UTF-8', async () => {
