@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { remoteTraffic } from '../app/direct.js';
+import { settleAllocator } from '../engine/index.js';
 import { registerBackup } from './commands/backup.js';
 import { registerBrowse } from './commands/browse.js';
 import { registerItems } from './commands/items.js';
@@ -33,6 +34,7 @@ function exitQuietlyOnClosedPipe(): void {
 /** Runs the holdfast command line with `argv` (without node and script); returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
   exitQuietlyOnClosedPipe();
+  settleAllocator();
   let exitCode: number = EXIT.ok;
   const program = new Command('holdfast')
     .description('Holdfast: encrypted, deduplicated backups you can restore exactly.')

@@ -1,4 +1,5 @@
 /** engine: the vault format — chunking, keyed hashing, compression, encryption, packs, index, trees, points, locks. */
+export * from './allocator.js';
 export * from './archiver.js';
 export * from './blob-codec.js';
 export * from './blob-reader.js';
