@@ -22,7 +22,7 @@ const FILEFRAG = ['filefrag', '/usr/sbin/filefrag', '/sbin/filefrag'];
  * reads as zeros, so a reader of a sparse disk image need not read it (docs/disks.md "Holes", docs/vault-format.md §3).
  *
  * Undefined whenever the answer is not certain, and the caller then reads everything: the file
- * is not sparse (nothing to skip), it is not a regular file, the file system has no extent map
+ * is not sparse (nothing to skip), or has fewer than `minUnallocated` bytes unallocated, it is not a regular file, the file system has no extent map
  * (tmpfs), filefrag is missing or prints anything unexpected. The file is synced first
  * (`filefrag -s`), so data still in the page cache is in the map; extents that are allocated
  * but unwritten, or not yet placed (delayed allocation), count as data.
@@ -30,11 +30,13 @@ const FILEFRAG = ['filefrag', '/usr/sbin/filefrag', '/sbin/filefrag'];
 export async function fileDataExtents(
   path: string,
   expected?: FileIdentity,
+  minUnallocated = 1,
 ): Promise<ByteRange[] | undefined> {
   const stats = await stat(path).catch(() => undefined);
   if (!stats?.isFile() || !sameFile(stats, expected)) return undefined;
-  // A file with as many blocks allocated as its length needs has no holes worth asking about.
-  if (stats.blocks * 512 >= stats.size) return undefined;
+  // Fewer bytes unallocated than the caller needs skipped (none, for a file with as many blocks
+  // as its length needs): no holes worth starting filefrag for.
+  if (stats.size - stats.blocks * 512 < minUnallocated) return undefined;
   const extents = await extentsOf(path, stats.size, expected);
   return extents && mergeRanges(extents);
 }

@@ -64,8 +64,10 @@ export async function saveFileContent(
     // A sparse file's holes need not be read (vault-format §3) when there are enough of them to
     // pay for asking the file system where they are.
     const opened = await handle.stat();
-    const mapped = holesWorthMapping(opened) ? mappablePath(path, handle.fd) : undefined;
-    const data = mapped === undefined ? undefined : await fileDataExtents(mapped, opened);
+    const mapped = mappablePath(path, handle.fd);
+    const worthMapping = Math.max(MAP_HOLES_FROM, opened.size / 8);
+    const data =
+      mapped === undefined ? undefined : await fileDataExtents(mapped, opened, worthMapping);
     const read: ReadAt = async (b, o, l, p) => (await handle.read(b, o, l, p)).bytesRead;
     const size = opened.size;
     // A map with holes makes the file a disk image; the other files have no holes to skip.
@@ -85,12 +87,6 @@ export async function saveFileContent(
   } finally {
     await handle.close();
   }
-}
-
-/** True when enough of a file is unallocated for its extent map to pay (see {@link MAP_HOLES_FROM}). */
-function holesWorthMapping(stats: { size: number; blocks: number }): boolean {
-  const unallocated = stats.size - stats.blocks * 512;
-  return unallocated >= Math.max(MAP_HOLES_FROM, stats.size / 8);
 }
 
 /**
