@@ -7,8 +7,11 @@
  */
 import { mkdirSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { systemClock } from '../core/index.js';
 import { AzureBlobBackend } from './azure-blob-backend.js';
 import type { Backend } from './backend.js';
+import { stackBackend } from './backend-stack.js';
+import { timerSleep } from './retrying-backend.js';
 import { S3Backend } from './s3-backend.js';
 import { parseS3Url } from './s3-location.js';
 
@@ -88,7 +91,15 @@ function prefixOf(dir: string): string {
   return trimmed === '' ? '' : `${trimmed}/`;
 }
 
-function backendObjects(location: string, backend: Backend): VaultObjects {
+function backendObjects(location: string, raw: Backend): VaultObjects {
+  // Retried as the product reads object stores (app/open-vault.ts): a local test server that
+  // resets one connection must not fail a test about something else.
+  const backend = stackBackend(raw, {
+    random: Math.random,
+    sleep: timerSleep,
+    clock: systemClock,
+    retry: { maxAttempts: 5 },
+  });
   return {
     location,
     list: async (dir = '') => {
