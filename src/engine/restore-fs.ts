@@ -98,6 +98,11 @@ export function ensureDirectory(
     if (overwrite === 'never') return 'blocked';
     clearPath(path, existing);
   }
+  return createDirectory(path);
+}
+
+/** Creates a directory where nothing is expected; fails (EEXIST) rather than reuse anything. */
+export function createDirectory(path: Buffer): 'created' {
   mkdirSync(path, { mode: 0o700 });
   return 'created';
 }

@@ -10,8 +10,8 @@ import {
   link,
   stat,
 } from 'node:fs/promises';
-import { join } from 'node:path';
-import { closeSync, openSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { closeSync, existsSync, openSync, writeFileSync } from 'node:fs';
 import { getAttributeSync, setAttributeSync } from 'fs-xattr';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryBackend } from '../backends/index.js';
@@ -188,5 +188,34 @@ describe('backup and restore round trip', () => {
     expect(getAttributeSync(join(out, 'keep.txt'), 'user.kept').toString()).toBe(
       'from the first backup',
     );
+  });
+
+  it('never replaces what another process puts into a directory the restore created', async () => {
+    const src = join(dir.path, 'src');
+    await writeTree(src, { 'new/a.txt': 'restored a', 'new/b.txt': 'restored b' });
+    const target = join(dir.path, 'out');
+    const intruder = join(target, src, 'new/b.txt');
+    // Entries in directories the restore created are not looked up before they are created;
+    // a file that appears there meanwhile (planted at the restore's first read once its
+    // directory exists) must make the exclusive create fail, not be replaced.
+    let restoring = false;
+    const planting = new (class extends MemoryBackend {
+      override async getRange(...args: Parameters<MemoryBackend['getRange']>) {
+        if (restoring && existsSync(dirname(intruder)) && !existsSync(intruder)) {
+          writeFileSync(intruder, 'planted');
+        }
+        return super.getRange(...args);
+      }
+    })();
+    const point = await backupPaths(await makeTestVault(planting), [src]);
+    restoring = true;
+    const errors: string[] = [];
+    await new Restorer(await reopenTestVault(planting), point, {
+      target,
+      onError: (p) => errors.push(p),
+    }).run();
+    expect(await readFile(intruder, 'utf8')).toBe('planted');
+    expect(errors).toEqual([intruder]);
+    expect(await readFile(join(target, src, 'new/a.txt'), 'utf8')).toBe('restored a');
   });
 });
