@@ -18,6 +18,18 @@ export interface RestoreFilter {
   readonly exclude?: readonly string[];
 }
 
+/** A directory being walked: its entries and how far the walk has got. */
+interface Frame {
+  readonly nodes: readonly TreeNode[];
+  next: number;
+  readonly parent: Buffer;
+  readonly depth: number;
+  readonly selected: boolean;
+  /** The directory's own entry (undefined for the root). */
+  readonly dir: PlannedEntry | undefined;
+  previous: Buffer | undefined;
+}
+
 /**
  * Walks a point's trees and yields the entries to restore, parents before children. Names that
  * could escape the target (empty, `.`, `..`, containing `/` or NUL) and duplicate names are
@@ -36,48 +48,55 @@ export async function* planRestore(
   // does not leave a skeleton of empty directories.
   const pendingDirs: PlannedEntry[] = [];
 
-  async function* walk(
+  async function enter(
     treeId: string,
     parent: Buffer,
     depth: number,
     selected: boolean,
-  ): AsyncGenerator<PlannedEntry> {
+    dir: PlannedEntry | undefined,
+  ): Promise<Frame> {
     signal?.throwIfAborted();
     const nodes = decodeTree(
       await reader.load(treeId, 'tree', signal),
       `tree ${treeId.slice(0, 12)}`,
     );
-    let previous: Buffer | undefined;
-    for (const node of nodes) {
-      const path = parent.byteLength === 0 ? node.name : Buffer.concat([parent, SLASH, node.name]);
-      const reason = unsafeName(node.name, previous);
-      previous = node.name;
-      if (reason) {
-        onUnsafe(`/${path.toString()}`, reason);
-        continue;
-      }
-      const display = `/${path.toString()}`;
-      if (!exclude.empty && exclude.matches(display, node.name.toString())) continue;
-      const isSelected =
-        selected || include === undefined || include.matches(display, node.name.toString());
-      const entry: PlannedEntry = { node, path, depth };
-      if (node.type === 'dir' && node.subtree) {
-        pendingDirs.push(entry);
-        if (isSelected) yield* flushDirs();
-        yield* walk(node.subtree, path, depth + 1, isSelected);
-        if (pendingDirs[pendingDirs.length - 1] === entry) pendingDirs.pop();
-      } else if (isSelected) {
-        yield* flushDirs();
-        yield entry;
-      }
+    return { nodes, next: 0, parent, depth, selected, dir, previous: undefined };
+  }
+
+  // An explicit stack rather than one generator per directory: a value yielded from nested
+  // async generators is handed up through every level, a promise per level per entry.
+  const stack = [await enter(rootTree, Buffer.alloc(0), 0, false, undefined)];
+  for (let frame = stack[0]; frame; frame = stack[stack.length - 1]) {
+    const node = frame.nodes[frame.next];
+    if (!node) {
+      stack.pop();
+      if (frame.dir && pendingDirs[pendingDirs.length - 1] === frame.dir) pendingDirs.pop();
+      continue;
+    }
+    frame.next += 1;
+    const { parent } = frame;
+    const path = parent.byteLength === 0 ? node.name : Buffer.concat([parent, SLASH, node.name]);
+    const reason = unsafeName(node.name, frame.previous);
+    frame.previous = node.name;
+    if (reason) {
+      onUnsafe(`/${path.toString()}`, reason);
+      continue;
+    }
+    const filtered = !exclude.empty || include !== undefined;
+    const display = filtered ? `/${path.toString()}` : '';
+    if (!exclude.empty && exclude.matches(display, node.name.toString())) continue;
+    const isSelected =
+      frame.selected || include === undefined || include.matches(display, node.name.toString());
+    const entry: PlannedEntry = { node, path, depth: frame.depth };
+    if (node.type === 'dir' && node.subtree) {
+      pendingDirs.push(entry);
+      if (isSelected) for (const dir of pendingDirs.splice(0)) yield dir;
+      stack.push(await enter(node.subtree, path, frame.depth + 1, isSelected, entry));
+    } else if (isSelected) {
+      for (const dir of pendingDirs.splice(0)) yield dir;
+      yield entry;
     }
   }
-
-  function* flushDirs(): Generator<PlannedEntry> {
-    for (const dir of pendingDirs.splice(0)) yield dir;
-  }
-
-  yield* walk(rootTree, Buffer.alloc(0), 0, false);
 }
 
 const SLASH = Buffer.from('/');
