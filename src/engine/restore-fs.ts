@@ -11,6 +11,7 @@ import {
   lstatSync,
   lutimesSync,
   mkdirSync,
+  readFileSync,
   renameSync,
   rmSync,
   symlinkSync,
@@ -66,12 +67,52 @@ function needsChown(node: TreeNode): boolean {
   return IS_ROOT && (node.uid !== OWN_UID || node.gid !== OWN_GID);
 }
 
-/** Applies ownership (as root), mode and times through an open file descriptor. */
+/**
+ * The process's umask, read from /proc: `process.umask()` can only read it by setting it twice,
+ * which races with threads creating files. Undefined when it cannot be read.
+ */
+const UMASK = ((): number | undefined => {
+  try {
+    const found = /^Umask:\s*([0-7]+)$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+    return found?.[1] === undefined ? undefined : parseInt(found[1], 8);
+  } catch {
+    return undefined;
+  }
+})();
+
+/**
+ * Whether a file created with `node`'s own mode ends up with exactly that mode, so that no
+ * chmod is needed after it: the umask takes none of its bits, it has no setuid, setgid or
+ * sticky bit, no chown follows (it would clear those) and no extended attributes are to be
+ * written by path (which needs the write permission the final mode may not give).
+ */
+function keepsModeFromCreate(node: TreeNode): boolean {
+  return (
+    UMASK !== undefined &&
+    (node.mode & (0o7000 | UMASK)) === 0 &&
+    !needsChown(node) &&
+    node.xattrs === undefined
+  );
+}
+
+/**
+ * The mode to create a restored file with: its own when that is what the file will keep (one
+ * system call fewer per file), otherwise owner-only until {@link applyFileMetadata} sets it.
+ * Creating with the final mode exposes nothing more: the file's content is the point's.
+ */
+export function createMode(node: TreeNode): number {
+  return keepsModeFromCreate(node) ? node.mode & 0o777 : 0o600;
+}
+
+/**
+ * Applies ownership (as root), mode and times through an open file descriptor of a file
+ * created with {@link createMode}.
+ */
 export function applyFileMetadata(fd: number, path: Buffer, node: TreeNode): void {
   if (node.xattrs) writeXattrs(path, node.xattrs);
   if (needsChown(node)) fchownSync(fd, node.uid, node.gid);
   // chmod after chown: chown clears setuid/setgid bits.
-  fchmodSync(fd, node.mode);
+  if (!keepsModeFromCreate(node)) fchmodSync(fd, node.mode);
   futimesSync(fd, toSeconds(node.mtime), toSeconds(node.mtime));
 }
 

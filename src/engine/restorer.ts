@@ -15,6 +15,7 @@ import {
   clearPath,
   CREATE_FLAGS,
   createDirectory,
+  createMode,
   createSpecial,
   ensureDirectory,
   looksRestored,
@@ -370,7 +371,7 @@ export class Restorer {
 
   private openJob(job: FileJob): number {
     if (job.fd === undefined) {
-      job.fd = openSync(job.target, CREATE_FLAGS, 0o600);
+      job.fd = openSync(job.target, CREATE_FLAGS, createMode(job.entry.node));
       // Setting the size first leaves every unwritten range a hole: sparse where the point is.
       // Files without holes get their size from the writes alone: one journaled change fewer.
       if (

@@ -195,12 +195,15 @@ function buildModes(dir: string): void {
   writeFileSync(p('setuid'), '#!/bin/sh\n');
   writeFileSync(p('no-access'), 'secret\n');
   writeFileSync(p('group-write'), 'shared\n');
+  // Created with its final mode (the umask takes none of its bits): still written in full.
+  writeFileSync(p('read-only'), 'written before it became read-only\n');
   for (const name of ['sticky-dir', 'setgid-dir', 'read-only-dir']) mkdirSync(p(name));
   writeFileSync(join(p('read-only-dir'), 'inner'), 'inside a read-only directory\n');
   const modes: Array<[string, number]> = [
     ['setuid', 0o4755],
     ['no-access', 0o000],
     ['group-write', 0o664],
+    ['read-only', 0o444],
     ['sticky-dir', 0o1777],
     ['setgid-dir', 0o2750],
     ['read-only-dir', 0o555],
