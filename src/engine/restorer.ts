@@ -234,6 +234,10 @@ export class Restorer {
       applyPathMetadata(target, node);
       this.progress.others += 1;
     } catch (error) {
+      // A directory that could not be made is not entered: whatever stands at its path (put
+      // there between the check and the mkdir, say a symlink) must not receive its entries,
+      // which are created by path and protected by O_NOFOLLOW in their last component only.
+      if (node.type === 'dir') this.blocked.push(entry.path);
       this.fail(display, error);
     }
     return undefined;

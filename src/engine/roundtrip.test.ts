@@ -11,7 +11,7 @@ import {
   stat,
 } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { closeSync, existsSync, openSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { getAttributeSync, setAttributeSync } from 'fs-xattr';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { MemoryBackend } from '../backends/index.js';
@@ -217,5 +217,31 @@ describe('backup and restore round trip', () => {
     expect(await readFile(intruder, 'utf8')).toBe('planted');
     expect(errors).toEqual([intruder]);
     expect(await readFile(join(target, src, 'new/a.txt'), 'utf8')).toBe('restored a');
+  });
+
+  it('enters no directory it could not make, so nothing is written through what stands there', async () => {
+    const src = join(dir.path, 'src');
+    await writeTree(src, { 'd/sub/inner.txt': 'inside', 'd/z.txt': 'beside' });
+    const backend = new MemoryBackend();
+    const point = await backupPaths(await makeTestVault(backend), [src]);
+    const target = join(dir.path, 'out');
+    const outside = join(dir.path, 'outside');
+    await mkdir(outside);
+    // A symlink appears where d/sub is to be made, after d was made: the planner checks its
+    // signal before it loads each directory's tree, which is then.
+    const squatted = join(target, src, 'd', 'sub');
+    const signal = new AbortController().signal;
+    signal.throwIfAborted = () => {
+      if (existsSync(dirname(squatted)) && !existsSync(squatted)) symlinkSync(outside, squatted);
+    };
+    const errors: string[] = [];
+    await new Restorer(await reopenTestVault(backend), point, {
+      target,
+      signal,
+      onError: (p) => errors.push(p),
+    }).run();
+    expect(errors).toEqual([squatted]);
+    expect(readdirSync(outside)).toEqual([]);
+    expect(await readFile(join(target, src, 'd/z.txt'), 'utf8')).toBe('beside');
   });
 });
