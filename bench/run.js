@@ -1325,7 +1325,7 @@ async function runDataSet(kind, data, allTools, opts) {
       log(`holdfast-qemu: ${state['holdfast-qemu'].failed}`);
     }
   }
-  let expected = data.treeManifest;
+  let expected;
   try {
     expected = await measureTools(kind, data, tools, opts, {
       result,

@@ -10,6 +10,8 @@ export interface PlannedEntry {
   readonly path: Buffer;
   /** Depth below the root; directories get metadata deepest first. */
   readonly depth: number;
+  /** The planned entry of the directory holding this one; undefined at the top level. */
+  readonly parent: PlannedEntry | undefined;
 }
 
 /** Filters of a restore. */
@@ -65,6 +67,7 @@ export async function* planRestore(
 
   // An explicit stack rather than one generator per directory: a value yielded from nested
   // async generators is handed up through every level, a promise per level per entry.
+  const filtered = !exclude.empty || include !== undefined;
   const stack = [await enter(rootTree, Buffer.alloc(0), 0, false, undefined)];
   for (let frame = stack[0]; frame; frame = stack[stack.length - 1]) {
     const node = frame.nodes[frame.next];
@@ -82,12 +85,11 @@ export async function* planRestore(
       onUnsafe(`/${path.toString()}`, reason);
       continue;
     }
-    const filtered = !exclude.empty || include !== undefined;
     const display = filtered ? `/${path.toString()}` : '';
     if (!exclude.empty && exclude.matches(display, node.name.toString())) continue;
     const isSelected =
       frame.selected || include === undefined || include.matches(display, node.name.toString());
-    const entry: PlannedEntry = { node, path, depth: frame.depth };
+    const entry: PlannedEntry = { node, path, depth: frame.depth, parent: frame.dir };
     if (node.type === 'dir' && node.subtree) {
       pendingDirs.push(entry);
       if (isSelected) for (const dir of pendingDirs.splice(0)) yield dir;

@@ -110,13 +110,14 @@ export class Restorer {
   private readonly firstLink = new Map<string, Buffer>();
   private readonly pendingLinks: Array<{ from: string; to: Buffer; entry: PlannedEntry }> = [];
   /**
-   * Directories this restore created (paths inside the point, as latin1 keys; '' is the target
-   * itself). Nothing can already be inside them, so their entries skip the lstat that looks
-   * for something in the way: on a restore into a new directory that is one system call fewer
-   * per entry. Should another process put something there meanwhile, the exclusive creates
-   * (O_EXCL, mkdir, symlink, link) fail on it instead of replacing it.
+   * Directories this restore created, and whether it created the target itself. Nothing can
+   * already be inside them, so their entries skip the lstat that looks for something in the
+   * way: on a restore into a new directory that is one system call fewer per entry. Should
+   * another process put something there meanwhile, the exclusive creates (O_EXCL, mkdir,
+   * symlink, link) fail on it instead of replacing it.
    */
-  private readonly createdDirs = new Set<string>();
+  private readonly createdDirs = new Set<PlannedEntry>();
+  private createdTarget = false;
   private readonly targetRoot: Buffer;
 
   constructor(
@@ -146,7 +147,7 @@ export class Restorer {
         `The restore target ${this.options.target} exists and is not a directory.`,
       );
     }
-    if (root === 'created') this.createdDirs.add('');
+    this.createdTarget = root === 'created';
     let batch: FileJob[] = [];
     const plan = planRestore(
       this.reader,
@@ -191,7 +192,7 @@ export class Restorer {
     }
     const overwrite = this.options.overwrite ?? 'if-changed';
     const node = entry.node;
-    const inNewDir = this.createdDirs.has(parentKey(entry.path));
+    const inNewDir = entry.parent ? this.createdDirs.has(entry.parent) : this.createdTarget;
     try {
       if (node.type === 'dir') {
         const outcome = inNewDir ? createDirectory(target) : ensureDirectory(target, overwrite);
@@ -200,7 +201,7 @@ export class Restorer {
           this.progress.skipped += 1;
           return undefined;
         }
-        if (outcome === 'created') this.createdDirs.add(entry.path.toString('latin1'));
+        if (outcome === 'created') this.createdDirs.add(entry);
         this.dirs.push({ path: target, entry });
         this.progress.dirs += 1;
         return undefined;
@@ -406,9 +407,3 @@ export class Restorer {
 }
 
 const SLASH = Buffer.from('/');
-
-/** Key of the directory holding `path` in {@link Restorer}'s set of created directories. */
-function parentKey(path: Buffer): string {
-  const cut = path.lastIndexOf(0x2f);
-  return cut < 0 ? '' : path.toString('latin1', 0, cut);
-}
