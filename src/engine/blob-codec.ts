@@ -1,5 +1,10 @@
 import { sealParts, unseal, type RandomSource, secureRandom } from './crypto.js';
-import { framePayloadParts, unframePayload, type CompressionSettings } from './codec.js';
+import {
+  framePayloadParts,
+  unframePayload,
+  withUnframedPayload,
+  type CompressionSettings,
+} from './codec.js';
 import { releaseBuffer } from './release-buffer.js';
 
 /** Kinds of blob stored in packs. */
@@ -53,4 +58,27 @@ export function unsealBlob(key: Buffer, type: BlobType, id: string, sealed: Uint
   // Once decompressed, the decrypted bytes are dead: free them now, not at the next collection.
   if (plain.buffer !== framed.buffer) releaseBuffer(framed);
   return plain;
+}
+
+/**
+ * Decrypts, authenticates and decompresses one blob that the index says holds `rawLength` bytes,
+ * and calls `use` with its plaintext, which is valid only until `use` returns (see
+ * {@link withUnframedPayload}): for plaintext that is written somewhere and dropped, without a
+ * buffer of its own per blob.
+ */
+export function withUnsealedBlob<T>(
+  key: Buffer,
+  type: BlobType,
+  id: string,
+  sealed: Uint8Array,
+  rawLength: number,
+  use: (plaintext: Buffer) => T,
+): T {
+  const what = `${type} blob ${id.slice(0, 12)}`;
+  const framed = unseal(key, sealed, blobAad(type, id), what);
+  try {
+    return withUnframedPayload(framed, rawLength, what, use);
+  } finally {
+    releaseBuffer(framed);
+  }
 }

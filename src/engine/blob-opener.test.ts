@@ -126,4 +126,33 @@ describe.each(openers)('writing opened blobs %s', (_, create) => {
     expect(results[1]).toEqual({ failures: [undefined] });
     expect(readFileSync(b.path).equals(plain[1]!)).toBe(true);
   });
+
+  it('write nothing of a blob whose length is not what the index says, and say both', async () => {
+    const { bytes, blobs } = span();
+    // blobs[0] is compressed, blobs[1] (random bytes) stored as it is: both ways are checked,
+    // with the index claiming one byte more and one byte less than each holds.
+    const claims = [
+      { ...blobs[0]!, rawLength: blobs[0]!.rawLength + 1 },
+      { ...blobs[0]!, rawLength: blobs[0]!.rawLength - 1 },
+      { ...blobs[1]!, rawLength: blobs[1]!.rawLength + 1 },
+      { ...blobs[1]!, rawLength: blobs[1]!.rawLength - 1 },
+    ];
+    const files = claims.map((_, i) => file(`f${i}`));
+    const results = await opener.writeSpan(
+      bytes,
+      claims.map((claim, i) => ({ ...claim, writes: [{ fd: files[i]!.fd, position: 0 }] })),
+    );
+    claims.forEach((claim, i) => {
+      const holds = claim.rawLength + (i % 2 === 0 ? -1 : 1);
+      expect(results[i]).toMatchObject({
+        error: {
+          code: 'VAULT_INTEGRITY',
+          message: expect.stringContaining(
+            `holds ${holds} bytes where the index says ${claim.rawLength}`,
+          ),
+        },
+      });
+      expect(readFileSync(files[i]!.path).byteLength).toBe(0);
+    });
+  });
 });

@@ -2,7 +2,7 @@ import { existsSync, writeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { HoldfastError, isHoldfastError, type ErrorCode } from '../core/index.js';
-import { unsealBlob, type BlobType } from './blob-codec.js';
+import { unsealBlob, withUnsealedBlob, type BlobType } from './blob-codec.js';
 import { CODEC_THREAD_LIMITS, defaultSealThreads } from './blob-sealer.js';
 import { isWholeBuffer, releaseBuffer } from './release-buffer.js';
 
@@ -64,16 +64,9 @@ export function openSpanInline(
   span: Buffer,
   blobs: readonly SpanBlob[],
 ): OpenedBlob[] {
-  return blobs.map((b) => {
-    const sealed = span.subarray(b.offset, b.offset + b.length);
-    try {
-      if (sealed.byteLength !== b.length) {
-        throw new HoldfastError(
-          'VAULT_INTEGRITY',
-          `Blob ${b.id.slice(0, 12)} is cut short: its pack is truncated.`,
-        );
-      }
-      const data = unsealBlob(key, b.type, b.id, sealed);
+  return blobs.map((b) =>
+    attempt(() => {
+      const data = unsealBlob(key, b.type, b.id, sealedBytes(span, b));
       if (data.byteLength !== b.rawLength) {
         throw new HoldfastError(
           'VAULT_INTEGRITY',
@@ -81,31 +74,50 @@ export function openSpanInline(
         );
       }
       return { data };
-    } catch (error) {
-      return {
-        error: isHoldfastError(error) ? error : new HoldfastError('VAULT_INTEGRITY', String(error)),
-      };
-    }
-  });
+    }),
+  );
 }
 
-/** Opens every blob of a span on the calling thread and writes it where it goes. */
+/**
+ * Opens every blob of a span on the calling thread and writes it where it goes, one blob at a
+ * time through this thread's scratch buffer (see {@link withUnsealedBlob}), so that no blob
+ * needs memory of its own and each is written while the cache still holds it.
+ */
 export function writeSpanInline(
   key: Buffer,
   span: Buffer,
   blobs: readonly SpanBlobWrites[],
 ): WrittenBlob[] {
-  const opened = openSpanInline(key, span, blobs);
-  return blobs.map((blob, i) => {
-    const result = opened[i];
-    if (!result || 'error' in result) {
-      return { error: result?.error ?? new HoldfastError('INTERNAL', 'blob was not opened') };
-    }
-    const failures = blob.writes.map((w) => writeAll(w.fd, result.data, w.position));
-    // Written everywhere it belongs: free it now rather than at the next collection.
-    releaseBuffer(result.data);
-    return { failures };
-  });
+  return blobs.map((b) =>
+    attempt(() => ({
+      failures: withUnsealedBlob(key, b.type, b.id, sealedBytes(span, b), b.rawLength, (data) =>
+        b.writes.map((w) => writeAll(w.fd, data, w.position)),
+      ),
+    })),
+  );
+}
+
+/** A blob's sealed bytes in its span; throws when the span ends before the blob does. */
+function sealedBytes(span: Buffer, b: SpanBlob): Buffer {
+  const sealed = span.subarray(b.offset, b.offset + b.length);
+  if (sealed.byteLength !== b.length) {
+    throw new HoldfastError(
+      'VAULT_INTEGRITY',
+      `Blob ${b.id.slice(0, 12)} is cut short: its pack is truncated.`,
+    );
+  }
+  return sealed;
+}
+
+/** `open()`'s result, or the error it threw as a VAULT_INTEGRITY result. */
+function attempt<T extends object>(open: () => T): T | { error: HoldfastError } {
+  try {
+    return open();
+  } catch (error) {
+    return {
+      error: isHoldfastError(error) ? error : new HoldfastError('VAULT_INTEGRITY', String(error)),
+    };
+  }
 }
 
 function writeAll(fd: number, data: Buffer, position: number): NodeJS.ErrnoException | undefined {

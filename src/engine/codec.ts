@@ -112,6 +112,58 @@ export function framePayloadParts(
 const TYPE_RAW = Buffer.of(PAYLOAD_RAW);
 const TYPE_ZSTD = Buffer.of(PAYLOAD_ZSTD);
 
+// Payloads that are written out and dropped (a restore's file data) are decompressed into one
+// scratch buffer per thread instead of a fresh buffer each: a fresh buffer's memory is cold (and
+// often newly mapped), which halved decompression speed, and the write that follows copies from
+// memory the cache still holds.
+let scratchContext: zstd.DCtx | undefined;
+let decompressScratch = Buffer.alloc(0);
+
+/**
+ * Calls `use` with the payload of `framed`, which the index says holds `expectedLength` bytes,
+ * and returns what it returns. A compressed payload is decompressed into this thread's scratch
+ * buffer: the view `use` gets is valid only until it returns, so it MUST NOT keep it. Throws
+ * VAULT_INTEGRITY naming `what` when the payload cannot be decompressed or holds another length.
+ */
+export function withUnframedPayload<T>(
+  framed: Buffer,
+  expectedLength: number,
+  what: string,
+  use: (payload: Buffer) => T,
+): T {
+  if (framed[0] !== PAYLOAD_ZSTD) {
+    const payload = unframePayload(framed, what);
+    if (payload.byteLength !== expectedLength)
+      throw lengthMismatch(what, payload.byteLength, expectedLength);
+    return use(payload);
+  }
+  const compressed = framed.subarray(1);
+  if (decompressScratch.byteLength < expectedLength) {
+    releaseBuffer(decompressScratch);
+    decompressScratch = Buffer.allocUnsafeSlow(expectedLength);
+  }
+  scratchContext ??= new zstd.DCtx();
+  let length: number;
+  try {
+    length = scratchContext.decompress(decompressScratch.subarray(0, expectedLength), compressed);
+  } catch (error) {
+    // Too little room means the payload holds more than the index says: name both lengths.
+    const holds = zstd.getFrameContentSize(compressed);
+    if (holds !== null && holds !== expectedLength)
+      throw lengthMismatch(what, holds, expectedLength);
+    throw new HoldfastError('VAULT_INTEGRITY', `${what} cannot be decompressed.`, { cause: error });
+  }
+  if (length !== expectedLength) throw lengthMismatch(what, length, expectedLength);
+  return use(decompressScratch.subarray(0, length));
+}
+
+function lengthMismatch(what: string, holds: number, expected: number): HoldfastError {
+  return new HoldfastError(
+    'VAULT_INTEGRITY',
+    `${what} holds ${holds} bytes where the index says ${expected}.`,
+  );
+}
+
 /** Reverses {@link framePayload}. */
 export function unframePayload(framed: Buffer, what: string): Buffer {
   const kind = framed[0];
