@@ -8,7 +8,8 @@ import { commandExists } from './sh.js';
 
 /**
  * Installs the Debian packages of missing programs when root; otherwise stops with the command
- * to run, except for holdfast-qemu's programs: without them only that tool is unavailable.
+ * to run. holdfast-qemu's programs are the exception either way: without them (not root, or an
+ * install that did not bring them) only that tool is unavailable.
  */
 export function ensurePrograms(tools, fsType) {
   // [program, Debian package, whether the run can go on without it]
@@ -34,17 +35,26 @@ export function ensurePrograms(tools, fsType) {
   }
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   log(`missing packages: ${list}; running apt-get update`);
-  let r = spawnSync('apt-get', ['-q', 'update'], { stdio: ['ignore', 'inherit', 'inherit'], env });
-  if (r.status !== 0) fatal(`apt-get update failed (${r.error?.message ?? `exit ${r.status}`})`);
-  log(`running apt-get -q install -y --no-install-recommends ${list}`);
-  r = spawnSync('apt-get', ['-q', 'install', '-y', '--no-install-recommends', ...missing], {
-    stdio: ['ignore', 'inherit', 'inherit'],
-    env,
-  });
-  if (r.status !== 0) {
-    fatal(`apt-get install ${list} failed (${r.error?.message ?? `exit ${r.status}`})`);
+  const apt = (args) => {
+    const r = spawnSync('apt-get', ['-q', ...args], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env,
+    });
+    return r.status === 0 ? '' : ` (apt-get ${args[0]}: ${r.error?.message ?? `exit ${r.status}`})`;
+  };
+  let failed = apt(['update']);
+  if (!failed) {
+    log(`running apt-get -q install -y --no-install-recommends ${list}`);
+    failed = apt(['install', '-y', '--no-install-recommends', ...missing]);
   }
-  const still = packages(wanted.filter(([p]) => !present(p)));
-  if (still.length > 0) fatal(`still missing after apt-get install: ${still.join(' ')}`);
+  // Judged by what is present afterwards: holdfast-qemu's programs may stay missing (a failed
+  // install included) and cost only that tool, as for a run that is not root.
+  const needed = packages(wanted.filter(([p, , optional]) => !optional && !present(p)));
+  if (needed.length > 0) fatal(`still missing: ${needed.join(' ')}${failed}`);
+  const optional = packages(wanted.filter(([p]) => !present(p)));
+  if (optional.length > 0) {
+    log(`still missing: ${optional.join(' ')}${failed}; holdfast-qemu is unavailable`);
+    return;
+  }
   log(`installed: ${list}`);
 }

@@ -28,6 +28,8 @@ export function warmFile(file, buf = Buffer.allocUnsafe(4 * MiB)) {
   }
 }
 
+let dropCachesWarned = false;
+
 /**
  * Before a timed command that creates many files (a restore, `tar -x`): writes back and drops
  * the page cache, then reads `inputs` back into it: what the command reads (a vault, a tar file)
@@ -39,7 +41,6 @@ export function warmFile(file, buf = Buffer.allocUnsafe(4 * MiB)) {
  * without the drop a restore's time depended on which tool ran before it. Needs root to write
  * `/proc/sys/vm/drop_caches`; otherwise says so once and goes on without it.
  */
-let dropCachesWarned = false;
 export function freshPageCache(inputs) {
   syncDisks();
   try {

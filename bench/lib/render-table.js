@@ -128,7 +128,7 @@ export function renderTable(result, tools, sourceBytes, notes) {
       ratio: null,
       cell: (steps) => {
         const r = steps.restore;
-        if (!r?.ok) return { text: r ? 'n/a' : 'n/a' };
+        if (!r?.ok) return { text: 'n/a' };
         if (!r.check.ok)
           return { text: `**${noteRef(r.check.detail).replace('FAILED', 'MISMATCH')}**` };
         return { text: r.check.mtimeDiffers ? `ok (${r.check.mtimeDiffers} mtimes differ)` : 'ok' };

@@ -53,7 +53,8 @@ export function render({
     opts.repeat === 1
       ? 'once'
       : `${opts.repeat} times (shown: fastest run, as load from other work only adds time, and the ` +
-        'slowest; median vault size; max RSS)';
+        'slowest; median vault size; max RSS; least CPU time; bytes read, newly stored and the ' +
+        "machine path's split from the last run)";
   out.push(
     `- method: each command runs ${times} under \`/usr/bin/time -f "%e %M %U %S"\` (wall seconds, peak RSS); page cache warm ` +
       '(the data is read once before each first backup), `sync` after every command, outside the timing. ' +

@@ -42,7 +42,6 @@ function ioCounters() {
  * Runs a command under /usr/bin/time; returns {ok, seconds, rssKiB, cpu, io, stdout, error}, io
  * being what the command and its children read ({rchar, readBytes}, or null).
  */
-
 export function timed(label, cmd, args, { cwd, env }) {
   const base = path.join(LOGS, `${String(++stepCounter).padStart(2, '0')}-${label}`);
   const outFd = fs.openSync(`${base}.out`, 'w');
