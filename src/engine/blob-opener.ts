@@ -4,7 +4,8 @@ import { Worker } from 'node:worker_threads';
 import { HoldfastError, isHoldfastError, type ErrorCode } from '../core/index.js';
 import { unsealBlob, withUnsealedBlob, type BlobType } from './blob-codec.js';
 import { CODEC_THREAD_LIMITS, defaultSealThreads } from './blob-sealer.js';
-import { isWholeBuffer, releaseBuffer } from './release-buffer.js';
+import { payloadLengthError } from './codec.js';
+import { isWholeBuffer } from './release-buffer.js';
 
 /** One blob inside a span of pack bytes. */
 export interface SpanBlob {
@@ -67,12 +68,8 @@ export function openSpanInline(
   return blobs.map((b) =>
     attempt(() => {
       const data = unsealBlob(key, b.type, b.id, sealedBytes(span, b));
-      if (data.byteLength !== b.rawLength) {
-        throw new HoldfastError(
-          'VAULT_INTEGRITY',
-          `Blob ${b.id.slice(0, 12)} holds ${data.byteLength} bytes where the index says ${b.rawLength}.`,
-        );
-      }
+      if (data.byteLength !== b.rawLength)
+        throw payloadLengthError(`Blob ${b.id.slice(0, 12)}`, data.byteLength, b.rawLength);
       return { data };
     }),
   );
